@@ -1,0 +1,77 @@
+//! [`RegionGuard`]: one region call as an RAII value.
+
+use std::marker::PhantomData;
+
+use crate::clock::{self, Ticks};
+use crate::record::Record;
+use crate::registry::RegionId;
+use crate::session::{self, TIMED};
+use crate::thread_buffer;
+
+/// An open region. Created by `region!`, `profile_region` or
+/// [`RegionGuard::enter`]; the region is recorded when the guard drops,
+/// including during a panic unwind. Nesting and recursion need nothing else:
+/// every call owns its guard.
+///
+/// Not `Send`: a region opens and closes on one thread.
+#[must_use = "a region ends when its guard drops; bind it with `let _g = ...`"]
+pub struct RegionGuard {
+    start: Ticks,
+    region: RegionId,
+    /// The session state word at entry; 0 = inactive (nothing to record).
+    state: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RegionGuard {
+    /// Opens `region` on the calling thread. With recording off this is one
+    /// relaxed load and a branch.
+    #[inline(always)]
+    pub fn enter(region: RegionId) -> RegionGuard {
+        let state = session::state();
+        if state == 0 || !thread_buffer::open_region(state) {
+            return RegionGuard::inactive();
+        }
+        let start = if state & TIMED != 0 { clock::now() } else { 0 };
+        RegionGuard {
+            start,
+            region,
+            state,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A guard that records nothing.
+    #[inline(always)]
+    pub const fn inactive() -> RegionGuard {
+        RegionGuard {
+            start: 0,
+            region: RegionId(0),
+            state: 0,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether this guard will record its region.
+    pub fn is_recording(&self) -> bool {
+        self.state != 0
+    }
+}
+
+impl Drop for RegionGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.state == 0 {
+            return;
+        }
+        let end = if self.state & TIMED != 0 { clock::now() } else { 0 };
+        thread_buffer::close_region(
+            self.state,
+            Record {
+                start: self.start,
+                end,
+                region: self.region,
+            },
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The recording session: the runtime on/off switch and the set of rings.
+//!
+//! One session exists between `ProfileManager::setup` and `finalize`. Its
+//! `state` word is what the hot path compares against: [`state`] is one
+//! relaxed atomic load, 0 when nothing records (no session, paused, or
+//! `profiling_activated = false`), so a disabled region costs a load and a
+//! branch.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
+
+use crate::thread_buffer::RingReader;
+
+/// What a producer does when its ring is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Wake the flusher and yield until there is room. Nothing is lost; the
+    /// time spent waiting is counted per thread (`blocked_ns` in the file).
+    #[default]
+    Block,
+    /// Drop the record and count it per thread (`dropped_events` in the file).
+    Drop,
+}
+
+/// The parts of the configuration the hot path needs.
+#[derive(Clone, Copy, Debug)]
+pub struct RecorderConfig {
+    /// Records per thread ring. A ring costs 24 bytes per record.
+    pub capacity: usize,
+    /// What a producer does when its ring is full.
+    pub overflow: OverflowPolicy,
+    /// Take timestamps (`true`) or only count calls (`false`).
+    pub time_trace: bool,
+    /// Start recording at once (`true`) or start paused.
+    pub activated: bool,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            capacity: 100_000,
+            overflow: OverflowPolicy::Block,
+            time_trace: true,
+            activated: true,
+        }
+    }
+}
+
+/// Errors from starting a session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// A session is already running: `finalize` it before starting another.
+    AlreadyActive,
+    /// The ring capacity must be at least 2 records.
+    CapacityTooSmall(usize),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::AlreadyActive => {
+                f.write_str("a profiling session is already running; call finalize() before setup() again")
+            }
+            SessionError::CapacityTooSmall(n) => {
+                write!(f, "buffer_limit must be at least 2 events per thread, got {n}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// Bit 0 of a state word: timestamps are taken.
+pub(crate) const TIMED: u32 = 1;
+
+/// The hot path's switch: 0 = not recording, else the recording session's
+/// state word (`epoch << 1 | TIMED?`). Written only under `CURRENT`'s lock.
+static STATE: AtomicU32 = AtomicU32::new(0);
+/// The running session, if any. Slow paths only.
+static CURRENT: Mutex<Option<Arc<Session>>> = Mutex::new(None);
+/// Epoch counter so every session gets a distinct state word.
+static EPOCH: AtomicU32 = AtomicU32::new(0);
+/// Region exits whose session had ended (counted as open at its finalize).
+static LATE_EXITS: AtomicU64 = AtomicU64::new(0);
+
+/// The hot path's view of the switch: one relaxed load.
+#[inline(always)]
+pub(crate) fn state() -> u32 {
+    // Relaxed: a thread that sees a stale value records into (or skips) a
+    // session a few ns late; registration re-checks under the lock.
+    STATE.load(Ordering::Relaxed)
+}
+
+/// A recording session: its switch value, its rings and its flusher.
+pub struct Session {
+    /// Non-zero state word this session records under.
+    state: u32,
+    config: RecorderConfig,
+    /// Rings registered since the flusher last took them.
+    new_rings: Mutex<Vec<RingReader>>,
+    /// The flusher thread, woken when a ring passes half full.
+    flusher: Mutex<Option<Thread>>,
+    /// Next thread index to hand out (dense, per session).
+    next_thread: AtomicU32,
+    /// Set once by [`Session::stop`]; blocked producers give up when set.
+    finished: AtomicBool,
+}
+
+impl Session {
+    /// Starts a session; fails if one is running.
+    pub fn begin(config: RecorderConfig) -> Result<Arc<Session>, SessionError> {
+        if config.capacity < 2 {
+            return Err(SessionError::CapacityTooSmall(config.capacity));
+        }
+        let mut current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.is_some() {
+            return Err(SessionError::AlreadyActive);
+        }
+        let epoch = EPOCH.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & (u32::MAX >> 1);
+        let epoch = epoch.max(1);
+        let state = (epoch << 1) | if config.time_trace { TIMED } else { 0 };
+        let session = Arc::new(Session {
+            state,
+            config,
+            new_rings: Mutex::new(Vec::new()),
+            flusher: Mutex::new(None),
+            next_thread: AtomicU32::new(0),
+            finished: AtomicBool::new(false),
+        });
+        *current = Some(session.clone());
+        if config.activated {
+            STATE.store(state, Ordering::Relaxed);
+        }
+        Ok(session)
+    }
+
+    /// The running session, if any.
+    pub fn current() -> Option<Arc<Session>> {
+        CURRENT.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &RecorderConfig {
+        &self.config
+    }
+
+    /// Turns recording on or off at run time. Regions entered while off are
+    /// not recorded; regions open across a switch are recorded normally.
+    pub fn set_active(&self, active: bool) {
+        let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_some_and(|s| s.state == self.state) {
+            STATE.store(if active { self.state } else { 0 }, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether regions entered now are recorded.
+    pub fn is_active(&self) -> bool {
+        state() == self.state
+    }
+
+    /// Ends the session: no region entered from now on is recorded, blocked
+    /// producers give up (counting their record as dropped), and the session
+    /// is no longer [`current`](Self::current). Records already in rings stay
+    /// there for the flusher's final drain.
+    pub fn stop(&self) {
+        let mut current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_some_and(|s| s.state == self.state) {
+            STATE.store(0, Ordering::Relaxed);
+            *current = None;
+        }
+        // Release: pairs with the Acquire in `is_finished`.
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Whether [`stop`](Self::stop) has run.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Registers the thread to wake when a ring passes half full.
+    pub fn set_flusher(&self, thread: Thread) {
+        *self.flusher.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
+    }
+
+    /// Wakes the flusher (a no-op before one is registered).
+    pub fn wake_flusher(&self) {
+        if let Some(thread) = self.flusher.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            thread.unpark();
+        }
+    }
+
+    /// Hands the flusher every ring registered since its last call.
+    pub fn take_new_rings(&self) -> Vec<RingReader> {
+        std::mem::take(&mut *self.new_rings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn state_word(&self) -> u32 {
+        self.state
+    }
+
+    pub(crate) fn register_ring(&self, reader: RingReader) {
+        self.new_rings.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
+    }
+
+    pub(crate) fn next_thread_index(&self) -> u32 {
+        self.next_thread.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Region exits seen after their session ended, over the process's life.
+    /// Each was already counted as open (dropped) by that session's finalize.
+    pub fn late_exits() -> u64 {
+        LATE_EXITS.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_late_exit() {
+        LATE_EXITS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The running session whose state word is `state`, if it is still current.
+    pub(crate) fn current_with_state(state: u32) -> Option<Arc<Session>> {
+        let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref().filter(|s| s.state == state).cloned()
+    }
+}

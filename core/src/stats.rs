@@ -1,0 +1,119 @@
+//! Exact running statistics of one region's durations.
+
+/// Calls, total, min, max and (Welford) mean / variance of one region's
+/// durations in ns. Merging two is exact (Chan et al.), so per-thread or
+/// per-rank stats pool without keeping the events.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegionStats {
+    /// Number of calls.
+    pub calls: u64,
+    /// Sum of durations, ns.
+    pub total_ns: i64,
+    /// Shortest duration, ns (`i64::MAX` when no calls).
+    pub min_ns: i64,
+    /// Longest duration, ns (`i64::MIN` when no calls).
+    pub max_ns: i64,
+    /// Running mean, ns.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean (Welford's M2), ns².
+    pub m2: f64,
+}
+
+impl Default for RegionStats {
+    fn default() -> Self {
+        RegionStats {
+            calls: 0,
+            total_ns: 0,
+            min_ns: i64::MAX,
+            max_ns: i64::MIN,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+}
+
+impl RegionStats {
+    /// Adds one call of `duration_ns`.
+    ///
+    /// ```
+    /// # use scope_profiler_core::RegionStats;
+    /// let mut s = RegionStats::default();
+    /// s.add(10);
+    /// s.add(30);
+    /// assert_eq!((s.calls, s.total_ns, s.min_ns, s.max_ns), (2, 40, 10, 30));
+    /// assert_eq!(s.std_dev_ns(), 10.0);
+    /// ```
+    #[inline]
+    pub fn add(&mut self, duration_ns: i64) {
+        self.calls += 1;
+        self.total_ns += duration_ns;
+        self.min_ns = self.min_ns.min(duration_ns);
+        self.max_ns = self.max_ns.max(duration_ns);
+        let x = duration_ns as f64;
+        let delta = x - self.mean;
+        self.mean += delta / self.calls as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Adds a call whose duration is unknown (count-only mode).
+    pub fn add_untimed(&mut self) {
+        self.calls += 1;
+    }
+
+    /// Pools `other` into `self`, exactly as if every call had been added here.
+    pub fn merge(&mut self, other: &RegionStats) {
+        if other.calls == 0 {
+            return;
+        }
+        if self.calls == 0 {
+            *self = *other;
+            return;
+        }
+        let n_a = self.calls as f64;
+        let n_b = other.calls as f64;
+        let n = n_a + n_b;
+        let delta = other.mean - self.mean;
+        self.mean += delta * n_b / n;
+        self.m2 += other.m2 + delta * delta * n_a * n_b / n;
+        self.calls += other.calls;
+        self.total_ns += other.total_ns;
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// Population standard deviation (numpy's default `ddof = 0`), ns.
+    pub fn std_dev_ns(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            (self.m2 / self.calls as f64).max(0.0).sqrt()
+        }
+    }
+
+    /// Mean duration, ns (0 with no calls).
+    pub fn mean_ns(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.total_ns as f64 / self.calls as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_equals_adding_every_call() {
+        let xs = [5i64, 17, 3, 99, 42, 42, 8];
+        let mut whole = RegionStats::default();
+        xs.iter().for_each(|&x| whole.add(x));
+        let (mut a, mut b) = (RegionStats::default(), RegionStats::default());
+        xs[..3].iter().for_each(|&x| a.add(x));
+        xs[3..].iter().for_each(|&x| b.add(x));
+        a.merge(&b);
+        assert_eq!((a.calls, a.total_ns, a.min_ns, a.max_ns), (whole.calls, whole.total_ns, whole.min_ns, whole.max_ns));
+        assert!((a.std_dev_ns() - whole.std_dev_ns()).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,90 @@
+//! Writing the schema-1 region tree and metadata attributes.
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Dataset, Group, Location};
+
+/// Smallest and largest chunk, in events. Chunks are sized from the first
+/// append so that 10⁴ one-call regions stay small on disk and long-running
+/// regions append in large chunks (flushing costs nothing measurable for
+/// batches ≥ 64 K events, DESIGN.md §4).
+const MIN_CHUNK: usize = 128;
+const MAX_CHUNK: usize = 65_536;
+
+/// Writes a scalar variable-length UTF-8 string attribute. Strings holding NUL
+/// cannot be stored as HDF5 strings and are skipped (returns `Ok(false)`).
+pub fn write_str_attr(loc: &Location, name: &str, value: &str) -> hdf5::Result<bool> {
+    let Ok(value) = value.parse::<VarLenUnicode>() else {
+        return Ok(false);
+    };
+    loc.new_attr::<VarLenUnicode>().shape(()).create(name)?.write_scalar(&value)?;
+    Ok(true)
+}
+
+/// Writes a scalar int64 attribute.
+pub fn write_i64_attr(loc: &Location, name: &str, value: i64) -> hdf5::Result<()> {
+    loc.new_attr::<i64>().shape(()).create(name)?.write_scalar(&value)
+}
+
+/// One region's datasets under a `regions` group, appended batch by batch.
+pub struct RegionDatasets {
+    group: Group,
+    starts: Dataset,
+    ends: Dataset,
+    threads: Dataset,
+    len: usize,
+}
+
+impl RegionDatasets {
+    /// Creates the group for `name` (escaped) with empty, chunked, resizable
+    /// datasets sized for appends of about `first_batch` events.
+    pub fn create(regions: &Group, name: &str, first_batch: usize) -> hdf5::Result<Self> {
+        let group = regions.create_group(&super::names::escape(name))?;
+        write_str_attr(&group, "name", name)?;
+        let chunk = first_batch.next_power_of_two().clamp(MIN_CHUNK, MAX_CHUNK);
+        let starts = group.new_dataset::<i64>().chunk(chunk).shape(0..).create("start_times")?;
+        let ends = group.new_dataset::<i64>().chunk(chunk).shape(0..).create("end_times")?;
+        let threads = group.new_dataset::<u32>().chunk(chunk).shape(0..).create("thread_ids")?;
+        Ok(RegionDatasets {
+            group,
+            starts,
+            ends,
+            threads,
+            len: 0,
+        })
+    }
+
+    /// Appends one batch. Starts are written first: a process killed part
+    /// way leaves `start_times` at most one batch longer than `end_times`,
+    /// and readers take the shorter length.
+    pub fn append(&mut self, starts: &[i64], ends: &[i64], threads: &[u32]) -> hdf5::Result<()> {
+        let n = starts.len().min(ends.len()).min(threads.len());
+        if n == 0 {
+            return Ok(());
+        }
+        let (from, to) = (self.len, self.len + n);
+        self.starts.resize(to)?;
+        self.starts.write_slice(&starts[..n], from..to)?;
+        self.ends.resize(to)?;
+        self.ends.write_slice(&ends[..n], from..to)?;
+        self.threads.resize(to)?;
+        self.threads.write_slice(&threads[..n], from..to)?;
+        self.len = to;
+        Ok(())
+    }
+
+    /// Events written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no event has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records the call count on the region group (count-only mode writes no
+    /// timestamps, only this attribute).
+    pub fn write_call_count(&self, calls: u64) -> hdf5::Result<()> {
+        write_i64_attr(&self.group, "num_calls", calls as i64)
+    }
+}
