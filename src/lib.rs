@@ -1,1 +1,75 @@
+//! # scope-profiler
+//!
+//! A region profiler for HPC and systems code. A region enter/exit reads the
+//! TSC and writes one 24-byte record into the calling thread's lock-free
+//! ring; a background flusher converts ticks to CLOCK_MONOTONIC nanoseconds
+//! and appends them to this rank's HDF5 file; finalize writes one file that
+//! the Python package `scope-profiler` (0.2.1, 0.7.5) reads as well.
+//!
+//! ```no_run
+//! use scope_profiler::{region, Config, ProfileManager};
+//!
+//! fn main() -> Result<(), scope_profiler::Error> {
+//!     ProfileManager::setup(Config::default().file_path("profiling_data.h5"))?;
+//!     for _ in 0..100 {
+//!         let _g = region!("solve"); // name interned once per call site
+//!         // ... work ...
+//!     }
+//!     scope_profiler::profile("checkpoint", || { /* ... */ });
+//!     let summary = ProfileManager::finalize()?; // drains, writes, prints
+//!     assert_eq!(summary.region("solve").unwrap().stats.calls, 100);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Cargo feature `off` compiles [`region!`] and [`profile`] down to nothing.
 
+pub use scope_profiler_core as core;
+pub use scope_profiler_core::{OverflowPolicy, RegionGuard, RegionId, RegionSlot, RegionStats};
+pub use scope_profiler_flusher as flusher;
+pub use scope_profiler_flusher::{
+    read_profile, Config, Error, Events, ProfileData, ProfileManager, ReadError, RegionData, RegionSummary, Summary,
+};
+
+/// Opens a region named by a string literal (or any `&'static str` constant)
+/// until the returned guard drops.
+///
+/// The name is interned once per call site and kept in a `static`; each call
+/// then costs one relaxed load for the id, the TSC reads and one ring push.
+///
+/// ```
+/// let _g = scope_profiler::region!("assemble");
+/// ```
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! region {
+    ($name:expr) => {{
+        static SLOT: $crate::RegionSlot = $crate::RegionSlot::new($name);
+        $crate::RegionGuard::enter(SLOT.id())
+    }};
+}
+
+/// With feature `off`: expands to a unit value, nothing is recorded.
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! region {
+    ($name:expr) => {{
+        let _ = $name;
+    }};
+}
+
+/// Runs `f` inside region `name` and returns its result. The region is
+/// recorded even if `f` panics.
+///
+/// ```
+/// let answer = scope_profiler::profile("compute", || 6 * 7);
+/// assert_eq!(answer, 42);
+/// ```
+#[inline]
+pub fn profile<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    #[cfg(not(feature = "off"))]
+    let _guard = ProfileManager::profile_region(name);
+    #[cfg(feature = "off")]
+    let _ = name;
+    f()
+}

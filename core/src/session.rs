@@ -207,6 +207,11 @@ impl Session {
         self.next_thread.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Threads that have recorded in this session.
+    pub fn thread_count(&self) -> u32 {
+        self.next_thread.load(Ordering::Relaxed)
+    }
+
     /// Region exits seen after their session ended, over the process's life.
     /// Each was already counted as open (dropped) by that session's finalize.
     pub fn late_exits() -> u64 {
@@ -217,9 +222,18 @@ impl Session {
         LATE_EXITS.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The running session whose state word is `state`, if it is still current.
-    pub(crate) fn current_with_state(state: u32) -> Option<Arc<Session>> {
+    /// Runs `register` with the running session if its state word is
+    /// `state`, holding the session lock so that [`stop`](Self::stop) comes
+    /// strictly before or after: a ring registered here is always seen by the
+    /// flusher's final drain.
+    pub(crate) fn with_current<R>(state: u32, register: impl FnOnce(&Arc<Session>) -> R) -> Option<R> {
         let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
-        current.as_ref().filter(|s| s.state == state).cloned()
+        current.as_ref().filter(|s| s.state == state).map(register)
     }
+}
+
+/// Whether regions entered now are recorded (one relaxed load).
+#[inline(always)]
+pub fn is_recording() -> bool {
+    state() != 0
 }

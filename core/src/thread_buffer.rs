@@ -201,15 +201,20 @@ pub(crate) fn open_region(state: u32) -> bool {
 #[cold]
 #[inline(never)]
 fn register(buffer: &mut Option<ThreadBuffer>, state: u32) -> bool {
-    let Some(session) = Session::current_with_state(state) else {
-        return false;
-    };
-    let (fresh, reader) = ThreadBuffer::new(session.clone());
-    fresh.counters.open.store(1, Ordering::Relaxed);
-    session.register_ring(reader);
-    // Dropping the previous session's producer here lets that ring be freed.
-    *buffer = Some(fresh);
-    true
+    let fresh = Session::with_current(state, |session| {
+        let (fresh, reader) = ThreadBuffer::new(session.clone());
+        fresh.counters.open.store(1, Ordering::Relaxed);
+        session.register_ring(reader);
+        fresh
+    });
+    match fresh {
+        Some(fresh) => {
+            // Dropping the previous session's producer lets that ring be freed.
+            *buffer = Some(fresh);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Writes `record` for a region opened under `state` and marks it closed.

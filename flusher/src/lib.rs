@@ -1,7 +1,21 @@
-//! scope-profiler's background side: the flusher thread that drains every
-//! thread's ring, the HDF5 schema (write and read), finalize, and the
-//! user-facing [`ProfileManager`].
+//! scope-profiler's background side: the [`Flusher`](flusher::Flusher)
+//! thread that drains every thread's ring, the HDF5 [`schema`] (write and
+//! read), finalize, and the user-facing [`ProfileManager`].
 
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod flusher;
+pub mod manager;
+pub mod metadata;
+pub mod output;
+pub mod rank_file;
 pub mod schema;
+pub mod summary;
 
+pub use config::{Config, OverflowPolicy};
+pub use error::{Error, Result};
 pub use hdf5;
+pub use manager::ProfileManager;
+pub use schema::read::{read_profile, AttrValue, Events, ProfileData, ReadError, RegionData};
+pub use summary::{RegionSummary, Summary};

@@ -1,0 +1,151 @@
+//! [`Config`]: the settings of a profiling run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use scope_profiler_core::OverflowPolicy;
+use scope_profiler_core::RecorderConfig;
+
+/// Settings of a profiling run, with the Python package's names and defaults.
+///
+/// ```
+/// use scope_profiler_flusher::Config;
+/// let config = Config::default().time_trace(true).flush_to_disk(false).buffer_limit(1 << 16);
+/// assert_eq!(config.get_buffer_limit(), 65_536);
+/// assert_eq!(config.get_file_path().to_str(), Some("profiling_data.h5"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    profiling_activated: bool,
+    time_trace: bool,
+    flush_to_disk: bool,
+    buffer_limit: usize,
+    file_path: PathBuf,
+    overflow: OverflowPolicy,
+    flush_interval: Duration,
+    print_summary: bool,
+    temp_parent: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profiling_activated: true,
+            time_trace: true,
+            flush_to_disk: true,
+            buffer_limit: 100_000,
+            file_path: PathBuf::from("profiling_data.h5"),
+            overflow: OverflowPolicy::Block,
+            flush_interval: Duration::from_millis(10),
+            print_summary: true,
+            temp_parent: None,
+        }
+    }
+}
+
+impl Config {
+    /// Record from the start (default `true`); `false` starts paused, and
+    /// each region then costs one relaxed load and a branch.
+    pub fn profiling_activated(mut self, on: bool) -> Self {
+        self.profiling_activated = on;
+        self
+    }
+
+    /// Take timestamps (default `true`); `false` only counts calls.
+    pub fn time_trace(mut self, on: bool) -> Self {
+        self.time_trace = on;
+        self
+    }
+
+    /// Append events to this rank's file while the run goes (default
+    /// `true`); `false` keeps them in memory (16 bytes + 4 per call) until
+    /// finalize.
+    pub fn flush_to_disk(mut self, on: bool) -> Self {
+        self.flush_to_disk = on;
+        self
+    }
+
+    /// Events each thread's ring holds (default 100 000; 24 bytes each).
+    /// The flusher is woken whenever a ring has taken half this many.
+    pub fn buffer_limit(mut self, events: usize) -> Self {
+        self.buffer_limit = events;
+        self
+    }
+
+    /// The merged output file (default `profiling_data.h5`).
+    pub fn file_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file_path = path.into();
+        self
+    }
+
+    /// What a thread does when its ring is full (default [`OverflowPolicy::Block`]).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// How often the flusher drains when not woken (default 10 ms).
+    pub fn flush_interval(mut self, every: Duration) -> Self {
+        self.flush_interval = every;
+        self
+    }
+
+    /// Print the summary at finalize (default `true`).
+    pub fn print_summary(mut self, on: bool) -> Self {
+        self.print_summary = on;
+        self
+    }
+
+    /// Directory under which the run's temporary directory is made (default:
+    /// `TMPDIR` or `/tmp`).
+    pub fn temp_dir(mut self, parent: impl Into<PathBuf>) -> Self {
+        self.temp_parent = Some(parent.into());
+        self
+    }
+
+    /// See [`profiling_activated`](Self::profiling_activated).
+    pub fn get_profiling_activated(&self) -> bool {
+        self.profiling_activated
+    }
+    /// See [`time_trace`](Self::time_trace).
+    pub fn get_time_trace(&self) -> bool {
+        self.time_trace
+    }
+    /// See [`flush_to_disk`](Self::flush_to_disk).
+    pub fn get_flush_to_disk(&self) -> bool {
+        self.flush_to_disk
+    }
+    /// See [`buffer_limit`](Self::buffer_limit).
+    pub fn get_buffer_limit(&self) -> usize {
+        self.buffer_limit
+    }
+    /// See [`file_path`](Self::file_path).
+    pub fn get_file_path(&self) -> &Path {
+        &self.file_path
+    }
+    /// See [`overflow`](Self::overflow).
+    pub fn get_overflow(&self) -> OverflowPolicy {
+        self.overflow
+    }
+    /// See [`flush_interval`](Self::flush_interval).
+    pub fn get_flush_interval(&self) -> Duration {
+        self.flush_interval
+    }
+    /// See [`print_summary`](Self::print_summary).
+    pub fn get_print_summary(&self) -> bool {
+        self.print_summary
+    }
+    /// See [`temp_dir`](Self::temp_dir).
+    pub fn get_temp_dir(&self) -> Option<&Path> {
+        self.temp_parent.as_deref()
+    }
+
+    pub(crate) fn recorder(&self) -> RecorderConfig {
+        RecorderConfig {
+            capacity: self.buffer_limit,
+            overflow: self.overflow,
+            time_trace: self.time_trace,
+            activated: self.profiling_activated,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! [`Flusher`]: the background thread that drains every thread's ring.
+//!
+//! Every `flush_interval`, or when a ring passes half full, it takes each
+//! ring's records, converts ticks to CLOCK_MONOTONIC ns, updates the running
+//! per-region statistics, and either appends the batch to this rank's file
+//! (`flush_to_disk`) or keeps it in memory for finalize. It never stops
+//! draining before finalize: if the file cannot be written, it keeps
+//! draining, counts the events it could not store, and reports them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use scope_profiler_core::{Calibration, RegionId, RegionStats, RingReader, Session};
+
+use crate::batch::Batch;
+use crate::rank_file::RankFile;
+
+/// What the flusher hands back at finalize.
+pub struct FlushOutcome {
+    /// Per-region statistics, indexed by region id (exact: every call counted).
+    pub stats: Vec<RegionStats>,
+    /// This rank's file, complete and closed, or why it is not.
+    pub rank_file: Result<PathBuf, String>,
+    /// Threads that recorded at least one region.
+    pub threads: u32,
+    /// Records dropped on full rings (policy `Drop`, or `Block` at shutdown).
+    pub dropped: u64,
+    /// Nanoseconds threads spent waiting for room (policy `Block`).
+    pub blocked_ns: u64,
+    /// Regions entered but not exited when recording stopped.
+    pub open_at_finalize: u64,
+    /// Events recorded but not written because the file failed.
+    pub unwritten: u64,
+}
+
+/// Totals carried over from rings whose threads have exited.
+#[derive(Default)]
+struct Retired {
+    dropped: u64,
+    blocked_ns: u64,
+}
+
+/// Where drained events go.
+enum Sink {
+    /// Appended per batch to the rank file (`flush_to_disk = true`).
+    File(RankFile),
+    /// Kept in the drainer's batch until finalize (`flush_to_disk = false`).
+    Memory,
+    /// The file failed: events are counted, not stored.
+    Failed(String),
+}
+
+struct Drainer {
+    session: Arc<Session>,
+    calibration: Calibration,
+    rings: Vec<RingReader>,
+    retired: Retired,
+    stats: Vec<RegionStats>,
+    batch: Batch,
+    sink: Sink,
+    rank_path: PathBuf,
+    unwritten: u64,
+}
+
+/// Handle to the running flusher thread.
+pub struct Flusher {
+    stop: Arc<AtomicBool>,
+    session: Arc<Session>,
+    handle: JoinHandle<FlushOutcome>,
+}
+
+impl Flusher {
+    /// Starts the flusher for `session`, writing to `rank_path` (appending
+    /// as it goes when `flush_to_disk`, else once at finalize).
+    pub fn start(
+        session: Arc<Session>,
+        calibration: Calibration,
+        rank_path: PathBuf,
+        flush_to_disk: bool,
+        interval: Duration,
+    ) -> std::io::Result<Flusher> {
+        let sink = if flush_to_disk {
+            match RankFile::create(&rank_path) {
+                Ok(file) => Sink::File(file),
+                Err(e) => Sink::Failed(format!("cannot create {}: {e}", rank_path.display())),
+            }
+        } else {
+            Sink::Memory
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut drainer = Drainer {
+            session: session.clone(),
+            calibration,
+            rings: Vec::new(),
+            retired: Retired::default(),
+            stats: Vec::new(),
+            batch: Batch::default(),
+            sink,
+            rank_path,
+            unwritten: 0,
+        };
+        let thread_stop = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("scope-profiler-flusher".into())
+            .spawn(move || {
+                drainer.session.set_flusher(std::thread::current());
+                // Acquire: pairs with the Release in `finish`; everything the
+                // finalizing thread did before (stopping the session) is seen.
+                while !thread_stop.load(Ordering::Acquire) {
+                    drainer.drain_once();
+                    std::thread::park_timeout(interval);
+                }
+                drainer.finish()
+            })?;
+        Ok(Flusher {
+            stop,
+            session,
+            handle,
+        })
+    }
+
+    /// Stops the session's recording, drains every ring one last time,
+    /// closes the rank file and returns what was recorded.
+    pub fn finish(self) -> Result<FlushOutcome, String> {
+        self.session.stop();
+        self.stop.store(true, Ordering::Release);
+        self.handle.thread().unpark();
+        self.handle.join().map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        })
+    }
+}
+
+impl Drainer {
+    /// Drains every ring once and stores the batch.
+    fn drain_once(&mut self) {
+        self.rings.extend(self.session.take_new_rings());
+        let timed = self.session.config().time_trace;
+        for ring in &mut self.rings {
+            let thread = ring.thread_index();
+            let (stats, batch, cal) = (&mut self.stats, &mut self.batch, &self.calibration);
+            ring.drain(|records| {
+                for r in records {
+                    let i = r.region.index();
+                    if i >= stats.len() {
+                        stats.resize(i + 1, RegionStats::default());
+                    }
+                    if timed {
+                        let (start, end) = (cal.to_ns(r.start), cal.to_ns(r.end));
+                        stats[i].add(end - start);
+                        batch.push(r.region, start, end, thread);
+                    } else {
+                        stats[i].add_untimed();
+                    }
+                }
+            });
+        }
+        let retired = &mut self.retired;
+        self.rings.retain(|ring| {
+            if !ring.is_finished() {
+                return true;
+            }
+            retired.dropped += ring.counters().dropped.load(Ordering::Relaxed);
+            retired.blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
+            false
+        });
+        self.store_batch();
+    }
+
+    fn store_batch(&mut self) {
+        if self.batch.is_empty() || matches!(self.sink, Sink::Memory) {
+            return;
+        }
+        match &mut self.sink {
+            Sink::File(file) => {
+                if let Err(e) = file.append(&self.batch) {
+                    let message = format!("writing {} failed: {e}", file.path().display());
+                    eprintln!("scope-profiler: {message}; events from now on are counted, not stored");
+                    self.unwritten += self.batch.len() as u64;
+                    self.sink = Sink::Failed(message);
+                }
+                self.batch.clear();
+            }
+            Sink::Memory => {}
+            Sink::Failed(_) => {
+                self.unwritten += self.batch.len() as u64;
+                self.batch.clear();
+            }
+        }
+    }
+
+    /// The final drain: runs after the session stopped, so no region enters.
+    fn finish(mut self) -> FlushOutcome {
+        self.rings.extend(self.session.take_new_rings());
+        // Read `open` before the last drain: a region exiting now pushes
+        // before it decrements, so its record is either drained below or was
+        // counted here (never neither).
+        let open_at_finalize: u64 = self
+            .rings
+            .iter()
+            .map(|r| r.counters().open.load(Ordering::Relaxed) as u64)
+            .sum();
+        self.drain_once();
+        let mut dropped = self.retired.dropped;
+        let mut blocked_ns = self.retired.blocked_ns;
+        for ring in &self.rings {
+            dropped += ring.counters().dropped.load(Ordering::Relaxed);
+            blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
+        }
+        let sink = std::mem::replace(&mut self.sink, Sink::Failed(String::new()));
+        let file = match sink {
+            Sink::File(file) => Ok(file),
+            Sink::Memory => RankFile::create(&self.rank_path)
+                .and_then(|mut file| file.append(&self.batch).map(|()| file))
+                .map_err(|e| format!("cannot write {}: {e}", self.rank_path.display())),
+            Sink::Failed(message) => Err(message),
+        };
+        let timed = self.session.config().time_trace;
+        let counters = [
+            ("dropped_events", dropped as i64),
+            ("blocked_ns", blocked_ns as i64),
+            ("open_regions_at_finalize", open_at_finalize as i64),
+            ("unwritten_events", self.unwritten as i64),
+        ];
+        let rank_file = file.and_then(|mut file| {
+            if !timed {
+                for (i, s) in self.stats.iter().enumerate() {
+                    if s.calls > 0 {
+                        file.write_call_count(RegionId(i as u32), s.calls)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            file.finish(&counters).map_err(|e| e.to_string())?;
+            Ok(self.rank_path.clone())
+        });
+        FlushOutcome {
+            stats: self.stats,
+            rank_file,
+            threads: self.session.thread_count(),
+            dropped,
+            blocked_ns,
+            open_at_finalize,
+            unwritten: self.unwritten,
+        }
+    }
+}

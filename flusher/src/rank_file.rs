@@ -1,0 +1,94 @@
+//! [`RankFile`]: this rank's `rank_<N>.h5`, appended batch by batch.
+//!
+//! Default (earliest) HDF5 file format and an `H5Fflush` after every batch:
+//! measured on this VM (DESIGN.md §4), that combination leaves a file that
+//! opens directly after a SIGKILL and holds every batch flushed before it.
+
+use std::path::{Path, PathBuf};
+
+use hdf5::{File, Group};
+use scope_profiler_core::{RegionId, RegionRegistry};
+
+use crate::batch::Batch;
+use crate::schema::write::{write_i64_attr, RegionDatasets};
+
+/// This rank's file: `regions/<escaped name>/{start_times,end_times,thread_ids}`.
+pub struct RankFile {
+    path: PathBuf,
+    file: File,
+    regions: Group,
+    /// `datasets[id]` is region `id`'s datasets, once it has been written.
+    datasets: Vec<Option<RegionDatasets>>,
+}
+
+impl RankFile {
+    /// Creates (truncating) the rank file at `path`.
+    pub fn create(path: &Path) -> hdf5::Result<RankFile> {
+        let file = File::create(path)?;
+        let regions = file.create_group("regions")?;
+        Ok(RankFile {
+            path: path.to_owned(),
+            file,
+            regions,
+            datasets: Vec::new(),
+        })
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends every region's events in `batch`, then flushes the file so a
+    /// killed process leaves them readable.
+    pub fn append(&mut self, batch: &Batch) -> hdf5::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (id, cols) in batch.regions() {
+            self.region(id, cols.starts.len())?
+                .append(&cols.starts, &cols.ends, &cols.threads)?;
+        }
+        self.file.flush()
+    }
+
+    /// Records `calls` untimed calls of region `id` (count-only mode).
+    pub fn write_call_count(&mut self, id: RegionId, calls: u64) -> hdf5::Result<()> {
+        self.region(id, 0)?.write_call_count(calls)
+    }
+
+    /// Writes the run's per-rank counters as root attributes and closes the file.
+    pub fn finish(self, counters: &[(&str, i64)]) -> hdf5::Result<()> {
+        for (name, value) in counters {
+            write_i64_attr(&self.file, name, *value)?;
+        }
+        let RankFile {
+            file,
+            regions,
+            datasets,
+            ..
+        } = self;
+        file.flush()?;
+        drop(datasets);
+        drop(regions);
+        file.close()
+    }
+
+    fn region(&mut self, id: RegionId, first_batch: usize) -> hdf5::Result<&mut RegionDatasets> {
+        let i = id.index();
+        if i >= self.datasets.len() {
+            self.datasets.resize_with(i + 1, || None);
+        }
+        let slot = &mut self.datasets[i];
+        let datasets = match slot.take() {
+            Some(ds) => ds,
+            None => {
+                let name = RegionRegistry::global()
+                    .name(id)
+                    .unwrap_or_else(|| format!("region#{}", id.0).into());
+                RegionDatasets::create(&self.regions, &name, first_batch)?
+            }
+        };
+        Ok(slot.insert(datasets))
+    }
+}
