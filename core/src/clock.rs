@@ -97,8 +97,14 @@ mod tests {
         let converted = cal.to_ns(ticks);
         // Within 50 µs of the bracketing monotonic reads: calibration error
         // over a few µs is far below that, a wrong scale or offset is not.
-        assert!(converted >= mono_before - 50_000, "{converted} < {mono_before}");
-        assert!(converted <= mono_after + 50_000, "{converted} > {mono_after}");
+        assert!(
+            converted >= mono_before - 50_000,
+            "{converted} < {mono_before}"
+        );
+        assert!(
+            converted <= mono_after + 50_000,
+            "{converted} > {mono_after}"
+        );
     }
 
     #[test]

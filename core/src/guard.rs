@@ -64,7 +64,11 @@ impl Drop for RegionGuard {
         if self.state == 0 {
             return;
         }
-        let end = if self.state & TIMED != 0 { clock::now() } else { 0 };
+        let end = if self.state & TIMED != 0 {
+            clock::now()
+        } else {
+            0
+        };
         thread_buffer::close_region(
             self.state,
             Record {

@@ -6,7 +6,7 @@
 //! `profiling_activated = false`), so a disabled region costs a load and a
 //! branch.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 
@@ -59,11 +59,14 @@ pub enum SessionError {
 impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SessionError::AlreadyActive => {
-                f.write_str("a profiling session is already running; call finalize() before setup() again")
-            }
+            SessionError::AlreadyActive => f.write_str(
+                "a profiling session is already running; call finalize() before setup() again",
+            ),
             SessionError::CapacityTooSmall(n) => {
-                write!(f, "buffer_limit must be at least 2 events per thread, got {n}")
+                write!(
+                    f,
+                    "buffer_limit must be at least 2 events per thread, got {n}"
+                )
             }
         }
     }
@@ -81,8 +84,6 @@ static STATE: AtomicU32 = AtomicU32::new(0);
 static CURRENT: Mutex<Option<Arc<Session>>> = Mutex::new(None);
 /// Epoch counter so every session gets a distinct state word.
 static EPOCH: AtomicU32 = AtomicU32::new(0);
-/// Region exits whose session had ended (counted as open at its finalize).
-static LATE_EXITS: AtomicU64 = AtomicU64::new(0);
 
 /// The hot path's view of the switch: one relaxed load.
 #[inline(always)]
@@ -137,7 +138,10 @@ impl Session {
 
     /// The running session, if any.
     pub fn current() -> Option<Arc<Session>> {
-        CURRENT.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        CURRENT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The session's configuration.
@@ -185,14 +189,24 @@ impl Session {
 
     /// Wakes the flusher (a no-op before one is registered).
     pub fn wake_flusher(&self) {
-        if let Some(thread) = self.flusher.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some(thread) = self
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             thread.unpark();
         }
     }
 
     /// Hands the flusher every ring registered since its last call.
     pub fn take_new_rings(&self) -> Vec<RingReader> {
-        std::mem::take(&mut *self.new_rings.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .new_rings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     pub(crate) fn state_word(&self) -> u32 {
@@ -200,7 +214,10 @@ impl Session {
     }
 
     pub(crate) fn register_ring(&self, reader: RingReader) {
-        self.new_rings.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
+        self.new_rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(reader);
     }
 
     pub(crate) fn next_thread_index(&self) -> u32 {
@@ -212,21 +229,14 @@ impl Session {
         self.next_thread.load(Ordering::Relaxed)
     }
 
-    /// Region exits seen after their session ended, over the process's life.
-    /// Each was already counted as open (dropped) by that session's finalize.
-    pub fn late_exits() -> u64 {
-        LATE_EXITS.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn count_late_exit() {
-        LATE_EXITS.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Runs `register` with the running session if its state word is
     /// `state`, holding the session lock so that [`stop`](Self::stop) comes
     /// strictly before or after: a ring registered here is always seen by the
     /// flusher's final drain.
-    pub(crate) fn with_current<R>(state: u32, register: impl FnOnce(&Arc<Session>) -> R) -> Option<R> {
+    pub(crate) fn with_current<R>(
+        state: u32,
+        register: impl FnOnce(&Arc<Session>) -> R,
+    ) -> Option<R> {
         let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
         current.as_ref().filter(|s| s.state == state).map(register)
     }

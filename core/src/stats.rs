@@ -113,7 +113,10 @@ mod tests {
         xs[..3].iter().for_each(|&x| a.add(x));
         xs[3..].iter().for_each(|&x| b.add(x));
         a.merge(&b);
-        assert_eq!((a.calls, a.total_ns, a.min_ns, a.max_ns), (whole.calls, whole.total_ns, whole.min_ns, whole.max_ns));
+        assert_eq!(
+            (a.calls, a.total_ns, a.min_ns, a.max_ns),
+            (whole.calls, whole.total_ns, whole.min_ns, whole.max_ns)
+        );
         assert!((a.std_dev_ns() - whole.std_dev_ns()).abs() < 1e-9);
     }
 }

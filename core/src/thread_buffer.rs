@@ -158,7 +158,9 @@ impl ThreadBuffer {
                     }
                 }
                 let waited = (clock::monotonic_ns() - began).max(0) as u64;
-                self.counters.blocked_ns.fetch_add(waited, Ordering::Relaxed);
+                self.counters
+                    .blocked_ns
+                    .fetch_add(waited, Ordering::Relaxed);
             }
         }
     }
@@ -218,24 +220,23 @@ fn register(buffer: &mut Option<ThreadBuffer>, state: u32) -> bool {
 }
 
 /// Writes `record` for a region opened under `state` and marks it closed.
+/// A region whose session has since been replaced on this thread is not
+/// written: that session's finalize counted it as open (dropped).
 #[inline(always)]
 pub(crate) fn close_region(state: u32, record: Record) {
-    let closed = LOCAL.try_with(|slot| {
+    let _ = LOCAL.try_with(|slot| {
         // SAFETY: as in `open_region`: thread-local, no other live borrow.
         let buffer = unsafe { &mut *slot.buffer.get() };
-        match buffer {
-            Some(b) if b.state == state => {
+        if let Some(b) = buffer {
+            if b.state == state {
                 // Push before the decrement: finalize reads `open` and then
                 // drains, so a record it misses was still counted as open.
                 b.push(record);
                 let open = b.counters.open.load(Ordering::Relaxed);
-                b.counters.open.store(open.saturating_sub(1), Ordering::Relaxed);
-                true
+                b.counters
+                    .open
+                    .store(open.saturating_sub(1), Ordering::Relaxed);
             }
-            _ => false,
         }
     });
-    if closed != Ok(true) {
-        Session::count_late_exit();
-    }
 }

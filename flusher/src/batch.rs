@@ -41,7 +41,9 @@ impl Batch {
 
     /// Regions with events and their columns, in first-touched order.
     pub fn regions(&self) -> impl Iterator<Item = (RegionId, &Columns)> {
-        self.touched.iter().map(|id| (*id, &self.columns[id.index()]))
+        self.touched
+            .iter()
+            .map(|id| (*id, &self.columns[id.index()]))
     }
 
     /// Total events held.

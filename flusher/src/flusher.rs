@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -65,9 +65,24 @@ struct Drainer {
     unwritten: u64,
 }
 
+/// Count of completed drain rounds, for [`Flusher::flush`] to wait on.
+#[derive(Default)]
+struct Rounds {
+    done: Mutex<u64>,
+    advanced: Condvar,
+}
+
+impl Rounds {
+    fn complete_one(&self) {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.advanced.notify_all();
+    }
+}
+
 /// Handle to the running flusher thread.
 pub struct Flusher {
     stop: Arc<AtomicBool>,
+    rounds: Arc<Rounds>,
     session: Arc<Session>,
     handle: JoinHandle<FlushOutcome>,
 }
@@ -103,6 +118,8 @@ impl Flusher {
             unwritten: 0,
         };
         let thread_stop = stop.clone();
+        let rounds = Arc::new(Rounds::default());
+        let thread_rounds = rounds.clone();
         let handle = std::thread::Builder::new()
             .name("scope-profiler-flusher".into())
             .spawn(move || {
@@ -111,15 +128,35 @@ impl Flusher {
                 // finalizing thread did before (stopping the session) is seen.
                 while !thread_stop.load(Ordering::Acquire) {
                     drainer.drain_once();
+                    thread_rounds.complete_one();
                     std::thread::park_timeout(interval);
                 }
                 drainer.finish()
             })?;
         Ok(Flusher {
             stop,
+            rounds,
             session,
             handle,
         })
+    }
+
+    /// Returns once every record pushed before this call has been drained
+    /// and, with `flush_to_disk`, appended to the rank file and flushed.
+    pub fn flush(&self) {
+        let rounds = &self.rounds;
+        let mut done = rounds.done.lock().unwrap_or_else(PoisonError::into_inner);
+        // The round running now may have passed our records' rings already;
+        // the one after it starts after this call, so it drains them.
+        let target = *done + 2;
+        while *done < target && !self.handle.is_finished() {
+            self.handle.thread().unpark();
+            done = rounds
+                .advanced
+                .wait_timeout(done, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Stops the session's recording, drains every ring one last time,
@@ -182,7 +219,9 @@ impl Drainer {
             Sink::File(file) => {
                 if let Err(e) = file.append(&self.batch) {
                     let message = format!("writing {} failed: {e}", file.path().display());
-                    eprintln!("scope-profiler: {message}; events from now on are counted, not stored");
+                    eprintln!(
+                        "scope-profiler: {message}; events from now on are counted, not stored"
+                    );
                     self.unwritten += self.batch.len() as u64;
                     self.sink = Sink::Failed(message);
                 }

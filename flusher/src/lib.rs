@@ -6,6 +6,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod flusher;
+pub mod h5file;
 pub mod manager;
 pub mod metadata;
 pub mod output;

@@ -34,7 +34,10 @@ impl ProfileManager {
         if running.is_some() {
             return Err(scope_profiler_core::SessionError::AlreadyActive.into());
         }
-        let parent = config.get_temp_dir().map(ToOwned::to_owned).unwrap_or_else(std::env::temp_dir);
+        let parent = config
+            .get_temp_dir()
+            .map(ToOwned::to_owned)
+            .unwrap_or_else(std::env::temp_dir);
         let temp_dir = tempfile::Builder::new()
             .prefix("scope-profiler-")
             .tempdir_in(&parent)
@@ -70,7 +73,10 @@ impl ProfileManager {
 
     /// Whether a run is set up and not yet finalized.
     pub fn is_setup() -> bool {
-        RUNNING.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+        RUNNING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Turns recording on or off without ending the run.
@@ -79,6 +85,21 @@ impl ProfileManager {
         let running = running.as_ref().ok_or(Error::NotSetUp)?;
         running.session.set_active(on);
         Ok(())
+    }
+
+    /// Blocks until every region recorded before the call is drained and, with
+    /// `flush_to_disk`, appended to this rank's file and flushed: a process
+    /// killed after `flush` returns still leaves those events on disk.
+    pub fn flush() -> Result<()> {
+        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        running.as_ref().ok_or(Error::NotSetUp)?.flusher.flush();
+        Ok(())
+    }
+
+    /// The run's temporary directory (holding `rank_<N>.h5`), if set up.
+    pub fn temp_dir() -> Option<std::path::PathBuf> {
+        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        running.as_ref().map(|r| r.temp_dir.path().to_owned())
     }
 
     /// Opens region `name` on this thread. After this thread's first call
@@ -128,7 +149,10 @@ impl ProfileManager {
                 ("time_trace", config.get_time_trace() as i64),
                 ("buffer_limit", config.get_buffer_limit() as i64),
                 ("threads", outcome.threads as i64),
-                ("dropped_events", (outcome.dropped + outcome.open_at_finalize) as i64),
+                (
+                    "dropped_events",
+                    (outcome.dropped + outcome.open_at_finalize) as i64,
+                ),
                 ("open_regions_at_finalize", outcome.open_at_finalize as i64),
                 ("blocked_ns", outcome.blocked_ns as i64),
                 ("unwritten_events", outcome.unwritten as i64),
@@ -178,7 +202,9 @@ fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {
         .enumerate()
         .filter(|(_, s)| s.calls > 0)
         .map(|(i, s)| RegionSummary {
-            name: names.get(i).map_or_else(|| format!("region#{i}"), |n| n.to_string()),
+            name: names
+                .get(i)
+                .map_or_else(|| format!("region#{i}"), |n| n.to_string()),
             stats: *s,
         })
         .collect();

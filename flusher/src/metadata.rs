@@ -25,7 +25,11 @@ pub fn write(meta: &Group, facts: &RunFacts) -> hdf5::Result<()> {
     write_i64_attr(meta, "mpi_size", facts.mpi_size)?;
     write_i64_attr(meta, "start_time_ns", facts.start_time_ns)?;
     write_i64_attr(meta, "finalize_time_ns", facts.finalize_time_ns)?;
-    write_i64_attr(meta, "total_cores", std::thread::available_parallelism().map_or(1, |n| n.get() as i64))?;
+    write_i64_attr(
+        meta,
+        "total_cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
+    )?;
     let timestamp = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
     write_str_attr(meta, "timestamp", &timestamp)?;
     write_str_attr(meta, "hostname", &hostname())?;
@@ -53,5 +57,10 @@ pub fn hostname() -> String {
 
 fn platform() -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{}-{}-{}", std::env::consts::OS, release.trim(), std::env::consts::ARCH)
+    format!(
+        "{}-{}-{}",
+        std::env::consts::OS,
+        release.trim(),
+        std::env::consts::ARCH
+    )
 }

@@ -3,13 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use hdf5::File;
-
 use crate::metadata::{self, RunFacts};
+use crate::schema::write::copy_rank_tree;
 
 /// Merges `rank_files` (rank, path) into `file_path` as schema 1:
 /// `/metadata` plus each rank file's tree under `/rank<N>`.
-pub fn write_merged(file_path: &Path, rank_files: &[(u32, PathBuf)], facts: &RunFacts) -> Result<(), String> {
+pub fn write_merged(
+    file_path: &Path,
+    rank_files: &[(u32, PathBuf)],
+    facts: &RunFacts,
+) -> Result<(), String> {
     let dir = match file_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -24,7 +27,8 @@ pub fn write_merged(file_path: &Path, rank_files: &[(u32, PathBuf)], facts: &Run
     ));
     let written = write_into(&tmp, rank_files, facts).map_err(|e| e.to_string());
     let renamed = written.and_then(|()| {
-        std::fs::rename(&tmp, file_path).map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
+        std::fs::rename(&tmp, file_path)
+            .map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
     });
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -33,11 +37,11 @@ pub fn write_merged(file_path: &Path, rank_files: &[(u32, PathBuf)], facts: &Run
 }
 
 fn write_into(tmp: &Path, rank_files: &[(u32, PathBuf)], facts: &RunFacts) -> hdf5::Result<()> {
-    let out = File::create(tmp)?;
+    let out = crate::h5file::create(tmp)?;
     metadata::write(&out.create_group("metadata")?, facts)?;
     for (rank, path) in rank_files {
-        let src = File::open(path)?;
-        src.copy_to(&out, &format!("rank{rank}"))?;
+        let src = crate::h5file::open(path)?;
+        copy_rank_tree(&src, &out.create_group(&format!("rank{rank}"))?)?;
     }
     out.flush()?;
     out.close()

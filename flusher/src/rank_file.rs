@@ -24,7 +24,7 @@ pub struct RankFile {
 impl RankFile {
     /// Creates (truncating) the rank file at `path`.
     pub fn create(path: &Path) -> hdf5::Result<RankFile> {
-        let file = File::create(path)?;
+        let file = crate::h5file::create(path)?;
         let regions = file.create_group("regions")?;
         Ok(RankFile {
             path: path.to_owned(),

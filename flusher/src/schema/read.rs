@@ -82,7 +82,10 @@ impl Events {
 
     /// Duration of each timed call, ns.
     pub fn durations(&self) -> impl Iterator<Item = i64> + '_ {
-        self.starts.iter().zip(&self.ends).map(|(s, e)| e.wrapping_sub(*s))
+        self.starts
+            .iter()
+            .zip(&self.ends)
+            .map(|(s, e)| e.wrapping_sub(*s))
     }
 
     /// Statistics of the durations (count-only calls add to `calls` only).
@@ -107,7 +110,9 @@ impl RegionData {
     /// Statistics pooled over all ranks.
     pub fn stats(&self) -> RegionStats {
         let mut pooled = RegionStats::default();
-        self.per_rank.values().for_each(|e| pooled.merge(&e.stats()));
+        self.per_rank
+            .values()
+            .for_each(|e| pooled.merge(&e.stats()));
         pooled
     }
 }
@@ -144,7 +149,7 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
     if !path.exists() {
         return Err(fail("no such file".into()));
     }
-    let file = File::open(path).map_err(|e| {
+    let file = crate::h5file::open(path).map_err(|e| {
         fail(format!(
             "not a readable HDF5 file (a run killed while writing its final file leaves a truncated one): {e}"
         ))
@@ -195,7 +200,9 @@ impl Reader<'_> {
             }
         };
         if version < 1 {
-            return Err(format!("unsupported schema version {version}: versions start at 1"));
+            return Err(format!(
+                "unsupported schema version {version}: versions start at 1"
+            ));
         }
         if version > NEWEST_READABLE_SCHEMA {
             return Err(format!(
@@ -208,14 +215,24 @@ impl Reader<'_> {
 
     /// Schema 1: `/rank<N>/regions/<name>/...`.
     fn read_tree(&self, data: &mut ProfileData) -> Result<(), Problem> {
-        let members = self.file.member_names().map_err(|e| format!("cannot list the root group: {e}"))?;
+        let members = self
+            .file
+            .member_names()
+            .map_err(|e| format!("cannot list the root group: {e}"))?;
         let mut ranks: Vec<(u32, String)> = members
             .iter()
             .filter_map(|m| Some((m.strip_prefix("rank")?.parse::<u32>().ok()?, m.clone())))
             .collect();
         ranks.sort();
+        if ranks.is_empty() && members.iter().any(|m| m == "regions") {
+            // A rank file on its own (`rank_<N>.h5`): its tree is at the root.
+            ranks.push((0, String::new()));
+        }
         if ranks.is_empty() {
-            if members.iter().any(|m| m == "region_table" || m == "rank_region_index") {
+            if members
+                .iter()
+                .any(|m| m == "region_table" || m == "rank_region_index")
+            {
                 return Err(format!(
                     "has the columnar layout (region_table, rank_region_index) but no \
                      {SCHEMA_ATTRIBUTE} root attribute, so its schema is unknown; the file is damaged \
@@ -235,7 +252,11 @@ impl Reader<'_> {
             data.ranks.push(*rank);
             let group = self
                 .file
-                .group(group_name)
+                .group(if group_name.is_empty() {
+                    "/"
+                } else {
+                    group_name
+                })
                 .map_err(|e| format!("/{group_name} is not a group: {e}"))?;
             let Ok(regions_group) = group.group("regions") else {
                 continue;
@@ -261,7 +282,8 @@ impl Reader<'_> {
                         }
                     }
                 };
-                let events = read_tree_events(&region_group).map_err(|e| format!("{where_}: {e}"))?;
+                let events =
+                    read_tree_events(&region_group).map_err(|e| format!("{where_}: {e}"))?;
                 let entry = regions.entry(name.clone()).or_insert_with(|| {
                     order.push(name.clone());
                     RegionData {
@@ -272,7 +294,10 @@ impl Reader<'_> {
                 entry.per_rank.insert(*rank, events);
             }
         }
-        data.regions = order.into_iter().filter_map(|n| regions.remove(&n)).collect();
+        data.regions = order
+            .into_iter()
+            .filter_map(|n| regions.remove(&n))
+            .collect();
         Ok(())
     }
 
@@ -298,9 +323,16 @@ impl Reader<'_> {
             "source_texts",
             "tags",
         ];
-        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|n| !index.link_exists(n)).collect();
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|n| !index.link_exists(n))
+            .collect();
         if !missing.is_empty() {
-            return Err(format!("rank_region_index is missing dataset(s): {}", missing.join(", ")));
+            return Err(format!(
+                "rank_region_index is missing dataset(s): {}",
+                missing.join(", ")
+            ));
         }
         let region_ids: Vec<u32> = read_ints(&index, "rank_region_index", "region_ids")?;
         let row_ranks: Vec<u32> = read_ints(&index, "rank_region_index", "ranks")?;
@@ -326,10 +358,14 @@ impl Reader<'_> {
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Array(_)) => {}
                 Ok(other) => {
-                    return Err(format!("rank_region_index/tags row {row} is JSON but not a list: {other}"))
+                    return Err(format!(
+                        "rank_region_index/tags row {row} is JSON but not a list: {other}"
+                    ))
                 }
                 Err(e) => {
-                    return Err(format!("rank_region_index/tags row {row} is not valid JSON ({e}): {tag:?}"))
+                    return Err(format!(
+                        "rank_region_index/tags row {row} is not valid JSON ({e}): {tag:?}"
+                    ))
                 }
             }
         }
@@ -386,7 +422,9 @@ impl Reader<'_> {
         let mut sorted = spans.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|w| w[1].0 < w[0].1) {
-            return Err("has overlapping region rows in its event index; the file is damaged".into());
+            return Err(
+                "has overlapping region rows in its event index; the file is damaged".into(),
+            );
         }
 
         let mut ranks: BTreeSet<u32> = row_ranks.iter().copied().collect();
@@ -406,7 +444,11 @@ impl Reader<'_> {
                     acc = acc.wrapping_add(*d);
                     starts.push(acc);
                 }
-                let ends = starts.iter().zip(&col_b[from..to]).map(|(s, d)| s.wrapping_add(*d)).collect();
+                let ends = starts
+                    .iter()
+                    .zip(&col_b[from..to])
+                    .map(|(s, d)| s.wrapping_add(*d))
+                    .collect();
                 (starts, ends)
             } else {
                 (col_a[from..to].to_vec(), col_b[from..to].to_vec())
@@ -477,18 +519,30 @@ fn dataset(group: &Group, group_name: &str, name: &str) -> Result<Dataset, Probl
 
 /// Reads a 1-D integer dataset, converting to `T` (HDF5 converts between
 /// integer types and fails on non-integers).
-fn read_ints<T: hdf5::H5Type>(group: &Group, group_name: &str, name: &str) -> Result<Vec<T>, Problem> {
+fn read_ints<T: hdf5::H5Type>(
+    group: &Group,
+    group_name: &str,
+    name: &str,
+) -> Result<Vec<T>, Problem> {
     let ds = dataset(group, group_name, name)?;
-    let label = if group_name.is_empty() { name.to_owned() } else { format!("{group_name}/{name}") };
+    let label = if group_name.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{group_name}/{name}")
+    };
     if ds.ndim() != 1 {
-        return Err(format!("{label} must be one-dimensional, has shape {:?}", ds.shape()));
+        return Err(format!(
+            "{label} must be one-dimensional, has shape {:?}",
+            ds.shape()
+        ));
     }
     match ds.dtype().and_then(|t| t.to_descriptor()) {
         Ok(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => {}
         Ok(other) => return Err(format!("{label} must hold integers, holds {other}")),
         Err(e) => return Err(format!("{label} has an unreadable type: {e}")),
     }
-    ds.read_raw::<T>().map_err(|e| format!("cannot read {label}: {e}"))
+    ds.read_raw::<T>()
+        .map_err(|e| format!("cannot read {label}: {e}"))
 }
 
 fn read_strings(ds: &Dataset) -> Result<Vec<String>, Problem> {
@@ -523,9 +577,15 @@ fn attr_value(attr: &hdf5::Attribute) -> AttrValue {
         TypeDescriptor::Unsigned(_) => attr.read_scalar::<u64>().map(AttrValue::UInt),
         TypeDescriptor::Float(_) => attr.read_scalar::<f64>().map(AttrValue::Float),
         TypeDescriptor::Boolean => attr.read_scalar::<bool>().map(|b| AttrValue::Int(b as i64)),
-        TypeDescriptor::VarLenUnicode => attr.read_scalar::<VarLenUnicode>().map(|s| AttrValue::Str(s.as_str().to_owned())),
-        TypeDescriptor::VarLenAscii => attr.read_scalar::<VarLenAscii>().map(|s| AttrValue::Str(s.as_str().to_owned())),
-        other => return read_fixed_string(attr).unwrap_or_else(|| AttrValue::Other(other.to_string())),
+        TypeDescriptor::VarLenUnicode => attr
+            .read_scalar::<VarLenUnicode>()
+            .map(|s| AttrValue::Str(s.as_str().to_owned())),
+        TypeDescriptor::VarLenAscii => attr
+            .read_scalar::<VarLenAscii>()
+            .map(|s| AttrValue::Str(s.as_str().to_owned())),
+        other => {
+            return read_fixed_string(attr).unwrap_or_else(|| AttrValue::Other(other.to_string()))
+        }
     };
     value.unwrap_or_else(|e| AttrValue::Other(format!("{descriptor}: {e}")))
 }
@@ -535,5 +595,7 @@ fn read_fixed_string(attr: &hdf5::Attribute) -> Option<AttrValue> {
     if let Ok(s) = attr.read_scalar::<FixedUnicode<1024>>() {
         return Some(AttrValue::Str(s.as_str().to_owned()));
     }
-    attr.read_scalar::<FixedAscii<1024>>().ok().map(|s| AttrValue::Str(s.as_str().to_owned()))
+    attr.read_scalar::<FixedAscii<1024>>()
+        .ok()
+        .map(|s| AttrValue::Str(s.as_str().to_owned()))
 }

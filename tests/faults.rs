@@ -1,0 +1,118 @@
+//! Faults: an unwritable output keeps the data, a killed process leaves a
+//! readable rank file holding every flushed event.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{config_in, serial};
+use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
+
+#[test]
+fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("does/not/exist/profile.h5");
+    let config = Config::default()
+        .file_path(&missing_dir)
+        .print_summary(false)
+        .temp_dir(dir.path());
+    ProfileManager::setup(config).unwrap();
+    for _ in 0..123 {
+        let _g = region!("precious");
+    }
+    let err = ProfileManager::finalize().unwrap_err();
+    let Error::Output { path, kept, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(path, &missing_dir);
+    assert!(
+        err.to_string().contains(&kept.display().to_string()),
+        "{err}"
+    );
+    let rank_file = kept.join("rank_0.h5");
+    let data = read_profile(&rank_file).unwrap();
+    assert_eq!(data.region("precious").unwrap().per_rank[&0].calls(), 123);
+    assert!(!missing_dir.exists());
+}
+
+#[test]
+fn a_successful_run_leaves_no_temporary_files() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    let temp = ProfileManager::temp_dir().unwrap();
+    {
+        let _g = region!("tidy");
+    }
+    ProfileManager::finalize().unwrap();
+    assert!(!temp.exists(), "run directory {temp:?} left behind");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![path.file_name().unwrap().to_owned()]);
+}
+
+/// Child side of `killed_writer_leaves_readable_file`: records, flushes,
+/// reports how many calls are on disk, and keeps recording until killed.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("SCOPE_PROFILER_CRASH_CHILD") else {
+        return;
+    };
+    let config = Config::default()
+        .file_path(format!("{dir}/never.h5"))
+        .temp_dir(&dir)
+        .buffer_limit(4096);
+    ProfileManager::setup(config).unwrap();
+    println!(
+        "rank file {}",
+        ProfileManager::temp_dir()
+            .unwrap()
+            .join("rank_0.h5")
+            .display()
+    );
+    let mut recorded = 0u64;
+    loop {
+        for _ in 0..10_000 {
+            let _g = region!("until killed");
+        }
+        recorded += 10_000;
+        ProfileManager::flush().unwrap();
+        println!("flushed {recorded}");
+    }
+}
+
+#[test]
+fn killed_writer_leaves_readable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for kill_after in [1u64, 3, 7] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("SCOPE_PROFILER_CRASH_CHILD", dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok);
+        let rank_file = lines
+            .find_map(|l| l.split_once("rank file ").map(|(_, p)| p.to_owned()))
+            .unwrap();
+        let flushed: u64 = lines
+            .filter_map(|l| l.strip_prefix("flushed ").and_then(|n| n.parse().ok()))
+            .nth(kill_after as usize - 1)
+            .unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let data = read_profile(&rank_file).unwrap_or_else(|e| panic!("after SIGKILL: {e}"));
+        let on_disk = data.region("until killed").unwrap().per_rank[&0].calls();
+        assert!(
+            on_disk >= flushed,
+            "{on_disk} on disk < {flushed} reported flushed"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Files we write open in the real Python package (scope-profiler 0.7.5 from
+//! PyPI): `scope-profiler inspect` and `scope_profiler.read_h5` report the
+//! same regions and call counts as our summary.
+//!
+//! The venv is made once under cargo's target tmp dir. Without `python3` the
+//! test prints why it is skipped; every other failure (pip, the reader) fails.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{config_in, serial};
+use scope_profiler::{region, ProfileManager};
+
+fn python_venv() -> Option<PathBuf> {
+    let have_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_python {
+        eprintln!(
+            "SKIPPED python_compat: python3 is not installed, so the Python package cannot be run"
+        );
+        return None;
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compat-venv");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import scope_profiler, h5py; assert scope_profiler.__version__ == '0.7.5'",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(
+            made.success(),
+            "python3 -m venv failed (Debian needs python3-venv)"
+        );
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "scope-profiler==0.7.5", "h5py"])
+            .status()
+            .unwrap();
+        assert!(
+            pip.success(),
+            "pip install scope-profiler==0.7.5 h5py failed"
+        );
+    }
+    Some(venv)
+}
+
+const READ_H5: &str = r#"
+import json, sys
+import scope_profiler as sp
+r = sp.read_h5(sys.argv[1])
+print(json.dumps({n: {str(k): int(v.num_calls) for k, v in r._region_dict[n].regions.items()} for n in r._region_dict}))
+"#;
+
+#[test]
+fn python_package_reads_our_file_with_the_same_regions_and_counts() {
+    let Some(venv) = python_venv() else { return };
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    for _ in 0..42 {
+        let _g = region!("solve");
+        for _ in 0..3 {
+            let _a = region!("assemble");
+        }
+    }
+    {
+        let _io = region!("io");
+    }
+    for _ in 0..5 {
+        let _u = region!("ünïcødé ✓");
+    }
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let _t = region!("threaded");
+                }
+            });
+        }
+    });
+    for _ in 0..2 {
+        let _slash = region!("a/b");
+    }
+    let summary = ProfileManager::finalize().unwrap();
+    let ours: BTreeMap<String, u64> = summary
+        .regions
+        .iter()
+        .map(|r| (r.name.clone(), r.stats.calls))
+        .collect();
+    assert_eq!(ours.len(), 6);
+
+    // scope_profiler.read_h5: the same names (the '/'-name under its escaped
+    // link name, since schema 1 has no other place for it) and counts.
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", READ_H5])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "read_h5 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: BTreeMap<String, BTreeMap<String, u64>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let expected: BTreeMap<String, BTreeMap<String, u64>> = ours
+        .iter()
+        .map(|(name, calls)| {
+            let link = if name == "a/b" {
+                "a%2Fb".to_string()
+            } else {
+                name.clone()
+            };
+            (link, BTreeMap::from([("0".to_string(), *calls)]))
+        })
+        .collect();
+    assert_eq!(theirs, expected);
+
+    // scope-profiler inspect: exits 0 and lists every region with its count.
+    let out = Command::new(venv.join("bin/scope-profiler"))
+        .args([
+            "inspect",
+            "--regions-only",
+            "--columns",
+            "region",
+            "calls",
+            "--",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "inspect failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 rank(s), 6 region(s)"), "{text}");
+    for (link, per_rank) in &expected {
+        let calls = per_rank["0"];
+        let row = text
+            .lines()
+            .find(|l| {
+                l.trim_start_matches(['│', ' ', '└', '─'])
+                    .starts_with(link.as_str())
+            })
+            .unwrap_or_else(|| panic!("{link:?} not in inspect output:\n{text}"));
+        let shown = row.trim_end_matches(['│', ' ']).rsplit(' ').next().unwrap();
+        assert_eq!(shown, calls.to_string(), "inspect row {row:?}");
+    }
+}
