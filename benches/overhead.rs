@@ -1,1 +1,135 @@
-fn main() {}
+//! Cost of one region enter+exit in each mode, beside the physical floor,
+//! all in one criterion run so the ratios hold on a noisy shared VM.
+//!
+//! The hot path is measured against a drain thread that empties the rings and
+//! discards the records: the flusher's conversion and HDF5 work run on
+//! another thread and are not part of what a region costs the recording
+//! thread (issue 6's throughput bench measures them).
+//!
+//! `cargo bench --bench overhead`
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use scope_profiler::core::{clock, Record, RecorderConfig, RegionId, Session};
+use scope_profiler::{region, ProfileManager};
+
+/// Runs a session whose rings are drained and discarded by a helper thread.
+struct DrainedSession {
+    session: Arc<Session>,
+    stop: Arc<AtomicBool>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DrainedSession {
+    fn start(time_trace: bool, activated: bool) -> Self {
+        let session = Session::begin(RecorderConfig {
+            capacity: 1 << 16,
+            time_trace,
+            activated,
+            ..RecorderConfig::default()
+        })
+        .expect("no other session in the bench");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (session.clone(), stop.clone());
+        let drain = std::thread::spawn(move || {
+            s.set_flusher(std::thread::current());
+            let mut rings = Vec::new();
+            while !st.load(Ordering::Acquire) {
+                rings.extend(s.take_new_rings());
+                for r in &mut rings {
+                    r.drain(|recs| {
+                        black_box(recs);
+                    });
+                }
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+        });
+        DrainedSession {
+            session,
+            stop,
+            drain: Some(drain),
+        }
+    }
+}
+
+impl Drop for DrainedSession {
+    fn drop(&mut self) {
+        self.session.stop();
+        self.stop.store(true, Ordering::Release);
+        if let Some(d) = self.drain.take() {
+            d.thread().unpark();
+            let _ = d.join();
+        }
+    }
+}
+
+fn overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("region enter+exit");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("baseline: empty iteration", |b| b.iter(|| black_box(0u64)));
+    g.bench_function("floor: two TSC reads", |b| {
+        b.iter(|| {
+            let start = clock::now();
+            let end = clock::now();
+            black_box((start, end))
+        })
+    });
+    let mut slot = [Record::default(); 1];
+    g.bench_function("floor: two TSC reads + 24-byte store", |b| {
+        b.iter(|| {
+            let start = clock::now();
+            let end = clock::now();
+            slot[0] = Record {
+                start,
+                end,
+                region: RegionId(1),
+            };
+            black_box(&mut slot);
+        })
+    });
+    g.bench_function("std::time::Instant pair", |b| {
+        b.iter(|| {
+            let start = std::time::Instant::now();
+            black_box(start.elapsed())
+        })
+    });
+
+    g.bench_function("region! no session", |b| {
+        b.iter(|| {
+            let _g = region!("bench");
+        })
+    });
+    {
+        let _run = DrainedSession::start(true, false);
+        g.bench_function("region! disabled (profiling_activated=false)", |b| {
+            b.iter(|| {
+                let _g = region!("bench");
+            })
+        });
+    }
+    {
+        let _run = DrainedSession::start(false, true);
+        g.bench_function("region! count-only (time_trace=false)", |b| {
+            b.iter(|| drop(black_box(region!("bench"))))
+        });
+    }
+    {
+        let _run = DrainedSession::start(true, true);
+        g.bench_function("region! timed", |b| {
+            b.iter(|| drop(black_box(region!("bench"))))
+        });
+        g.bench_function("profile_region(name) timed", |b| {
+            b.iter(|| drop(black_box(ProfileManager::profile_region("bench"))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example heat -- [steps] [output.h5]`
 
-use scope_profiler::{profile, region, Config, ProfileManager};
+use scope_profiler::{profile, read_profile, region, Config, ProfileManager};
 
 fn laplacian(u: &[f64], out: &mut [f64]) {
     let _g = region!("laplacian");
@@ -50,6 +50,17 @@ fn main() -> Result<(), scope_profiler::Error> {
         }
     });
     let summary = ProfileManager::finalize()?;
-    eprintln!("wrote {} ({} regions)", path, summary.regions.len());
+
+    // Read the file back, as a post-processing script would.
+    let profile = read_profile(&path)?;
+    let step = profile.region("step").map(|r| r.stats());
+    println!(
+        "wrote {path}: {} regions, {} ranks; `step` read back: {} calls, {:.3} ms in total (summary said {})",
+        profile.regions.len(),
+        profile.ranks.len(),
+        step.map_or(0, |s| s.calls),
+        step.map_or(0.0, |s| s.total_ns as f64 / 1e6),
+        summary.region("step").map_or(0, |r| r.stats.calls),
+    );
     Ok(())
 }

@@ -46,7 +46,7 @@ pub use scope_profiler_flusher::{
 macro_rules! region {
     ($name:expr) => {{
         static SLOT: $crate::RegionSlot = $crate::RegionSlot::new($name);
-        $crate::RegionGuard::enter(SLOT.id())
+        $crate::RegionGuard::enter_slot(&SLOT)
     }};
 }
 

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use crate::clock::{self, Ticks};
 use crate::record::Record;
-use crate::registry::RegionId;
+use crate::registry::{RegionId, RegionSlot};
 use crate::session::{self, TIMED};
 use crate::thread_buffer;
 
@@ -28,7 +28,22 @@ impl RegionGuard {
     /// relaxed load and a branch.
     #[inline(always)]
     pub fn enter(region: RegionId) -> RegionGuard {
+        Self::enter_with(session::state(), region)
+    }
+
+    /// Opens the region of a per-call-site slot (what `region!` expands to).
+    /// With recording off the slot is not even read.
+    #[inline(always)]
+    pub fn enter_slot(slot: &RegionSlot) -> RegionGuard {
         let state = session::state();
+        if state == 0 {
+            return RegionGuard::inactive();
+        }
+        Self::enter_with(state, slot.id())
+    }
+
+    #[inline(always)]
+    fn enter_with(state: u32, region: RegionId) -> RegionGuard {
         if state == 0 || !thread_buffer::open_region(state) {
             return RegionGuard::inactive();
         }

@@ -409,7 +409,7 @@ impl Reader<'_> {
         // rows must not share events.
         let mut spans: Vec<(u64, u64)> = Vec::with_capacity(rows);
         for row in 0..rows {
-            let end = offsets[row].checked_add(counts[row]).unwrap_or(u64::MAX);
+            let end = offsets[row].saturating_add(counts[row]);
             spans.push((offsets[row], end));
         }
         if let Some(max_end) = spans.iter().map(|s| s.1).max() {
