@@ -50,14 +50,22 @@ macro_rules! region {
     }};
 }
 
-/// With feature `off`: expands to a unit value, nothing is recorded.
+/// With feature `off`: expands to a zero-sized [`CompiledOut`] value,
+/// nothing is recorded.
 #[cfg(feature = "off")]
 #[macro_export]
 macro_rules! region {
     ($name:expr) => {{
         let _ = $name;
+        $crate::CompiledOut
     }};
 }
+
+/// What `region!` gives with feature `off`: zero-sized, does nothing, so
+/// `let _g = region!("x");` compiles (and lints) the same either way.
+#[cfg(feature = "off")]
+#[derive(Debug, Clone, Copy)]
+pub struct CompiledOut;
 
 /// Runs `f` inside region `name` and returns its result. The region is
 /// recorded even if `f` panics.
