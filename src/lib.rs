@@ -64,7 +64,7 @@ macro_rules! region {
 /// What `region!` gives with feature `off`: zero-sized, does nothing, so
 /// `let _g = region!("x");` compiles (and lints) the same either way.
 #[cfg(feature = "off")]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct CompiledOut;
 
 /// Runs `f` inside region `name` and returns its result. The region is
