@@ -67,6 +67,14 @@ macro_rules! region {
 #[derive(Debug)]
 pub struct CompiledOut;
 
+#[cfg(feature = "off")]
+impl CompiledOut {
+    /// Always `false`: nothing is recorded with feature `off`.
+    pub fn is_recording(&self) -> bool {
+        false
+    }
+}
+
 /// Runs `f` inside region `name` and returns its result. The region is
 /// recorded even if `f` panics.
 ///

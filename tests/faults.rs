@@ -1,5 +1,6 @@
 //! Faults: an unwritable output keeps the data, a killed process leaves a
 //! readable rank file holding every flushed event.
+#![cfg(not(feature = "off"))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Any string is a region name: it reaches the file exactly, escaped as an
 //! HDF5 link name with the original in the `name` attribute.
+#![cfg(not(feature = "off"))]
 
 mod common;
 

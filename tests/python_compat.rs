@@ -4,6 +4,7 @@
 //!
 //! The venv is made once under cargo's target tmp dir. Without `python3` the
 //! test prints why it is skipped; every other failure (pip, the reader) fails.
+#![cfg(not(feature = "off"))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The runtime end to end: regions recorded on any thread reach the file and
 //! the summary exactly, in every mode.
+#![cfg(not(feature = "off"))]
 
 mod common;
 
