@@ -116,16 +116,22 @@ fn overhead(c: &mut Criterion) {
     {
         let _run = DrainedSession::start(false, true);
         g.bench_function("region! count-only (time_trace=false)", |b| {
-            b.iter(|| drop(black_box(region!("bench"))))
+            b.iter(|| {
+                let _g = region!("bench");
+            })
         });
     }
     {
         let _run = DrainedSession::start(true, true);
         g.bench_function("region! timed", |b| {
-            b.iter(|| drop(black_box(region!("bench"))))
+            b.iter(|| {
+                let _g = region!("bench");
+            })
         });
         g.bench_function("profile_region(name) timed", |b| {
-            b.iter(|| drop(black_box(ProfileManager::profile_region("bench"))))
+            b.iter(|| {
+                let _g = ProfileManager::profile_region("bench");
+            })
         });
     }
     g.finish();
