@@ -17,56 +17,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use scope_profiler::core::{clock, Record, RecorderConfig, RegionId, Session};
 use scope_profiler::{region, ProfileManager};
 
-/// Runs a session whose rings are drained and discarded by a helper thread.
-struct DrainedSession {
-    session: Arc<Session>,
-    stop: Arc<AtomicBool>,
-    drain: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DrainedSession {
-    fn start(time_trace: bool, activated: bool) -> Self {
-        let session = Session::begin(RecorderConfig {
-            capacity: 1 << 16,
-            time_trace,
-            activated,
-            ..RecorderConfig::default()
-        })
-        .expect("no other session in the bench");
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (session.clone(), stop.clone());
-        let drain = std::thread::spawn(move || {
-            s.set_flusher(std::thread::current());
-            let mut rings = Vec::new();
-            while !st.load(Ordering::Acquire) {
-                rings.extend(s.take_new_rings());
-                for r in &mut rings {
-                    r.drain(|recs| {
-                        black_box(recs);
-                    });
-                }
-                std::thread::park_timeout(Duration::from_millis(1));
-            }
-        });
-        DrainedSession {
-            session,
-            stop,
-            drain: Some(drain),
-        }
-    }
-}
-
-impl Drop for DrainedSession {
-    fn drop(&mut self) {
-        self.session.stop();
-        self.stop.store(true, Ordering::Release);
-        if let Some(d) = self.drain.take() {
-            d.thread().unpark();
-            let _ = d.join();
-        }
-    }
-}
-
 fn overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("region enter+exit");
     g.warm_up_time(Duration::from_secs(1));

@@ -31,6 +31,7 @@ pub use scope_profiler_flusher::{
     read_profile, Config, Error, Events, ProfileData, ProfileManager, ReadError, RegionData,
     RegionSummary, Summary,
 };
+pub use scope_profiler_subscriber::{ScopeLayer, SpanMode};
 
 /// Opens a region named by a string literal (or any `&'static str` constant)
 /// until the returned guard drops.

@@ -94,3 +94,50 @@ impl Drop for RegionGuard {
         );
     }
 }
+
+/// A region call whose start the caller keeps (for instrumentation that
+/// cannot hold a guard on the stack, such as `tracing` spans): take one with
+/// [`CallStart::now`], finish it with [`CallStart::finish`] on any thread.
+#[derive(Clone, Copy, Debug)]
+pub struct CallStart {
+    start: Ticks,
+    /// Session state word at the start; finishing in another session
+    /// records nothing.
+    state: u32,
+}
+
+impl CallStart {
+    /// Starts a call now, or `None` when nothing records.
+    #[inline]
+    pub fn now() -> Option<CallStart> {
+        let state = session::state();
+        if state == 0 {
+            return None;
+        }
+        let start = if state & TIMED != 0 { clock::now() } else { 0 };
+        Some(CallStart { start, state })
+    }
+
+    /// Ends the call now as one call of `region`, written to the calling
+    /// thread's ring. Returns false (recording nothing) if the session that
+    /// was recording at the start has ended or been paused since.
+    #[inline]
+    pub fn finish(self, region: RegionId) -> bool {
+        if session::state() != self.state {
+            return false;
+        }
+        let end = if self.state & TIMED != 0 {
+            clock::now()
+        } else {
+            0
+        };
+        thread_buffer::push_call(
+            self.state,
+            Record {
+                start: self.start,
+                end,
+                region,
+            },
+        )
+    }
+}

@@ -24,7 +24,7 @@ pub mod stats;
 pub mod thread_buffer;
 
 pub use clock::{Calibration, Ticks};
-pub use guard::RegionGuard;
+pub use guard::{CallStart, RegionGuard};
 pub use record::Record;
 pub use registry::{RegionId, RegionRegistry, RegionSlot};
 pub use session::{OverflowPolicy, RecorderConfig, Session, SessionError};

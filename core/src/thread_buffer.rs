@@ -194,18 +194,40 @@ pub(crate) fn open_region(state: u32) -> bool {
                     b.counters.open.store(open + 1, Ordering::Relaxed);
                     true
                 }
-                _ => register(buffer, state),
+                _ => register(buffer, state, 1),
             }
+        })
+        .unwrap_or(false)
+}
+
+/// Writes one call measured by the caller into this thread's ring for
+/// session `state`, registering a ring first if needed. Does not touch the
+/// open-region count: the caller tracks its own open calls.
+#[inline]
+pub(crate) fn push_call(state: u32, record: Record) -> bool {
+    LOCAL
+        .try_with(|slot| {
+            // SAFETY: as in `open_region`: thread-local, no other live borrow.
+            let buffer = unsafe { &mut *slot.buffer.get() };
+            let ready = match buffer {
+                Some(b) if b.state == state => true,
+                _ => register(buffer, state, 0),
+            };
+            if let (true, Some(b)) = (ready, buffer.as_mut()) {
+                b.push(record);
+                return true;
+            }
+            false
         })
         .unwrap_or(false)
 }
 
 #[cold]
 #[inline(never)]
-fn register(buffer: &mut Option<ThreadBuffer>, state: u32) -> bool {
+fn register(buffer: &mut Option<ThreadBuffer>, state: u32, open: u32) -> bool {
     let fresh = Session::with_current(state, |session| {
         let (fresh, reader) = ThreadBuffer::new(session.clone());
-        fresh.counters.open.store(1, Ordering::Relaxed);
+        fresh.counters.open.store(open, Ordering::Relaxed);
         session.register_ring(reader);
         fresh
     });

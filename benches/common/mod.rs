@@ -1,0 +1,59 @@
+//! Shared by the benches: a recording session drained by a helper thread.
+#![allow(dead_code)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use scope_profiler::core::{RecorderConfig, Session};
+
+/// Runs a session whose rings are drained and discarded by a helper thread.
+pub struct DrainedSession {
+    session: Arc<Session>,
+    stop: Arc<AtomicBool>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DrainedSession {
+    pub fn start(time_trace: bool, activated: bool) -> Self {
+        let session = Session::begin(RecorderConfig {
+            capacity: 1 << 16,
+            time_trace,
+            activated,
+            ..RecorderConfig::default()
+        })
+        .expect("no other session in the bench");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (session.clone(), stop.clone());
+        let drain = std::thread::spawn(move || {
+            s.set_flusher(std::thread::current());
+            let mut rings = Vec::new();
+            while !st.load(Ordering::Acquire) {
+                rings.extend(s.take_new_rings());
+                for r in &mut rings {
+                    r.drain(|recs| {
+                        black_box(recs);
+                    });
+                }
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+        });
+        DrainedSession {
+            session,
+            stop,
+            drain: Some(drain),
+        }
+    }
+}
+
+impl Drop for DrainedSession {
+    fn drop(&mut self) {
+        self.session.stop();
+        self.stop.store(true, Ordering::Release);
+        if let Some(d) = self.drain.take() {
+            d.thread().unpark();
+            let _ = d.join();
+        }
+    }
+}

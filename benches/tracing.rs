@@ -1,0 +1,73 @@
+//! `#[tracing::instrument]` function calls through `registry()` with
+//! `ScopeLayer`, beside the same with a no-op layer and with
+//! `tracing-chrome`, and the two-TSC floor, in one run.
+//!
+//! `cargo bench --bench tracing`
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use common::DrainedSession;
+use criterion::{criterion_group, criterion_main, Criterion};
+use scope_profiler::core::clock;
+use scope_profiler::ScopeLayer;
+use tracing_subscriber::prelude::*;
+
+#[tracing::instrument]
+fn instrumented(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// A layer that does nothing: the cost of `registry()` itself.
+struct NoopLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
+
+fn tracing_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("instrumented fn call");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("floor: two TSC reads", |b| {
+        b.iter(|| black_box((clock::now(), clock::now())))
+    });
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(NoopLayer), || {
+        g.bench_function("registry + no-op layer", |b| {
+            b.iter(|| instrumented(black_box(1)))
+        });
+    });
+    {
+        let _run = DrainedSession::start(true, true);
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(ScopeLayer::new()),
+            || {
+                g.bench_function("registry + ScopeLayer (recording)", |b| {
+                    b.iter(|| instrumented(black_box(1)))
+                });
+            },
+        );
+    }
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(ScopeLayer::new()),
+        || {
+            g.bench_function("registry + ScopeLayer (no run set up)", |b| {
+                b.iter(|| instrumented(black_box(1)))
+            });
+        },
+    );
+    let (chrome, flush) = tracing_chrome::ChromeLayerBuilder::new()
+        .writer(std::io::sink())
+        .include_args(false)
+        .build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(chrome), || {
+        g.bench_function("registry + tracing-chrome", |b| {
+            b.iter(|| instrumented(black_box(1)))
+        });
+    });
+    drop(flush);
+    g.finish();
+}
+
+criterion_group!(benches, tracing_overhead);
+criterion_main!(benches);

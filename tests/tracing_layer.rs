@@ -1,0 +1,271 @@
+//! `ScopeLayer`: tracing spans become regions with the same names and counts
+//! as the equivalent `region!` program, in any runtime, filtered or not.
+#![cfg(not(feature = "off"))]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{config_in, serial};
+use scope_profiler::{region, ProfileManager, ScopeLayer, SpanMode, Summary};
+use tracing::instrument::WithSubscriber;
+use tracing::{info_span, instrument, Instrument};
+use tracing_subscriber::prelude::*;
+
+fn counts(summary: &Summary) -> BTreeMap<String, u64> {
+    summary
+        .regions
+        .iter()
+        .map(|r| (r.name.clone(), r.stats.calls))
+        .collect()
+}
+
+fn run<R>(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+    body: impl FnOnce() -> R,
+) -> (Summary, R) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    let out = tracing::subscriber::with_default(subscriber, body);
+    (ProfileManager::finalize().unwrap(), out)
+}
+
+#[instrument]
+fn traced_leaf(i: u32) -> u32 {
+    i * 2
+}
+
+#[instrument]
+fn traced_parent(n: u32) -> u32 {
+    (0..n).map(traced_leaf).sum()
+}
+
+#[instrument]
+fn traced_recursive(depth: u32) -> u32 {
+    if depth == 0 {
+        0
+    } else {
+        1 + traced_recursive(depth - 1)
+    }
+}
+
+fn plain_leaf(i: u32) -> u32 {
+    let _g = region!("traced_leaf");
+    i * 2
+}
+
+fn plain_parent(n: u32) -> u32 {
+    let _g = region!("traced_parent");
+    (0..n).map(plain_leaf).sum()
+}
+
+fn plain_recursive(depth: u32) -> u32 {
+    let _g = region!("traced_recursive");
+    if depth == 0 {
+        0
+    } else {
+        1 + plain_recursive(depth - 1)
+    }
+}
+
+#[test]
+fn instrumented_functions_give_the_same_regions_as_region_macros() {
+    let _s = serial();
+    let (traced, _) = run(
+        tracing_subscriber::registry().with(ScopeLayer::new()),
+        || {
+            for _ in 0..20 {
+                traced_parent(7);
+            }
+            traced_recursive(12)
+        },
+    );
+    let (plain, _) = run(tracing_subscriber::registry(), || {
+        for _ in 0..20 {
+            plain_parent(7);
+        }
+        plain_recursive(12)
+    });
+    assert_eq!(counts(&traced), counts(&plain));
+    assert_eq!(counts(&traced)["traced_leaf"], 140);
+    assert_eq!(counts(&traced)["traced_recursive"], 13);
+}
+
+#[test]
+fn filtered_out_spans_never_appear() {
+    let _s = serial();
+    let filter = tracing_subscriber::EnvFilter::new("info");
+    let subscriber = tracing_subscriber::registry().with(ScopeLayer::new().with_filter(filter));
+    let (summary, _) = run(subscriber, || {
+        for _ in 0..5 {
+            let _kept = info_span!("kept").entered();
+            let _dropped = tracing::trace_span!("too verbose").entered();
+        }
+    });
+    assert_eq!(counts(&summary), BTreeMap::from([("kept".to_string(), 5)]));
+}
+
+#[test]
+fn target_names_and_fmt_layers_compose() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+        .with(ScopeLayer::new().with_target(true));
+    let (summary, _) = run(subscriber, || {
+        let _span = info_span!(target: "solver", "assemble").entered();
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([("solver::assemble".to_string(), 1)])
+    );
+}
+
+#[test]
+fn exits_out_of_order_are_matched_by_span_id() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(ScopeLayer::new()),
+        || {
+            let a = info_span!("first");
+            let b = info_span!("second");
+            let ga = a.enter();
+            let gb = b.enter();
+            drop(ga); // exits "first" while "second" is still entered
+            std::hint::black_box((0..1000).sum::<u64>());
+            drop(gb);
+        },
+    );
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([("first".to_string(), 1), ("second".to_string(), 1)])
+    );
+    // Each exit closed its own span: "first" started first and ended first.
+    let data = scope_profiler::read_profile(&path).unwrap();
+    let first = &data.region("first").unwrap().per_rank[&0];
+    let second = &data.region("second").unwrap().per_rank[&0];
+    assert!(first.starts[0] <= second.starts[0], "{first:?} {second:?}");
+    assert!(first.ends[0] <= second.ends[0], "{first:?} {second:?}");
+}
+
+#[test]
+fn spans_before_setup_record_nothing_and_do_not_break_later_runs() {
+    let _s = serial();
+    let subscriber = Arc::new(tracing_subscriber::registry().with(ScopeLayer::new()));
+    let sub = subscriber.clone();
+    // No run: spans cost a layer call and record nothing.
+    tracing::subscriber::with_default(sub.clone(), || {
+        let _early = info_span!("before setup").entered();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    // Created before setup, entered after: recorded from the enter.
+    let early = tracing::subscriber::with_default(sub.clone(), || info_span!("made early"));
+    tracing::subscriber::with_default(sub, || {
+        let _g = early.enter();
+    });
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([("made early".to_string(), 1)])
+    );
+}
+
+#[test]
+fn a_span_created_on_one_thread_and_closed_on_another_is_one_lifetime_call() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry().with(ScopeLayer::new().mode(SpanMode::Both));
+    let (summary, _) = run(subscriber, || {
+        let span = info_span!("request");
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                span.in_scope(|| std::hint::black_box(1));
+                drop(span); // closes on this thread
+            })
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("request".to_string(), 1),
+            ("request [lifetime]".to_string(), 1)
+        ])
+    );
+    let life = summary.region("request [lifetime]").unwrap().stats;
+    let cpu = summary.region("request").unwrap().stats;
+    assert!(life.total_ns >= cpu.total_ns);
+}
+
+/// Counts `on_enter` calls for spans named "task": the number of polls.
+struct PollCounter(Arc<AtomicU64>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PollCounter
+where
+    S: for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.span(id).is_some_and(|s| s.name() == "task") {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
+    let _s = serial();
+    let polls = Arc::new(AtomicU64::new(0));
+    let subscriber = tracing_subscriber::registry()
+        .with(ScopeLayer::new().mode(SpanMode::Both))
+        .with(PollCounter(polls.clone()));
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(
+        async {
+            let tasks: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    let task = async move {
+                        for _ in 0..3 {
+                            tokio::task::yield_now().await;
+                        }
+                        i
+                    };
+                    tokio::spawn(
+                        task.instrument(info_span!("task"))
+                            .with_subscriber(dispatch.clone()),
+                    )
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        .with_subscriber(dispatch.clone()),
+    );
+    drop(runtime);
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(summary.region("task [lifetime]").unwrap().stats.calls, 1000);
+    // One on-CPU call per poll, as counted by an independent layer.
+    assert_eq!(
+        summary.region("task").unwrap().stats.calls,
+        polls.load(Ordering::Relaxed)
+    );
+    assert!(polls.load(Ordering::Relaxed) >= 4000);
+    assert_eq!(summary.dropped_events, 0);
+}
