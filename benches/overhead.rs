@@ -8,13 +8,14 @@
 //!
 //! `cargo bench --bench overhead`
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::DrainedSession;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scope_profiler::core::{clock, Record, RecorderConfig, RegionId, Session};
+use scope_profiler::core::{clock, Record, RegionId};
 use scope_profiler::{region, ProfileManager};
 
 fn overhead(c: &mut Criterion) {
