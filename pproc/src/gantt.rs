@@ -1,0 +1,157 @@
+//! Gantt charts: one lane per (rank, thread), one bar per call, nested calls
+//! stacked below their parent, colours fixed per region name.
+
+use std::fmt::Write as _;
+
+use crate::timeline::Timeline;
+
+const WIDTH: f64 = 1200.0;
+const LABEL: f64 = 130.0;
+const ROW: f64 = 16.0;
+const LANE_GAP: f64 = 8.0;
+const AXIS: f64 = 40.0;
+
+/// A colour derived from the region name only, so a region has the same
+/// colour in every chart.
+pub fn colour(name: &str) -> String {
+    // FNV-1a: stable across runs and platforms (std's hasher is not).
+    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("hsl({}, 62%, 58%)", hash % 360)
+}
+
+fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The chart as a standalone SVG document: every call is one
+/// `<rect class="bar">` with a `<title>` tooltip (name, duration, start).
+pub fn svg(timeline: &Timeline, title: &str) -> String {
+    let depths = timeline.depths();
+    let lanes = timeline.lanes();
+    let (t0, t1) = timeline.span().unwrap_or((0, 1));
+    let span = (t1 - t0).max(1) as f64;
+    let x = |t: i64| LABEL + (t - t0) as f64 / span * (WIDTH - LABEL - 10.0);
+    // Lane heights from the deepest nesting in each lane.
+    let mut lane_rows = vec![1usize; lanes.len()];
+    let mut lane_of = Vec::with_capacity(timeline.calls.len());
+    let mut lane = 0;
+    for (i, c) in timeline.calls.iter().enumerate() {
+        while lanes[lane] != (c.rank, c.thread) {
+            lane += 1;
+        }
+        lane_rows[lane] = lane_rows[lane].max(depths[i] + 1);
+        lane_of.push(lane);
+    }
+    let mut lane_y = Vec::with_capacity(lanes.len());
+    let mut y = 30.0;
+    for rows in &lane_rows {
+        lane_y.push(y);
+        y += *rows as f64 * ROW + LANE_GAP;
+    }
+    let height = y + AXIS;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LABEL}" y="18" font-size="14">{}</text>"#,
+        escape_xml(title)
+    );
+    for (i, (rank, thread)) in lanes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r##"<text class="lane" x="4" y="{:.1}">rank {rank} · thread {thread}</text><line x1="{LABEL}" x2="{WIDTH}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/>"##,
+            lane_y[i] + ROW - 4.0,
+            lane_y[i] - 2.0,
+            lane_y[i] - 2.0
+        );
+    }
+    for (i, c) in timeline.calls.iter().enumerate() {
+        let name = &timeline.names[c.region];
+        let (bx, bw) = (x(c.start), (x(c.end) - x(c.start)).max(0.5));
+        let by = lane_y[lane_of[i]] + depths[i] as f64 * ROW;
+        let _ = writeln!(
+            out,
+            r#"<rect class="bar" x="{bx:.2}" y="{by:.1}" width="{bw:.2}" height="{:.1}" fill="{}"><title>{} — {:.6} s (at {:.6} s, rank {}, thread {})</title></rect>"#,
+            ROW - 2.0,
+            colour(name),
+            escape_xml(name),
+            (c.end - c.start) as f64 / 1e9,
+            (c.start - t0) as f64 / 1e9,
+            c.rank,
+            c.thread
+        );
+    }
+    // Time axis, seconds from the first call.
+    let axis_y = height - AXIS + 10.0;
+    let _ = writeln!(
+        out,
+        r#"<line x1="{LABEL}" x2="{WIDTH}" y1="{axis_y}" y2="{axis_y}" stroke="black"/>"#
+    );
+    for k in 0..=5 {
+        let t = t0 + (span * k as f64 / 5.0) as i64;
+        let tx = x(t);
+        let _ = writeln!(
+            out,
+            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{:.1}" stroke="black"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{:.6} s</text>"#,
+            axis_y + 5.0,
+            axis_y + 18.0,
+            (t - t0) as f64 / 1e9
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The chart as an HTML page: the SVG plus mouse-wheel zoom (horizontal),
+/// drag to pan, and a tooltip per bar.
+pub fn html(timeline: &Timeline, title: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:8px}} #chart{{overflow:hidden;border:1px solid #ccc;cursor:grab}}
+#tip{{position:fixed;pointer-events:none;background:#222;color:#fff;padding:3px 6px;border-radius:3px;font-size:12px;display:none}}</style>
+</head><body>
+<p>Wheel: zoom in time · drag: pan · hover a bar for its region and duration.</p>
+<div id="chart">{svg}</div><div id="tip"></div>
+<script>
+const svg = document.querySelector('#chart svg');
+const full = svg.viewBox.baseVal; let vx = full.x, vw = full.width;
+function apply() {{ svg.setAttribute('viewBox', vx + ' ' + full.y + ' ' + vw + ' ' + full.height); }}
+svg.addEventListener('wheel', e => {{ e.preventDefault();
+  const r = svg.getBoundingClientRect(); const fx = (e.clientX - r.left) / r.width; const at = vx + fx * vw;
+  vw = Math.min(full.width, Math.max(1, vw * (e.deltaY > 0 ? 1.25 : 0.8))); vx = at - fx * vw; apply(); }});
+let drag = null;
+svg.addEventListener('mousedown', e => drag = {{x: e.clientX, vx}});
+window.addEventListener('mouseup', () => drag = null);
+window.addEventListener('mousemove', e => {{ if (drag) {{ const r = svg.getBoundingClientRect();
+  vx = drag.vx - (e.clientX - drag.x) / r.width * vw; apply(); }} }});
+const tip = document.getElementById('tip');
+for (const bar of svg.querySelectorAll('rect.bar')) {{
+  const text = bar.querySelector('title').textContent;
+  bar.addEventListener('mousemove', e => {{ tip.textContent = text; tip.style.display = 'block';
+    tip.style.left = (e.clientX + 12) + 'px'; tip.style.top = (e.clientY + 12) + 'px'; }});
+  bar.addEventListener('mouseleave', () => tip.style.display = 'none');
+}}
+</script></body></html>
+"#,
+        title = escape_xml(title),
+        svg = svg(timeline, title)
+    )
+}

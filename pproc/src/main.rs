@@ -1,0 +1,230 @@
+//! `scope-profiler-pproc`: look at a profile from the command line.
+//!
+//! Exit codes: 0 ok, 1 a `--diff` regression above `--max-regression`,
+//! 2 an error (one line on stderr).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use scope_profiler_pproc::export::{self, Format};
+use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
+use scope_profiler_pproc::{diff, flame, gantt, ranks, PprocError, ProfileFile, Result, Timeline};
+
+/// Summaries, Gantt charts, flame graphs and exports of scope-profiler files
+/// (ours and the Python package's, schemas 1–3).
+#[derive(Parser, Debug)]
+#[command(name = "scope-profiler-pproc", version, about)]
+struct Args {
+    /// Profile files (profiling_data.h5). Several: one summary each.
+    #[arg(required_unless_present = "diff")]
+    files: Vec<PathBuf>,
+    /// Ranks to include: `0 2`, `0-3`, `1-2,3`.
+    #[arg(long, num_args = 1..)]
+    ranks: Vec<String>,
+    /// Order of the summary rows.
+    #[arg(long, value_enum, default_value = "start")]
+    sort: SortKey,
+    /// Only regions whose name matches one of these regular expressions.
+    #[arg(long, num_args = 1..)]
+    include: Vec<String>,
+    /// Skip regions whose name matches one of these regular expressions.
+    #[arg(long, num_args = 1..)]
+    exclude: Vec<String>,
+    /// Write a Gantt chart (one lane per rank and thread): OUT.svg or OUT.html.
+    #[arg(long, value_name = "OUT")]
+    gantt: Option<PathBuf>,
+    /// Open the Gantt chart with the system opener (needs a display).
+    #[arg(long, requires = "gantt")]
+    show: bool,
+    /// Write a flame graph SVG (self time in ns), all ranks merged.
+    #[arg(long, value_name = "OUT.svg")]
+    flame: Option<PathBuf>,
+    /// In the flame graph, give each rank its own root frame.
+    #[arg(long, requires = "flame")]
+    flame_per_rank: bool,
+    /// Export: FORMAT OUT (chrome-trace, speedscope, csv, json).
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "OUT"])]
+    export: Vec<String>,
+    /// Compare two files per region; exit 1 if a region got slower than --max-regression.
+    #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
+    diff: Vec<PathBuf>,
+    /// Allowed slow-down per region for --diff, % of the base total.
+    #[arg(long, default_value_t = 10.0)]
+    max_regression: f64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scope-profiler-pproc: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A spinner on stderr for work that may take a while; invisible when stderr
+/// is not a terminal.
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn open(path: &Path) -> Result<ProfileFile> {
+    let bar = spinner(format!("reading {}", path.display()));
+    let file = ProfileFile::open(path);
+    bar.finish_and_clear();
+    file
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|source| PprocError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| PprocError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    if let [base, candidate] = args.diff.as_slice() {
+        let changes = diff::compare(&open(base)?, &open(candidate)?);
+        print!("{}", diff::render(&changes, args.max_regression));
+        let slower = diff::regressions(&changes, args.max_regression);
+        if !slower.is_empty() {
+            eprintln!(
+                "{} region(s) slower by more than {}%",
+                slower.len(),
+                args.max_regression
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let selected = if args.ranks.is_empty() {
+        None
+    } else {
+        Some(ranks::parse_ranks(&args.ranks)?)
+    };
+    let filter = RegionFilter::new(&args.include, &args.exclude)?;
+    let wants_output = args.gantt.is_some() || args.flame.is_some() || !args.export.is_empty();
+    if wants_output && args.files.len() != 1 {
+        return Err(PprocError::Output(
+            "--gantt, --flame and --export take exactly one input file".into(),
+        ));
+    }
+    for path in &args.files {
+        let file = open(path)?;
+        if let Some(r) = &selected {
+            file.check_ranks(r)?;
+        }
+        let ranks = selected.as_deref();
+        let rows = table::rows(&file, ranks, &filter, args.sort);
+        let title = format!(
+            "{} — schema {}, {} rank(s), {} region(s)",
+            path.display(),
+            file.schema(),
+            ranks.map_or(file.ranks().len(), <[u32]>::len),
+            rows.len()
+        );
+        print!("{}", table::render(&title, &rows));
+        if !wants_output {
+            continue;
+        }
+        let timeline = Timeline::of(&file, ranks, |name| filter.keeps(name));
+        let name = path.display().to_string();
+        if let Some(out) = &args.gantt {
+            let is_html = out.extension().is_some_and(|e| e == "html" || e == "htm");
+            let doc = if is_html {
+                gantt::html(&timeline, &name)
+            } else {
+                gantt::svg(&timeline, &name)
+            };
+            write_all(out, doc.as_bytes())?;
+            eprintln!(
+                "wrote Gantt chart {} ({} bars)",
+                out.display(),
+                timeline.calls.len()
+            );
+            if args.show {
+                show(out);
+            }
+        }
+        if let Some(out) = &args.flame {
+            write_all(out, &flame::svg(&timeline, args.flame_per_rank, &name)?)?;
+            eprintln!("wrote flame graph {}", out.display());
+        }
+        if let [format, out] = args.export.as_slice() {
+            let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
+                PprocError::Output(format!(
+                    "unknown export format {format:?}: use chrome-trace, speedscope, csv or json"
+                ))
+            })?;
+            let out = PathBuf::from(out);
+            export_to(format, &file, &rows, &timeline, &out)?;
+            eprintln!("wrote {format:?} export {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_to(
+    format: Format,
+    file: &ProfileFile,
+    rows: &[table::Row],
+    timeline: &Timeline,
+    out: &Path,
+) -> Result<()> {
+    let io = |source| PprocError::Write {
+        path: out.to_owned(),
+        source,
+    };
+    let mut w = create(out)?;
+    match format {
+        Format::ChromeTrace => {
+            let bar = ProgressBar::new(timeline.calls.len() as u64).with_message("exporting");
+            export::chrome_trace(timeline, &mut w, |done| bar.set_position(done)).map_err(io)?;
+            bar.finish_and_clear();
+        }
+        Format::Speedscope => {
+            let doc = export::speedscope(timeline, &file.path().display().to_string());
+            serde_json::to_writer(&mut w, &doc).map_err(|e| io(e.into()))?;
+        }
+        Format::Csv => export::csv(timeline, &mut w).map_err(io)?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut w, &export::summary_json(file, rows))
+                .map_err(|e| io(e.into()))?;
+        }
+    }
+    w.flush().map_err(io)
+}
+
+fn show(path: &Path) {
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if !has_display {
+        eprintln!("no display: open {} yourself", path.display());
+        return;
+    }
+    if let Err(e) = std::process::Command::new("xdg-open").arg(path).spawn() {
+        eprintln!("could not open {} ({e}); open it yourself", path.display());
+    }
+}

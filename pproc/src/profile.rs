@@ -1,0 +1,199 @@
+//! [`ProfileFile`]: the reader API, the Rust counterpart of the Python
+//! package's `ProfilingH5Reader`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use scope_profiler_flusher::{read_profile, AttrValue, ProfileData, RegionData};
+
+use crate::error::{PprocError, Result};
+
+/// Statistics of a set of region calls; durations in ns.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Number of calls.
+    pub calls: u64,
+    /// Sum of durations.
+    pub total: i64,
+    /// Mean duration.
+    pub avg: f64,
+    /// Shortest call.
+    pub min: i64,
+    /// Longest call.
+    pub max: i64,
+    /// Population standard deviation (numpy's `std`).
+    pub std: f64,
+    /// Median (numpy's linear-interpolation percentile).
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Stats {
+    /// Statistics of `durations` (ns); count-only calls add to `calls` only.
+    pub fn of(durations: &mut [i64], untimed_calls: u64) -> Stats {
+        let n = durations.len();
+        let calls = n as u64 + untimed_calls;
+        if n == 0 {
+            return Stats {
+                calls,
+                ..Stats::default()
+            };
+        }
+        durations.sort_unstable();
+        let total: i64 = durations.iter().fold(0i64, |a, d| a.wrapping_add(*d));
+        let avg = total as f64 / n as f64;
+        let var = durations
+            .iter()
+            .map(|d| (*d as f64 - avg).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        Stats {
+            calls,
+            total,
+            avg,
+            min: durations[0],
+            max: durations[n - 1],
+            std: var.sqrt(),
+            p50: percentile(durations, 50.0),
+            p95: percentile(durations, 95.0),
+            p99: percentile(durations, 99.0),
+        }
+    }
+}
+
+/// numpy's default (linear) percentile of sorted values.
+fn percentile(sorted: &[i64], q: f64) -> f64 {
+    let pos = (sorted.len() - 1) as f64 * q / 100.0;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let frac = pos - lo as f64;
+    sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * frac
+}
+
+/// A profile file opened for analysis.
+#[derive(Debug, Clone)]
+pub struct ProfileFile {
+    data: ProfileData,
+}
+
+impl ProfileFile {
+    /// Opens a profile of schema 1, 2 or 3 (ours or the Python package's).
+    pub fn open(path: impl AsRef<Path>) -> Result<ProfileFile> {
+        Ok(ProfileFile {
+            data: read_profile(path)?,
+        })
+    }
+
+    /// Wraps already-read data.
+    pub fn from_data(data: ProfileData) -> ProfileFile {
+        ProfileFile { data }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.data.path
+    }
+
+    /// The file's schema version.
+    pub fn schema(&self) -> i64 {
+        self.data.schema
+    }
+
+    /// Ranks, ascending.
+    pub fn ranks(&self) -> &[u32] {
+        &self.data.ranks
+    }
+
+    /// Region names in file order.
+    pub fn region_names(&self) -> Vec<&str> {
+        self.data.regions.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    /// All regions.
+    pub fn regions(&self) -> &[RegionData] {
+        &self.data.regions
+    }
+
+    /// Region `name`, per rank.
+    pub fn region(&self, name: &str) -> Result<&RegionData> {
+        self.data
+            .region(name)
+            .ok_or_else(|| PprocError::UnknownRegion {
+                path: self.path().to_owned(),
+                name: name.to_owned(),
+            })
+    }
+
+    /// `/metadata` attributes.
+    pub fn metadata(&self) -> &BTreeMap<String, AttrValue> {
+        &self.data.metadata
+    }
+
+    /// Checks that every rank in `ranks` exists; the error lists those that do.
+    pub fn check_ranks(&self, ranks: &[u32]) -> Result<()> {
+        let missing: Vec<u32> = ranks
+            .iter()
+            .copied()
+            .filter(|r| !self.data.ranks.contains(r))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(PprocError::UnknownRanks {
+                path: self.path().to_owned(),
+                missing,
+                available: self.data.ranks.clone(),
+            })
+        }
+    }
+
+    /// Pooled statistics of `region` over `ranks` (all ranks when `None`).
+    pub fn stats(region: &RegionData, ranks: Option<&[u32]>) -> Stats {
+        let mut durations = Vec::new();
+        let mut untimed = 0;
+        for (rank, events) in &region.per_rank {
+            if ranks.is_some_and(|r| !r.contains(rank)) {
+                continue;
+            }
+            durations.extend(events.durations());
+            untimed += events.untimed_calls;
+        }
+        Stats::of(&mut durations, untimed)
+    }
+
+    /// Per-rank statistics of `region` over `ranks`.
+    pub fn stats_per_rank(region: &RegionData, ranks: Option<&[u32]>) -> BTreeMap<u32, Stats> {
+        region
+            .per_rank
+            .iter()
+            .filter(|(rank, _)| ranks.is_none_or(|r| r.contains(rank)))
+            .map(|(rank, events)| {
+                let mut d: Vec<i64> = events.durations().collect();
+                (*rank, Stats::of(&mut d, events.untimed_calls))
+            })
+            .collect()
+    }
+
+    /// Slowest rank's total over the mean of ranks with time, minus 1, in %
+    /// (the Python package's `imbalance`); 0 with fewer than two such ranks.
+    pub fn imbalance_pct(region: &RegionData, ranks: Option<&[u32]>) -> f64 {
+        let totals: Vec<f64> = Self::stats_per_rank(region, ranks)
+            .values()
+            .map(|s| s.total as f64)
+            .filter(|t| *t > 0.0)
+            .collect();
+        if totals.len() < 2 {
+            return 0.0;
+        }
+        let mean = totals.iter().sum::<f64>() / totals.len() as f64;
+        let max = totals.iter().copied().fold(f64::MIN, f64::max);
+        (max / mean - 1.0) * 100.0
+    }
+
+    /// The file's data.
+    pub fn data(&self) -> &ProfileData {
+        &self.data
+    }
+}

@@ -1,0 +1,204 @@
+//! The summary table: per region calls, total, avg, min, max, std, p50/p95
+//! and rank imbalance, filtered and sorted.
+
+use std::fmt::Write as _;
+
+use regex::Regex;
+
+use crate::error::{PprocError, Result};
+use crate::profile::{ProfileFile, Stats};
+
+/// One row of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Region name.
+    pub name: String,
+    /// Ranks where the region ran (among those selected).
+    pub ranks: usize,
+    /// Pooled statistics, ns.
+    pub stats: Stats,
+    /// Slowest rank over the mean, %.
+    pub imbalance_pct: f64,
+}
+
+/// Column to sort by (descending, except `start` and `name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortKey {
+    /// File order (first recorded first).
+    Start,
+    /// Region name, ascending.
+    Name,
+    /// Number of calls.
+    Calls,
+    /// Total time.
+    Total,
+    /// Mean time.
+    Avg,
+    /// Shortest call.
+    Min,
+    /// Longest call.
+    Max,
+    /// Standard deviation.
+    Std,
+    /// Rank imbalance.
+    Imbalance,
+}
+
+/// Which regions to keep: names matching any `include` (all when empty) and
+/// no `exclude` (regular expressions, searched anywhere in the name).
+#[derive(Debug, Default)]
+pub struct RegionFilter {
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl RegionFilter {
+    /// Compiles the patterns.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<RegionFilter> {
+        let compile = |patterns: &[String]| -> Result<Vec<Regex>> {
+            patterns
+                .iter()
+                .map(|p| {
+                    Regex::new(p).map_err(|e| PprocError::BadRegex {
+                        pattern: p.clone(),
+                        message: e.to_string(),
+                    })
+                })
+                .collect()
+        };
+        Ok(RegionFilter {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
+    }
+
+    /// Whether region `name` is kept.
+    pub fn keeps(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(name)))
+            && !self.exclude.iter().any(|r| r.is_match(name))
+    }
+}
+
+/// The summary rows of `file` over `ranks` (all when `None`).
+pub fn rows(
+    file: &ProfileFile,
+    ranks: Option<&[u32]>,
+    filter: &RegionFilter,
+    sort: SortKey,
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = file
+        .regions()
+        .iter()
+        .filter(|r| filter.keeps(&r.name))
+        .map(|r| Row {
+            name: r.name.clone(),
+            ranks: r
+                .per_rank
+                .keys()
+                .filter(|k| ranks.is_none_or(|s| s.contains(k)))
+                .count(),
+            stats: ProfileFile::stats(r, ranks),
+            imbalance_pct: ProfileFile::imbalance_pct(r, ranks),
+        })
+        .filter(|row| row.ranks > 0)
+        .collect();
+    let desc = |a: f64, b: f64| b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal);
+    match sort {
+        SortKey::Start => {}
+        SortKey::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+        SortKey::Calls => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.calls)),
+        SortKey::Total => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.total)),
+        SortKey::Avg => rows.sort_by(|a, b| desc(a.stats.avg, b.stats.avg)),
+        SortKey::Min => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.min)),
+        SortKey::Max => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.max)),
+        SortKey::Std => rows.sort_by(|a, b| desc(a.stats.std, b.stats.std)),
+        SortKey::Imbalance => rows.sort_by(|a, b| desc(a.imbalance_pct, b.imbalance_pct)),
+    }
+    rows
+}
+
+fn secs(ns: f64) -> String {
+    format!("{:.6}", ns / 1e9)
+}
+
+/// Renders rows as an aligned text table (times in seconds).
+pub fn render(title: &str, rows: &[Row]) -> String {
+    let header = [
+        "region",
+        "ranks",
+        "calls",
+        "total [s]",
+        "avg [s]",
+        "min [s]",
+        "max [s]",
+        "std [s]",
+        "p50 [s]",
+        "p95 [s]",
+        "imbalance [%]",
+    ];
+    let body: Vec<[String; 11]> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.stats;
+            [
+                display_name(&r.name),
+                r.ranks.to_string(),
+                s.calls.to_string(),
+                secs(s.total as f64),
+                secs(s.avg),
+                secs(s.min as f64),
+                secs(s.max as f64),
+                secs(s.std),
+                secs(s.p50),
+                secs(s.p95),
+                format!("{:.2}", r.imbalance_pct),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            let pad = w - cell.chars().count();
+            if i == 0 {
+                let _ = write!(s, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(s, "  {}{cell}", " ".repeat(pad));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let _ = writeln!(out, "{}", line(&mut header.iter().copied()));
+    let _ = writeln!(
+        out,
+        "{}",
+        "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+    );
+    for row in &body {
+        let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+/// A region name made printable on one line (control characters escaped).
+pub fn display_name(name: &str) -> String {
+    if name.is_empty() {
+        return "\"\"".into();
+    }
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
