@@ -44,7 +44,11 @@ fn main() -> Result<(), scope_profiler::Error> {
             scope.spawn(|| {
                 for _ in 0..1_000 {
                     let _g = region!("worker");
-                    std::hint::black_box((0..200).sum::<u64>());
+                    std::hint::black_box(
+                        (0..std::hint::black_box(20_000u64))
+                            .map(|x| x * x)
+                            .sum::<u64>(),
+                    );
                 }
             });
         }

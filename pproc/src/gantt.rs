@@ -62,7 +62,19 @@ pub fn svg(timeline: &Timeline, title: &str) -> String {
         lane_y.push(y);
         y += *rows as f64 * ROW + LANE_GAP;
     }
-    let height = y + AXIS;
+    // Legend: one swatch per region drawn, wrapped to the chart width.
+    let mut legend = Vec::new();
+    let (mut lx, mut ly) = (LABEL, y + AXIS);
+    for name in &timeline.names {
+        let w = 24.0 + 7.0 * name.chars().count().min(40) as f64;
+        if lx + w > WIDTH {
+            lx = LABEL;
+            ly += 18.0;
+        }
+        legend.push((lx, ly, name));
+        lx += w;
+    }
+    let height = ly + 24.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -98,8 +110,18 @@ pub fn svg(timeline: &Timeline, title: &str) -> String {
             c.thread
         );
     }
+    for (lx, ly, name) in legend {
+        let _ = writeln!(
+            out,
+            r#"<rect x="{lx:.1}" y="{ly:.1}" width="12" height="12" fill="{}"/><text class="legend" x="{:.1}" y="{:.1}">{}</text>"#,
+            colour(name),
+            lx + 16.0,
+            ly + 10.0,
+            escape_xml(name)
+        );
+    }
     // Time axis, seconds from the first call.
-    let axis_y = height - AXIS + 10.0;
+    let axis_y = y + 10.0;
     let _ = writeln!(
         out,
         r#"<line x1="{LABEL}" x2="{WIDTH}" y1="{axis_y}" y2="{axis_y}" stroke="black"/>"#
@@ -109,9 +131,10 @@ pub fn svg(timeline: &Timeline, title: &str) -> String {
         let tx = x(t);
         let _ = writeln!(
             out,
-            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{:.1}" stroke="black"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{:.6} s</text>"#,
+            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{:.1}" stroke="black"/><text x="{tx:.1}" y="{:.1}" text-anchor="{}">{:.6} s</text>"#,
             axis_y + 5.0,
             axis_y + 18.0,
+            if k == 5 { "end" } else { "middle" },
             (t - t0) as f64 / 1e9
         );
     }
