@@ -18,7 +18,7 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
     let config = Config::default()
         .file_path(&missing_dir)
         .print_summary(false)
-        .temp_dir(dir.path());
+        .shared_tmp_dir(dir.path());
     ProfileManager::setup(config).unwrap();
     for _ in 0..123 {
         let _g = region!("precious");
@@ -44,7 +44,7 @@ fn a_successful_run_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let (config, path) = config_in(&dir);
     ProfileManager::setup(config).unwrap();
-    let temp = ProfileManager::temp_dir().unwrap();
+    let temp = ProfileManager::run_dir().unwrap();
     {
         let _g = region!("tidy");
     }
@@ -66,12 +66,12 @@ fn crash_child() {
     };
     let config = Config::default()
         .file_path(format!("{dir}/never.h5"))
-        .temp_dir(&dir)
+        .shared_tmp_dir(&dir)
         .buffer_limit(4096);
     ProfileManager::setup(config).unwrap();
     println!(
         "rank file {}",
-        ProfileManager::temp_dir()
+        ProfileManager::run_dir()
             .unwrap()
             .join("rank_0.h5")
             .display()
@@ -116,4 +116,70 @@ fn killed_writer_leaves_readable_file() {
             "{on_disk} on disk < {flushed} reported flushed"
         );
     }
+}
+
+/// Child side of `a_launcher_without_feature_mpi_gets_per_rank_files`.
+#[test]
+fn launcher_child() {
+    let Ok(dir) = std::env::var("SCOPE_PROFILER_LAUNCHER_CHILD") else {
+        return;
+    };
+    let config = Config::default()
+        .file_path(format!("{dir}/profile.h5"))
+        .shared_tmp_dir(&dir)
+        .print_summary(false);
+    ProfileManager::setup(config).unwrap();
+    {
+        let _g = region!("per rank");
+    }
+    let summary = ProfileManager::finalize().unwrap();
+    println!("wrote {}", summary.file.unwrap().display());
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_launcher_without_feature_mpi_gets_per_rank_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for rank in [0, 2] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "launcher_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SCOPE_PROFILER_LAUNCHER_CHILD", dir.path())
+            .env("OMPI_COMM_WORLD_SIZE", "4")
+            .env("OMPI_COMM_WORLD_RANK", rank.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(out);
+    }
+    // Each rank wrote its own file instead of clobbering profile.h5.
+    for rank in [0, 2] {
+        let file = dir.path().join(format!("profile.rank{rank}.h5"));
+        let data = read_profile(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(data.region("per rank").unwrap().per_rank[&0].calls(), 1);
+    }
+    assert!(!dir.path().join("profile.h5").exists());
+    // Rank 0 warned, once; rank 2 did not repeat it.
+    let warning = "built without feature `mpi`";
+    assert_eq!(
+        String::from_utf8_lossy(&outputs[0].stderr)
+            .matches(warning)
+            .count(),
+        1
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&outputs[1].stderr)
+            .matches(warning)
+            .count(),
+        0
+    );
 }

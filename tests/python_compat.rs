@@ -9,53 +9,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{config_in, serial};
+use common::{config_in, python_venv, serial};
 use scope_profiler::{region, ProfileManager};
-
-fn python_venv() -> Option<PathBuf> {
-    let have_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_python {
-        eprintln!(
-            "SKIPPED python_compat: python3 is not installed, so the Python package cannot be run"
-        );
-        return None;
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compat-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args([
-            "-c",
-            "import scope_profiler, h5py; assert scope_profiler.__version__ == '0.7.5'",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(
-            made.success(),
-            "python3 -m venv failed (Debian needs python3-venv)"
-        );
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "scope-profiler==0.7.5", "h5py"])
-            .status()
-            .unwrap();
-        assert!(
-            pip.success(),
-            "pip install scope-profiler==0.7.5 h5py failed"
-        );
-    }
-    Some(venv)
-}
 
 const READ_H5: &str = r#"
 import json, sys

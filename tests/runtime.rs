@@ -113,7 +113,7 @@ fn in_memory_mode_writes_everything_at_finalize() {
     let dir = tempfile::tempdir().unwrap();
     let (config, path) = config_in(&dir);
     ProfileManager::setup(config.flush_to_disk(false).buffer_limit(16)).unwrap();
-    let rank_file = ProfileManager::temp_dir().unwrap().join("rank_0.h5");
+    let rank_file = ProfileManager::run_dir().unwrap().join("rank_0.h5");
     for _ in 0..5_000 {
         let _g = region!("kept");
     }

@@ -25,6 +25,7 @@ pub struct Config {
     flush_interval: Duration,
     print_summary: bool,
     temp_parent: Option<PathBuf>,
+    finalize_timeout: Duration,
 }
 
 impl Default for Config {
@@ -39,6 +40,7 @@ impl Default for Config {
             flush_interval: Duration::from_millis(10),
             print_summary: true,
             temp_parent: None,
+            finalize_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -96,10 +98,18 @@ impl Config {
         self
     }
 
-    /// Directory under which the run's temporary directory is made (default:
-    /// `TMPDIR` or `/tmp`).
-    pub fn temp_dir(mut self, parent: impl Into<PathBuf>) -> Self {
+    /// Directory under which rank 0 makes the run's temporary directory
+    /// holding every rank's `rank_<N>.h5` (default: `TMPDIR` or `/tmp`). Under
+    /// MPI on several nodes it must be on a file system all nodes share.
+    pub fn shared_tmp_dir(mut self, parent: impl Into<PathBuf>) -> Self {
         self.temp_parent = Some(parent.into());
+        self
+    }
+
+    /// How long finalize waits for every rank (default 120 s); past it a rank
+    /// that crashed is reported instead of waited for forever.
+    pub fn finalize_timeout(mut self, timeout: Duration) -> Self {
+        self.finalize_timeout = timeout;
         self
     }
 
@@ -135,9 +145,13 @@ impl Config {
     pub fn get_print_summary(&self) -> bool {
         self.print_summary
     }
-    /// See [`temp_dir`](Self::temp_dir).
-    pub fn get_temp_dir(&self) -> Option<&Path> {
+    /// See [`shared_tmp_dir`](Self::shared_tmp_dir).
+    pub fn get_shared_tmp_dir(&self) -> Option<&Path> {
         self.temp_parent.as_deref()
+    }
+    /// See [`finalize_timeout`](Self::finalize_timeout).
+    pub fn get_finalize_timeout(&self) -> Duration {
+        self.finalize_timeout
     }
 
     pub(crate) fn recorder(&self) -> RecorderConfig {

@@ -41,6 +41,9 @@ pub enum Error {
         /// The directory holding the rank files, left in place.
         kept: PathBuf,
     },
+    /// The ranks could not agree (MPI set-up, a rank missing at finalize).
+    #[error("{0}")]
+    Parallel(String),
     /// A profile file could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),

@@ -8,9 +8,13 @@ pub mod error;
 pub mod flusher;
 pub mod h5file;
 pub mod manager;
+pub mod merge;
 pub mod metadata;
+#[cfg(feature = "mpi")]
+pub mod mpi_world;
 pub mod output;
 pub mod rank_file;
+pub mod ranks;
 pub mod schema;
 pub mod summary;
 
@@ -18,5 +22,7 @@ pub use config::{Config, OverflowPolicy};
 pub use error::{Error, Result};
 pub use hdf5;
 pub use manager::ProfileManager;
+#[cfg(feature = "mpi")]
+pub use mpi;
 pub use schema::read::{read_profile, AttrValue, Events, ProfileData, ReadError, RegionData};
 pub use summary::{RegionSummary, Summary};

@@ -1,5 +1,12 @@
 //! [`ProfileManager`]: setup, run-time control and finalize of a run.
+//!
+//! Serial and MPI runs take the same path: every rank writes
+//! `rank_<N>.h5` in a run directory rank 0 made; finalize waits for every
+//! rank, rank 0 merges the rank files (timestamps on its clock) into
+//! `file_path`, and every rank returns once the file exists.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use scope_profiler_core::{clock, Calibration, RegionGuard, RegionRegistry, Session};
@@ -8,15 +15,22 @@ use tempfile::TempDir;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::flusher::{FlushOutcome, Flusher};
-use crate::metadata::RunFacts;
-use crate::output::write_merged;
+use crate::merge::{pool, RankReport};
+use crate::metadata::{hostname, RunFacts};
+use crate::output::{write_merged, RankInput};
+use crate::ranks::{ClockOffset, ClockShift, RankContext};
 use crate::summary::{RegionSummary, Summary};
 
 struct Running {
     config: Config,
     session: Arc<Session>,
     flusher: Flusher,
-    temp_dir: TempDir,
+    ranks: RankContext,
+    /// The run directory; rank 0 owns (and finally removes) it.
+    run_dir: PathBuf,
+    owned_dir: Option<TempDir>,
+    /// Clock offsets measured at setup (rank 0: one per rank).
+    setup_clocks: Vec<ClockOffset>,
     start_time_ns: i64,
 }
 
@@ -28,26 +42,42 @@ pub struct ProfileManager;
 
 impl ProfileManager {
     /// Starts a run. Fails if one is running (call `finalize` first), if
-    /// `buffer_limit` is below 2, or if the temporary directory cannot be made.
+    /// `buffer_limit` is below 2, or if the run directory cannot be made.
+    /// With feature `mpi` every rank must call it (it is collective).
     pub fn setup(config: Config) -> Result<()> {
         let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
         if running.is_some() {
             return Err(scope_profiler_core::SessionError::AlreadyActive.into());
         }
+        let ranks = RankContext::detect().map_err(Error::Parallel)?;
         let parent = config
-            .get_temp_dir()
+            .get_shared_tmp_dir()
             .map(ToOwned::to_owned)
             .unwrap_or_else(std::env::temp_dir);
-        let temp_dir = tempfile::Builder::new()
-            .prefix("scope-profiler-")
-            .tempdir_in(&parent)
-            .map_err(|source| Error::TempDir { parent, source })?;
+        let mut owned_dir = None;
+        let run_dir = ranks
+            .share_dir(|| {
+                std::fs::create_dir_all(&parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                let dir = tempfile::Builder::new()
+                    .prefix("scope-profiler-")
+                    .tempdir_in(&parent)
+                    .map_err(|e| {
+                        format!("cannot create a directory under {}: {e}", parent.display())
+                    })?;
+                let path = dir.path().to_owned();
+                owned_dir = Some(dir);
+                Ok(path)
+            })
+            .map_err(Error::Parallel)?;
+        let setup_clocks = ranks.measure_clocks();
         let calibration = Calibration::take();
         let session = Session::begin(config.recorder())?;
+        let rank_path = run_dir.join(format!("rank_{}.h5", ranks.rank()));
         let flusher = Flusher::start(
             session.clone(),
             calibration,
-            temp_dir.path().join("rank_0.h5"),
+            rank_path.clone(),
             config.get_flush_to_disk(),
             config.get_flush_interval(),
         );
@@ -56,7 +86,7 @@ impl ProfileManager {
             Err(e) => {
                 session.stop();
                 return Err(Error::RankFile {
-                    path: temp_dir.path().join("rank_0.h5"),
+                    path: rank_path,
                     message: format!("cannot start the flusher thread: {e}"),
                 });
             }
@@ -65,7 +95,10 @@ impl ProfileManager {
             config,
             session,
             flusher,
-            temp_dir,
+            ranks,
+            run_dir,
+            owned_dir,
+            setup_clocks,
             start_time_ns: calibration.anchor_ns(),
         });
         Ok(())
@@ -96,10 +129,16 @@ impl ProfileManager {
         Ok(())
     }
 
-    /// The run's temporary directory (holding `rank_<N>.h5`), if set up.
-    pub fn temp_dir() -> Option<std::path::PathBuf> {
+    /// The run directory (holding `rank_<N>.h5`), if set up.
+    pub fn run_dir() -> Option<PathBuf> {
         let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-        running.as_ref().map(|r| r.temp_dir.path().to_owned())
+        running.as_ref().map(|r| r.run_dir.clone())
+    }
+
+    /// This process's MPI rank and the job's size (`(0, 1)` serially), if set up.
+    pub fn rank_and_size() -> Option<(u32, u32)> {
+        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        running.as_ref().map(|r| (r.ranks.rank(), r.ranks.size()))
     }
 
     /// Opens region `name` on this thread. After this thread's first call
@@ -112,12 +151,15 @@ impl ProfileManager {
         RegionGuard::enter(RegionRegistry::global().lookup(name))
     }
 
-    /// Ends the run: stops recording, drains every ring, writes `file_path`
-    /// (temporary file + rename), removes the run's temporary directory,
-    /// prints the summary (unless disabled) and returns it.
+    /// Ends the run: stops recording, drains every ring, waits for every rank,
+    /// and on rank 0 writes `file_path` (temporary file + rename, timestamps
+    /// on rank 0's clock), removes the run directory and prints the summary
+    /// pooled over ranks (unless disabled). Every rank returns once the file
+    /// exists; rank 0 returns the pooled summary, other ranks their own.
     ///
-    /// If `file_path` cannot be written the rank data is kept in the run's
-    /// temporary directory and the error names it.
+    /// If the file cannot be written, or a rank never reaches finalize within
+    /// `finalize_timeout`, the rank files stay in the run directory and the
+    /// error names it.
     pub fn finalize() -> Result<Summary> {
         let running = RUNNING
             .lock()
@@ -128,70 +170,154 @@ impl ProfileManager {
             config,
             session,
             flusher,
-            temp_dir,
+            ranks,
+            run_dir,
+            owned_dir,
+            setup_clocks,
             start_time_ns,
         } = running;
         let outcome = flusher.finish().map_err(Error::FlusherPanicked)?;
         drop(session);
+        let rank = ranks.rank();
         if outcome.open_at_finalize > 0 {
             eprintln!(
-                "scope-profiler: warning: {} region(s) were still open at finalize; they are not in the profile \
-                 and are counted as dropped (open_regions_at_finalize)",
+                "scope-profiler: warning: rank {rank}: {} region(s) were still open at finalize; they are not in \
+                 the profile and are counted as dropped (open_regions_at_finalize)",
                 outcome.open_at_finalize
             );
         }
-        let mut summary = summarize(&outcome, config.get_time_trace());
-        let facts = RunFacts {
-            start_time_ns,
-            finalize_time_ns: clock::monotonic_ns(),
-            mpi_size: 1,
-            counters: vec![
-                ("time_trace", config.get_time_trace() as i64),
-                ("buffer_limit", config.get_buffer_limit() as i64),
-                ("threads", outcome.threads as i64),
-                (
-                    "dropped_events",
-                    (outcome.dropped + outcome.open_at_finalize) as i64,
-                ),
-                ("open_regions_at_finalize", outcome.open_at_finalize as i64),
-                ("blocked_ns", outcome.blocked_ns as i64),
-                ("unwritten_events", outcome.unwritten as i64),
-            ],
-            labels: vec![("overflow_policy", format!("{:?}", config.get_overflow()))],
-        };
-        let file_path = config.get_file_path().to_owned();
-        let merged = outcome
-            .rank_file
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|rank_file| write_merged(&file_path, &[(0, rank_file.clone())], &facts));
-        if let Err(message) = merged {
-            let kept = temp_dir.keep();
-            eprintln!(
-                "scope-profiler: cannot write {}: {message}; the rank data is kept in {}",
-                file_path.display(),
-                kept.display()
-            );
-            return Err(Error::Output {
-                path: file_path,
-                message,
-                kept,
-            });
-        }
         if outcome.unwritten > 0 {
             eprintln!(
-                "scope-profiler: warning: {} events could not be written to the rank file and are missing \
-                 from {} (see unwritten_events); the summary still counts them",
-                outcome.unwritten,
-                file_path.display()
+                "scope-profiler: warning: rank {rank}: {} events could not be written to the rank file (see \
+                 unwritten_events); the summary still counts them",
+                outcome.unwritten
             );
         }
+        let local = summarize(&outcome, config.get_time_trace());
+        let timeout = config.get_finalize_timeout();
+        let keep = |owned: Option<TempDir>, message: String| -> Error {
+            let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
+            eprintln!(
+                "scope-profiler: rank {rank}: {message}; the rank data is kept in {}",
+                kept.display()
+            );
+            Error::Output {
+                path: config.get_file_path().to_owned(),
+                message,
+                kept,
+            }
+        };
+        if let Err(message) = ranks.barrier(timeout) {
+            return Err(keep(owned_dir, message));
+        }
+        let finalize_clocks = ranks.measure_clocks();
+        let report = RankReport {
+            hostname: hostname(),
+            summary: local.clone(),
+            rank_file: outcome.rank_file.as_ref().map(|_| ()).map_err(Clone::clone),
+        };
+        let file_path = ranks.output_path(config.get_file_path());
+        let gathered = ranks.gather(report.encode());
+        let mut pooled = None;
+        let merged = match gathered {
+            Err(message) => Err(message),
+            Ok(None) => Ok(()),
+            Ok(Some(blobs)) => {
+                let reports: Vec<RankReport> =
+                    blobs.iter().filter_map(|b| RankReport::decode(b)).collect();
+                if reports.len() != blobs.len() {
+                    Err("a rank sent an unreadable finalize report".to_owned())
+                } else {
+                    let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                    let merged = merge_ranks(
+                        &file_path,
+                        &run_dir,
+                        &reports,
+                        &setup_clocks,
+                        &finalize_clocks,
+                        &config,
+                        &summary,
+                        start_time_ns,
+                    );
+                    pooled = Some(summary);
+                    merged
+                }
+            }
+        };
+        if let Err(message) = ranks.broadcast_outcome(merged, timeout) {
+            return Err(keep(owned_dir, message));
+        }
+        drop(owned_dir); // rank 0: the merged file exists; remove the rank files
+        let mut summary = pooled.unwrap_or(local);
         summary.file = Some(file_path);
-        if config.get_print_summary() {
+        if rank == 0 && config.get_print_summary() {
             print!("{summary}");
         }
+        drop(ranks); // finalizes MPI if setup initialized it
         Ok(summary)
     }
+}
+
+/// Rank 0: merges every rank's file into `file_path`.
+#[allow(clippy::too_many_arguments)]
+fn merge_ranks(
+    file_path: &std::path::Path,
+    run_dir: &std::path::Path,
+    reports: &[RankReport],
+    setup_clocks: &[ClockOffset],
+    finalize_clocks: &[ClockOffset],
+    config: &Config,
+    pooled: &Summary,
+    start_time_ns: i64,
+) -> std::result::Result<(), String> {
+    if let Some((rank, Err(e))) = reports
+        .iter()
+        .enumerate()
+        .map(|(r, rep)| (r, &rep.rank_file))
+        .find(|(_, f)| f.is_err())
+    {
+        return Err(format!("rank {rank}'s file is incomplete: {e}"));
+    }
+    let inputs: Vec<RankInput> = reports
+        .iter()
+        .enumerate()
+        .map(|(r, report)| RankInput {
+            rank: r as u32,
+            path: run_dir.join(format!("rank_{r}.h5")),
+            shift: ClockShift {
+                setup: setup_clocks.get(r).copied().unwrap_or_default(),
+                finalize: finalize_clocks.get(r).copied().unwrap_or_default(),
+            },
+            hostname: report.hostname.clone(),
+        })
+        .collect();
+    let hostnames: Vec<&str> = reports.iter().map(|r| r.hostname.as_str()).collect();
+    let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
+    let facts = RunFacts {
+        start_time_ns,
+        finalize_time_ns: clock::monotonic_ns(),
+        mpi_size: reports.len() as i64,
+        counters: vec![
+            ("num_nodes", nodes as i64),
+            ("time_trace", config.get_time_trace() as i64),
+            ("buffer_limit", config.get_buffer_limit() as i64),
+            ("threads", pooled.threads as i64),
+            (
+                "dropped_events",
+                (pooled.dropped_events + pooled.open_at_finalize) as i64,
+            ),
+            ("open_regions_at_finalize", pooled.open_at_finalize as i64),
+            ("blocked_ns", pooled.blocked_ns as i64),
+        ],
+        labels: vec![
+            ("overflow_policy", format!("{:?}", config.get_overflow())),
+            (
+                "hostnames",
+                serde_json::to_string(&hostnames).unwrap_or_default(),
+            ),
+        ],
+    };
+    write_merged(file_path, &inputs, &facts)
 }
 
 fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {
@@ -215,6 +341,7 @@ fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {
         open_at_finalize: outcome.open_at_finalize,
         blocked_ns: outcome.blocked_ns,
         threads: outcome.threads,
+        ranks: 1,
         file: None,
     }
 }

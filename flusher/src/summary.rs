@@ -28,8 +28,10 @@ pub struct Summary {
     pub open_at_finalize: u64,
     /// Time threads spent waiting on full rings, ns.
     pub blocked_ns: u64,
-    /// Threads that recorded.
+    /// Threads that recorded (over all ranks).
     pub threads: u32,
+    /// Ranks pooled into this summary.
+    pub ranks: u32,
     /// The profile written, if it was.
     pub file: Option<PathBuf>,
 }

@@ -258,7 +258,7 @@ fn threaded_profile(dir: &Path) -> PathBuf {
         Config::default()
             .file_path(&path)
             .print_summary(false)
-            .temp_dir(dir),
+            .shared_tmp_dir(dir),
     )
     .unwrap();
     std::thread::scope(|s| {

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use scope_profiler::{Config, ProfileData};
@@ -19,7 +20,7 @@ pub fn config_in(dir: &tempfile::TempDir) -> (Config, PathBuf) {
     let config = Config::default()
         .file_path(&path)
         .print_summary(false)
-        .temp_dir(dir.path());
+        .shared_tmp_dir(dir.path());
     (config, path)
 }
 
@@ -29,4 +30,49 @@ pub fn calls_on_rank0(data: &ProfileData) -> Vec<(String, u64)> {
         .iter()
         .map(|r| (r.name.clone(), r.per_rank.get(&0).map_or(0, |e| e.calls())))
         .collect()
+}
+
+/// A venv with scope-profiler 0.7.5 and h5py, made once under cargo's target
+/// tmp dir. `None` (with the reason printed) only when python3 is missing;
+/// a failing venv or pip fails the test.
+pub fn python_venv() -> Option<PathBuf> {
+    let have_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_python {
+        eprintln!(
+            "SKIPPED python_compat: python3 is not installed, so the Python package cannot be run"
+        );
+        return None;
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compat-venv");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import scope_profiler, h5py; assert scope_profiler.__version__ == '0.7.5'",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(
+            made.success(),
+            "python3 -m venv failed (Debian needs python3-venv)"
+        );
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "scope-profiler==0.7.5", "h5py"])
+            .status()
+            .unwrap();
+        assert!(
+            pip.success(),
+            "pip install scope-profiler==0.7.5 h5py failed"
+        );
+    }
+    Some(venv)
 }

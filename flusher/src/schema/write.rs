@@ -24,6 +24,14 @@ pub fn write_str_attr(loc: &Location, name: &str, value: &str) -> hdf5::Result<b
     Ok(true)
 }
 
+/// Writes a scalar float64 attribute.
+pub fn write_f64_attr(loc: &Location, name: &str, value: f64) -> hdf5::Result<()> {
+    loc.new_attr::<f64>()
+        .shape(())
+        .create(name)?
+        .write_scalar(&value)
+}
+
 /// Writes a scalar int64 attribute.
 pub fn write_i64_attr(loc: &Location, name: &str, value: i64) -> hdf5::Result<()> {
     loc.new_attr::<i64>()
@@ -116,7 +124,9 @@ const COPY_SLAB: usize = 1 << 20;
 /// writing each dataset contiguous at its exact length. A rank file's
 /// datasets are chunked for appending; the merged file needs no spare
 /// chunks, which keeps 10⁴ one-call regions at a few KB each.
-pub fn copy_rank_tree(src: &Group, dst: &Group) -> hdf5::Result<()> {
+///
+/// `shift` maps each timestamp onto the merged file's clock (rank 0's).
+pub fn copy_rank_tree(src: &Group, dst: &Group, shift: &dyn Fn(i64) -> i64) -> hdf5::Result<()> {
     copy_int_attrs(src, dst)?;
     let Ok(src_regions) = src.group("regions") else {
         return Ok(());
@@ -136,10 +146,10 @@ pub fn copy_rank_tree(src: &Group, dst: &Group) -> hdf5::Result<()> {
         let ends = from.dataset("end_times")?;
         // A killed writer can leave start_times longer: keep whole calls only.
         let n = starts.size().min(ends.size());
-        copy_dataset::<i64>(&starts, &to, "start_times", n)?;
-        copy_dataset::<i64>(&ends, &to, "end_times", n)?;
+        copy_dataset::<i64>(&starts, &to, "start_times", n, |t| *t = shift(*t))?;
+        copy_dataset::<i64>(&ends, &to, "end_times", n, |t| *t = shift(*t))?;
         if let Ok(threads) = from.dataset("thread_ids") {
-            copy_dataset::<u32>(&threads, &to, "thread_ids", n.min(threads.size()))?;
+            copy_dataset::<u32>(&threads, &to, "thread_ids", n.min(threads.size()), |_| {})?;
         }
     }
     Ok(())
@@ -156,12 +166,19 @@ fn copy_int_attrs(from: &Location, to: &Location) -> hdf5::Result<()> {
     Ok(())
 }
 
-fn copy_dataset<T: H5Type>(from: &Dataset, to: &Group, name: &str, n: usize) -> hdf5::Result<()> {
+fn copy_dataset<T: H5Type>(
+    from: &Dataset,
+    to: &Group,
+    name: &str,
+    n: usize,
+    map: impl Fn(&mut T),
+) -> hdf5::Result<()> {
     let out = to.new_dataset::<T>().shape(n).create(name)?;
     let mut at = 0;
     while at < n {
         let end = (at + COPY_SLAB).min(n);
-        let slab = from.read_slice_1d::<T, _>(at..end)?;
+        let mut slab = from.read_slice_1d::<T, _>(at..end)?;
+        slab.iter_mut().for_each(&map);
         out.write_slice(&slab, at..end)?;
         at = end;
     }

@@ -1,0 +1,234 @@
+//! The MPI side of [`RankContext`](crate::ranks::RankContext) (feature `mpi`).
+//!
+//! Every call here is made by every rank from the thread that called
+//! `setup`/`finalize`; the flusher threads never touch MPI, so MPI's
+//! single-threaded level suffices. If the program initialized MPI, its world
+//! is used and MPI is left alone; otherwise we initialize MPI at setup and
+//! finalize it when the run ends.
+//!
+//! MPI handles are not `Send`, and MPI's default thread level wants MPI
+//! called from one thread: the world lives in a thread-local of the thread
+//! that called `setup`, and `finalize` must run on that thread too.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::environment::Universe;
+use mpi::point_to_point::{Destination, Source};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use scope_profiler_core::clock::monotonic_ns;
+
+use crate::ranks::ClockOffset;
+
+/// Ping-pong exchanges per rank; the one with the shortest round trip is kept.
+const CLOCK_ROUNDS: usize = 10;
+
+thread_local! {
+    /// The world joined by `setup` on this thread.
+    static WORLD: RefCell<Option<MpiWorld>> = const { RefCell::new(None) };
+}
+
+/// Joins MPI's world on this thread; returns (rank, size).
+pub fn join() -> Result<(u32, u32), String> {
+    let world = MpiWorld::join()?;
+    let placement = (world.rank(), world.size());
+    WORLD.with(|w| *w.borrow_mut() = Some(world));
+    Ok(placement)
+}
+
+/// Runs `f` with the world joined on this thread.
+pub fn with_world<R>(f: impl FnOnce(&MpiWorld) -> Result<R, String>) -> Result<R, String> {
+    WORLD.with(|w| match w.borrow().as_ref() {
+        Some(world) => f(world),
+        None => Err("under MPI, finalize must run on the thread that called setup".into()),
+    })
+}
+
+/// Leaves the world (finalizing MPI if `join` initialized it).
+pub fn leave() {
+    let _ = WORLD.try_with(|w| w.borrow_mut().take());
+}
+
+/// The world communicator, and MPI itself when we initialized it.
+pub struct MpiWorld {
+    world: SimpleCommunicator,
+    /// `Some` when we initialized MPI: dropping it finalizes MPI.
+    _universe: Option<Universe>,
+}
+
+impl MpiWorld {
+    /// Joins MPI's world, initializing MPI if the program has not.
+    pub fn join() -> Result<MpiWorld, String> {
+        if mpi::environment::is_finalized() {
+            return Err(
+                "MPI has already been finalized in this process; a process can profile one MPI run"
+                    .into(),
+            );
+        }
+        if mpi::environment::is_initialized() {
+            return Ok(MpiWorld {
+                world: SimpleCommunicator::world(),
+                _universe: None,
+            });
+        }
+        let universe = mpi::initialize().ok_or("MPI could not be initialized")?;
+        Ok(MpiWorld {
+            world: universe.world(),
+            _universe: Some(universe),
+        })
+    }
+
+    /// This rank.
+    pub fn rank(&self) -> u32 {
+        self.world.rank() as u32
+    }
+
+    /// Ranks in the world.
+    pub fn size(&self) -> u32 {
+        self.world.size() as u32
+    }
+
+    /// Rank 0 runs `make` and broadcasts the path (or its error) to all.
+    pub fn share_dir(
+        &self,
+        make: impl FnOnce() -> Result<PathBuf, String>,
+    ) -> Result<PathBuf, String> {
+        let root = self.world.process_at_rank(0);
+        let mut message: Vec<u8> = Vec::new();
+        let mut failed: u8 = 0;
+        if self.rank() == 0 {
+            match make() {
+                Ok(path) => message = path.to_string_lossy().into_owned().into_bytes(),
+                Err(e) => {
+                    failed = 1;
+                    message = e.into_bytes();
+                }
+            }
+        }
+        let mut len = message.len() as u64;
+        root.broadcast_into(&mut len);
+        root.broadcast_into(&mut failed);
+        message.resize(len as usize, 0);
+        if len > 0 {
+            root.broadcast_into(&mut message[..]);
+        }
+        let text = String::from_utf8_lossy(&message).into_owned();
+        if failed == 1 {
+            Err(format!("rank 0 could not create the run directory: {text}"))
+        } else {
+            Ok(PathBuf::from(text))
+        }
+    }
+
+    /// Score-P's method: rank 0 ping-pongs with each rank in turn and keeps
+    /// the exchange with the smallest round trip; the rank's clock read in
+    /// the middle of it, minus the midpoint of rank 0's, is its offset.
+    pub fn measure_clocks(&self) -> Vec<ClockOffset> {
+        let me = self.rank();
+        let mut offsets = Vec::new();
+        if me == 0 {
+            offsets.push(ClockOffset {
+                at_ns: monotonic_ns(),
+                ..ClockOffset::default()
+            });
+        }
+        for peer in 1..self.size() {
+            if me == 0 {
+                let other = self.world.process_at_rank(peer as i32);
+                let mut best: Option<ClockOffset> = None;
+                for _ in 0..CLOCK_ROUNDS {
+                    let t0 = monotonic_ns();
+                    other.send(&t0);
+                    let (t_peer, _) = other.receive::<i64>();
+                    let t1 = monotonic_ns();
+                    let rtt = t1 - t0;
+                    if best.is_none_or(|b| rtt < b.rtt_ns) {
+                        best = Some(ClockOffset {
+                            at_ns: t0 + rtt / 2,
+                            offset_ns: t_peer - (t0 + rtt / 2),
+                            rtt_ns: rtt,
+                        });
+                    }
+                }
+                offsets.push(best.unwrap_or_default());
+            } else if me == peer {
+                let root = self.world.process_at_rank(0);
+                for _ in 0..CLOCK_ROUNDS {
+                    let (_, _) = root.receive::<i64>();
+                    root.send(&monotonic_ns());
+                }
+            }
+        }
+        offsets
+    }
+
+    /// Every rank's bytes, at rank 0, in rank order.
+    pub fn gather(&self, bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        if self.rank() != 0 {
+            self.world.process_at_rank(0).send(&bytes[..]);
+            return None;
+        }
+        let mut all = vec![bytes];
+        for peer in 1..self.size() {
+            let (msg, _) = self.world.process_at_rank(peer as i32).receive_vec::<u8>();
+            all.push(msg);
+        }
+        Some(all)
+    }
+
+    /// A barrier that gives up after `timeout` (a rank that crashed never
+    /// arrives; a plain barrier would wait forever).
+    pub fn barrier(&self, timeout: Duration) -> Result<(), String> {
+        let began = Instant::now();
+        let mut request = self.world.immediate_barrier();
+        loop {
+            match request.test() {
+                Ok(_) => return Ok(()),
+                Err(pending) => request = pending,
+            }
+            if began.elapsed() > timeout {
+                // An incomplete request must not be dropped (rsmpi panics);
+                // the job is broken anyway, so leave it to MPI's teardown.
+                std::mem::forget(request);
+                return Err(format!(
+                    "not every rank reached finalize within {:.0} s (a rank may have crashed or skipped finalize)",
+                    timeout.as_secs_f64()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Rank 0's outcome, on every rank.
+    pub fn broadcast_outcome(
+        &self,
+        outcome: Result<(), String>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        self.barrier(timeout)?;
+        let root = self.world.process_at_rank(0);
+        let mut message = match &outcome {
+            Ok(()) => Vec::new(),
+            Err(e) => e.clone().into_bytes(),
+        };
+        let mut len = message.len() as u64;
+        root.broadcast_into(&mut len);
+        message.resize(len as usize, 0);
+        // Open MPI rejects a zero-length broadcast of an empty Vec's pointer.
+        if len > 0 {
+            root.broadcast_into(&mut message[..]);
+        }
+        if self.rank() == 0 {
+            outcome
+        } else if message.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rank 0 could not write the profile: {}",
+                String::from_utf8_lossy(&message)
+            ))
+        }
+    }
+}

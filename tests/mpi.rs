@@ -1,0 +1,253 @@
+//! Real `mpirun` runs of the examples (feature `mpi`): four ranks merge into
+//! one file the Python package reads, clocks are aligned, a crashing rank
+//! does not hang the others and the rank data survives.
+//!
+//! Run by CI as `cargo build --features mpi --examples && cargo test --features mpi --test mpi`
+//! (a plain `cargo test --features mpi` builds the examples too).
+#![cfg(all(feature = "mpi", not(feature = "off")))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::python_venv;
+use scope_profiler::read_profile;
+
+fn example(name: &str) -> PathBuf {
+    // tests run from target/<profile>/deps; examples are built beside it.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{path:?} not built: run `cargo build --features mpi --examples` first"
+    );
+    path
+}
+
+fn mpirun(n: u32, args: &[&std::ffi::OsStr], limit: Duration) -> (Output, Duration) {
+    // One job at a time: on a 2-core machine two oversubscribed jobs starve
+    // each other and the clock test measures the scheduler instead.
+    static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_JOB
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let began = Instant::now();
+    let child = Command::new("mpirun")
+        .args([
+            "--oversubscribe",
+            "--allow-run-as-root",
+            "-n",
+            &n.to_string(),
+        ])
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mpirun (Debian: openmpi-bin) is installed");
+    let id = child.id();
+    // A watchdog: a hung job is killed, and the test then fails on its output.
+    let watchdog = std::thread::spawn(move || {
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        while waited < limit {
+            std::thread::sleep(step);
+            waited += step;
+            if !Path::new(&format!("/proc/{id}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    (out, began.elapsed())
+}
+
+#[test]
+fn four_ranks_merge_into_one_file_the_python_package_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.h5");
+    let tmp = dir.path().join("run");
+    let (run, _) = mpirun(
+        4,
+        &[
+            example("mpi_demo").as_os_str(),
+            out.as_os_str(),
+            "7".as_ref(),
+            "--tmp".as_ref(),
+            tmp.as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "mpirun failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let data = read_profile(&out).unwrap();
+    assert_eq!(data.ranks, vec![0, 1, 2, 3]);
+    let compute = data.region("compute").unwrap();
+    for rank in 0..4u32 {
+        assert_eq!(
+            compute.per_rank[&rank].calls(),
+            7 + rank as u64,
+            "rank {rank}"
+        );
+    }
+    let meta = |k: &str| data.metadata.get(k).map(|v| v.to_string());
+    assert_eq!(meta("mpi_size").as_deref(), Some("4"));
+    assert_eq!(meta("num_nodes").as_deref(), Some("1"));
+    // Rank 0 printed the pooled summary, once; the run directory is gone.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(stdout.matches("Region: compute").count(), 1, "{stdout}");
+    assert!(stdout.contains("Total Calls : 34"), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "run directory left in {tmp:?}"
+    );
+
+    let Some(venv) = python_venv() else { return };
+    let script = "import sys, scope_profiler as sp\nr = sp.read_h5(sys.argv[1])\n\
+                  print(r.num_ranks if hasattr(r, 'num_ranks') else r._num_ranks, \
+                  sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
+    let py = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "4 [(0, 7), (1, 8), (2, 9), (3, 10)]"
+    );
+    let inspect = Command::new(venv.join("bin/scope-profiler"))
+        .arg("inspect")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("4 rank(s), 1 region(s)"));
+}
+
+#[test]
+fn the_same_binary_runs_without_mpirun() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("serial.h5");
+    let run = Command::new(example("mpi_demo"))
+        .arg(&out)
+        .arg("3")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let data = read_profile(&out).unwrap();
+    assert_eq!(data.ranks, vec![0]);
+    assert_eq!(data.region("compute").unwrap().per_rank[&0].calls(), 3);
+}
+
+#[test]
+fn barrier_separated_regions_end_together_on_rank_0s_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clock.h5");
+    let (run, _) = mpirun(
+        2,
+        &[example("mpi_clock").as_os_str(), out.as_os_str()],
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let data = read_profile(&out).unwrap();
+    let barrier = data.region("barrier").unwrap();
+    let (r0, r1) = (&barrier.per_rank[&0], &barrier.per_rank[&1]);
+    assert_eq!((r0.calls(), r1.calls()), (5, 5));
+    for i in 0..5 {
+        let spread = (r0.ends[i] - r1.ends[i]).abs();
+        assert!(spread < 50_000, "barrier {i}: ends {spread} ns apart");
+    }
+    // After the first barrier the ranks sleep 5 ms apart before entering the
+    // next: the starts differ, so equal ends are the barrier, not chance.
+    for i in 1..5 {
+        assert!(
+            (r0.starts[i] - r1.starts[i]).abs() > 1_000_000,
+            "barrier {i}: starts too close to test anything"
+        );
+    }
+    // The raw offsets are kept so the shift can be undone.
+    let file = hdf5::File::open(&out).unwrap();
+    let rank1 = file.group("rank1").unwrap();
+    for attr in [
+        "clock_offset_setup_ns",
+        "clock_offset_finalize_ns",
+        "clock_rtt_ns",
+        "clock_drift_ns_per_s",
+    ] {
+        assert!(rank1.attr(attr).is_ok(), "rank1 lacks {attr}");
+    }
+}
+
+#[test]
+fn a_rank_that_panics_does_not_hang_the_others_and_data_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.h5");
+    let tmp = dir.path().join("run");
+    let (run, took) = mpirun(
+        4,
+        &[
+            example("mpi_demo").as_os_str(),
+            out.as_os_str(),
+            "5".as_ref(),
+            "--panic-rank".as_ref(),
+            "1".as_ref(),
+            "--timeout".as_ref(),
+            "3".as_ref(),
+            "--tmp".as_ref(),
+            tmp.as_os_str(),
+        ],
+        Duration::from_secs(90),
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(
+        stderr.contains("not every rank reached finalize within 3 s"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    // Every rank's data, the crashed rank's flushed part included, is on disk.
+    let run_dir = std::fs::read_dir(&tmp)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(stderr.contains(&run_dir.display().to_string()), "{stderr}");
+    for rank in 0..4u64 {
+        let data = read_profile(run_dir.join(format!("rank_{rank}.h5"))).unwrap();
+        assert_eq!(
+            data.region("compute").unwrap().per_rank[&0].calls(),
+            5 + rank,
+            "rank {rank}"
+        );
+    }
+}
