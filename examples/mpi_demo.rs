@@ -3,13 +3,13 @@
 //! (`cargo build --features mpi --example mpi_demo` then
 //! `mpirun -n 4 target/debug/examples/mpi_demo`): no MPI code here.
 //!
-//! `mpi_demo [OUT.h5] [CALLS] [--panic-rank R] [--tmp DIR] [--timeout S]`: rank r calls
+//! `mpi_demo [OUT.h5] [CALLS] [--panic-rank R] [--tmp DIR] [--timeout S] [--columnar]`: rank r calls
 //! `compute` CALLS + r times; `--panic-rank` makes rank R panic before
 //! finalize (after flushing), to show what the other ranks do.
 
 use std::time::Duration;
 
-use scope_profiler::{region, Config, ProfileManager};
+use scope_profiler::{region, Config, OutputSchema, ProfileManager};
 
 fn compute(work: u64) -> u64 {
     let _g = region!("compute");
@@ -43,6 +43,9 @@ fn main() -> Result<(), scope_profiler::Error> {
     let mut config = Config::default()
         .file_path(&out)
         .finalize_timeout(Duration::from_secs(timeout));
+    if args.iter().any(|a| a == "--columnar") {
+        config = config.output_schema(OutputSchema::Columnar);
+    }
     if let Some(dir) = flag("--tmp") {
         config = config.shared_tmp_dir(dir);
     }

@@ -145,6 +145,50 @@ fn four_ranks_merge_into_one_file_the_python_package_reads() {
 }
 
 #[test]
+fn four_ranks_merge_into_columnar_schema_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("columnar.h5");
+    let (run, _) = mpirun(
+        4,
+        &[
+            example("mpi_demo").as_os_str(),
+            out.as_os_str(),
+            "3".as_ref(),
+            "--columnar".as_ref(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "mpirun failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let data = read_profile(&out).unwrap();
+    assert_eq!((data.schema, data.ranks.clone()), (3, vec![0, 1, 2, 3]));
+    let compute = data.region("compute").unwrap();
+    let calls: Vec<u64> = (0..4).map(|r| compute.per_rank[&r].calls()).collect();
+    assert_eq!(calls, vec![3, 4, 5, 6]);
+    let Some(venv) = python_venv() else { return };
+    let script = "import sys\nfrom scope_profiler.h5reader import read_h5_summary\n\
+                  r = read_h5_summary(sys.argv[1], fallback=False)\n\
+                  print(sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
+    let py = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "[(0, 3), (1, 4), (2, 5), (3, 6)]"
+    );
+}
+
+#[test]
 fn the_same_binary_runs_without_mpirun() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("serial.h5");

@@ -120,3 +120,73 @@ fn python_package_reads_our_file_with_the_same_regions_and_counts() {
         assert_eq!(shown, calls.to_string(), "inspect row {row:?}");
     }
 }
+
+#[test]
+fn columnar_schema_3_output_reads_in_the_python_package_and_ours() {
+    let Some(venv) = python_venv() else { return };
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(config.output_schema(scope_profiler::OutputSchema::Columnar)).unwrap();
+    for _ in 0..9 {
+        let _g = region!("solve");
+        let _h = region!("a/b: any name works");
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..4 {
+                let _t = region!("worker");
+            }
+        });
+    });
+    let summary = ProfileManager::finalize().unwrap();
+
+    // Our reader: schema 3, same calls and totals as the summary.
+    let data = scope_profiler::read_profile(&path).unwrap();
+    assert_eq!(data.schema, 3);
+    for r in &summary.regions {
+        let read = data
+            .region(&r.name)
+            .unwrap_or_else(|| panic!("{} missing", r.name))
+            .stats();
+        assert_eq!(
+            (read.calls, read.total_ns),
+            (r.stats.calls, r.stats.total_ns),
+            "{}",
+            r.name
+        );
+    }
+    // The Python package: read_h5, and the summary-only reader without fallback.
+    let script = r#"
+import json, sys
+import scope_profiler as sp
+from scope_profiler.h5reader import read_h5_summary
+full = sp.read_h5(sys.argv[1])
+fast = read_h5_summary(sys.argv[1], fallback=False)
+out = {}
+for name in full._region_dict:
+    a = full._region_dict[name].regions[0]
+    b = fast._region_dict[name].regions[0]
+    out[name] = [int(a.num_calls), int(b.num_calls), int(a.durations_ns.sum()), int(round(b.total_duration * 1e9))]
+print(json.dumps(out))
+"#;
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: BTreeMap<String, Vec<i64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs.len(), 3);
+    for r in &summary.regions {
+        let row = &theirs[&r.name];
+        assert_eq!(row[0], r.stats.calls as i64, "{}", r.name);
+        assert_eq!(row[1], r.stats.calls as i64, "{} (summary reader)", r.name);
+        assert_eq!(row[2], r.stats.total_ns, "{}", r.name);
+        assert!((row[3] - r.stats.total_ns).abs() <= 1, "{}", r.name);
+    }
+}

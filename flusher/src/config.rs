@@ -6,6 +6,19 @@ use std::time::Duration;
 pub use scope_profiler_core::OverflowPolicy;
 use scope_profiler_core::RecorderConfig;
 
+/// Layout of the merged file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputSchema {
+    /// Schema 1: `/rank<N>/regions/<name>/{start_times,end_times}` (read by
+    /// scope-profiler 0.2.1 and 0.7.5). Default.
+    #[default]
+    Tree,
+    /// Schema 3, columnar: shared event columns and a fixed-size index (read
+    /// by scope-profiler 0.7.5, including its summary-only reader); scales to
+    /// many ranks and regions, and any string is a region name as is.
+    Columnar,
+}
+
 /// Settings of a profiling run, with the Python package's names and defaults.
 ///
 /// ```
@@ -26,6 +39,7 @@ pub struct Config {
     print_summary: bool,
     temp_parent: Option<PathBuf>,
     finalize_timeout: Duration,
+    output_schema: OutputSchema,
 }
 
 impl Default for Config {
@@ -41,6 +55,7 @@ impl Default for Config {
             print_summary: true,
             temp_parent: None,
             finalize_timeout: Duration::from_secs(120),
+            output_schema: OutputSchema::Tree,
         }
     }
 }
@@ -111,6 +126,17 @@ impl Config {
     pub fn finalize_timeout(mut self, timeout: Duration) -> Self {
         self.finalize_timeout = timeout;
         self
+    }
+
+    /// Layout of the merged file (default [`OutputSchema::Tree`], schema 1).
+    pub fn output_schema(mut self, schema: OutputSchema) -> Self {
+        self.output_schema = schema;
+        self
+    }
+
+    /// See [`output_schema`](Self::output_schema).
+    pub fn get_output_schema(&self) -> OutputSchema {
+        self.output_schema
     }
 
     /// See [`profiling_activated`](Self::profiling_activated).

@@ -18,7 +18,7 @@ pub mod ranks;
 pub mod schema;
 pub mod summary;
 
-pub use config::{Config, OverflowPolicy};
+pub use config::{Config, OutputSchema, OverflowPolicy};
 pub use error::{Error, Result};
 pub use hdf5;
 pub use manager::ProfileManager;

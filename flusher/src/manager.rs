@@ -315,9 +315,30 @@ fn merge_ranks(
                 "hostnames",
                 serde_json::to_string(&hostnames).unwrap_or_default(),
             ),
+            ("clock_offsets", clock_offsets_json(&inputs)),
         ],
     };
-    write_merged(file_path, &inputs, &facts)
+    write_merged(file_path, &inputs, &facts, config.get_output_schema())
+}
+
+/// Every rank's raw clock offsets, so the shift onto rank 0's clock can be
+/// undone whatever the schema.
+fn clock_offsets_json(inputs: &[RankInput]) -> String {
+    let rows: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "rank": i.rank,
+                "setup_offset_ns": i.shift.setup.offset_ns,
+                "setup_at_ns": i.shift.setup.at_ns,
+                "finalize_offset_ns": i.shift.finalize.offset_ns,
+                "finalize_at_ns": i.shift.finalize.at_ns,
+                "rtt_ns": i.shift.setup.rtt_ns.max(i.shift.finalize.rtt_ns),
+                "drift_ns_per_s": i.shift.drift_ns_per_s(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::OutputSchema;
 use crate::metadata::{self, RunFacts};
 use crate::ranks::ClockShift;
+use crate::schema::columnar::ColumnarWriter;
 use crate::schema::write::{copy_rank_tree, write_f64_attr, write_i64_attr, write_str_attr};
 
 /// One rank's file and how its timestamps map onto rank 0's clock.
@@ -23,7 +25,12 @@ pub struct RankInput {
 /// rank file's tree under `/rank<N>`, timestamps shifted onto rank 0's clock;
 /// each rank group keeps its raw clock offsets (`clock_offset_*_ns`,
 /// `clock_drift_ns_per_s`) so the shift can be undone.
-pub fn write_merged(file_path: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), String> {
+pub fn write_merged(
+    file_path: &Path,
+    ranks: &[RankInput],
+    facts: &RunFacts,
+    schema: OutputSchema,
+) -> Result<(), String> {
     let dir = match file_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -36,7 +43,11 @@ pub fn write_merged(file_path: &Path, ranks: &[RankInput], facts: &RunFacts) -> 
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let written = write_into(&tmp, ranks, facts).map_err(|e| e.to_string());
+    let written = match schema {
+        OutputSchema::Tree => write_tree(&tmp, ranks, facts),
+        OutputSchema::Columnar => write_columnar(&tmp, ranks, facts),
+    }
+    .map_err(|e| e.to_string());
     let renamed = written.and_then(|()| {
         std::fs::rename(&tmp, file_path)
             .map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
@@ -47,7 +58,18 @@ pub fn write_merged(file_path: &Path, ranks: &[RankInput], facts: &RunFacts) -> 
     renamed
 }
 
-fn write_into(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> hdf5::Result<()> {
+fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> hdf5::Result<()> {
+    let mut out = ColumnarWriter::create(tmp)?;
+    metadata::write(&out.root().create_group("metadata")?, facts)?;
+    for input in ranks {
+        let src = crate::h5file::open(&input.path)?;
+        let shift = input.shift;
+        out.append_rank(input.rank, &src, &|t| shift.apply(t))?;
+    }
+    out.finish()
+}
+
+fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> hdf5::Result<()> {
     let out = crate::h5file::create(tmp)?;
     metadata::write(&out.create_group("metadata")?, facts)?;
     for input in ranks {

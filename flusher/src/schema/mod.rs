@@ -13,6 +13,7 @@
 //!
 //! Reading accepts schema 1 and the columnar schemas 2 and 3; see [`read`].
 
+pub mod columnar;
 pub mod names;
 pub mod read;
 pub mod write;

@@ -1,0 +1,291 @@
+//! Writing the columnar schema 3 (what scope-profiler 0.7.5 writes and reads):
+//! one shared pair of event columns for every rank and region, sliced by a
+//! fixed-size index. Names are values, so any string works as is.
+//!
+//! ```text
+//! /  attrs scope_profiler_schema = 3, storage_layout = "columnar"
+//! /metadata                                 attributes, as in schema 1
+//! /region_table/names                       vlen UTF-8; region id = index
+//! /rank_region_index/{region_ids u32, ranks u32, event_offsets u64,
+//!     event_counts u64, source_lines i64, source_files str, source_texts str,
+//!     tags str ("[]"), summary_statistics compound, exclusive_totals i64 (-1)}
+//! /events/start_deltas   int64: per row, first start absolute, then gaps
+//! /events/durations      int64
+//! /events/thread_ids     uint32 (ours; per event)
+//! ```
+//! Rows of a rank are contiguous and ranks come in order: [`append_rank`]
+//! appends one rank's events after the previous ranks' without touching them.
+//!
+//! [`append_rank`]: ColumnarWriter::append_rank
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Dataset, File, Group, H5Type};
+
+use super::write::{write_i64_attr, write_str_attr};
+
+/// Events appended per write; bounds the merge's memory.
+const SLAB: usize = 1 << 20;
+
+/// One row's fixed-size statistics (the Python package's dtype, field order included).
+#[derive(H5Type, Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct RowSummary {
+    total: i64,
+    minimum: i64,
+    maximum: i64,
+    first: i64,
+    last: i64,
+    start_minimum: i64,
+    end_maximum: i64,
+    gpu_count: u64,
+    gpu_total: i64,
+    mean: f64,
+    m2: f64,
+}
+
+struct Row {
+    region: u32,
+    rank: u32,
+    offset: u64,
+    count: u64,
+    summary: RowSummary,
+}
+
+/// Builds a schema-3 file rank by rank.
+pub struct ColumnarWriter {
+    file: File,
+    deltas: Dataset,
+    durations: Dataset,
+    threads: Dataset,
+    len: usize,
+    rows: Vec<Row>,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl ColumnarWriter {
+    /// Creates the file with empty, appendable event columns.
+    pub fn create(path: &Path) -> hdf5::Result<ColumnarWriter> {
+        let file = crate::h5file::create(path)?;
+        write_i64_attr(&file, super::SCHEMA_ATTRIBUTE, 3)?;
+        write_str_attr(&file, "storage_layout", "columnar")?;
+        let events = file.create_group("events")?;
+        let column = |name: &str| {
+            events
+                .new_dataset::<i64>()
+                .chunk(1 << 16)
+                .shape(0..)
+                .create(name)
+        };
+        let deltas = column("start_deltas")?;
+        let durations = column("durations")?;
+        let threads = events
+            .new_dataset::<u32>()
+            .chunk(1 << 16)
+            .shape(0..)
+            .create("thread_ids")?;
+        Ok(ColumnarWriter {
+            file,
+            deltas,
+            durations,
+            threads,
+            len: 0,
+            rows: Vec::new(),
+            names: Vec::new(),
+            ids: HashMap::new(),
+        })
+    }
+
+    /// The root group, for `/metadata`.
+    pub fn root(&self) -> &Group {
+        &self.file
+    }
+
+    /// Appends every region of one rank file (a schema-1 tree at the root),
+    /// timestamps mapped by `shift`.
+    pub fn append_rank(
+        &mut self,
+        rank: u32,
+        rank_file: &Group,
+        shift: &dyn Fn(i64) -> i64,
+    ) -> hdf5::Result<()> {
+        let Ok(regions) = rank_file.group("regions") else {
+            return Ok(());
+        };
+        for link in regions.member_names()? {
+            let group = regions.group(&link)?;
+            let name = group
+                .attr("name")
+                .and_then(|a| a.read_scalar::<VarLenUnicode>())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| super::names::unescape(&link));
+            let starts = group.dataset("start_times")?;
+            let ends = group.dataset("end_times")?;
+            let threads = group.dataset("thread_ids").ok();
+            let n = starts.size().min(ends.size());
+            let region = self.region_id(&name);
+            let offset = self.len as u64;
+            let mut summary = RowSummary::default();
+            let mut previous_start = 0i64;
+            let mut at = 0;
+            while at < n {
+                let end = (at + SLAB).min(n);
+                let s: Vec<i64> = starts
+                    .read_slice_1d::<i64, _>(at..end)?
+                    .iter()
+                    .map(|t| shift(*t))
+                    .collect();
+                let e: Vec<i64> = ends
+                    .read_slice_1d::<i64, _>(at..end)?
+                    .iter()
+                    .map(|t| shift(*t))
+                    .collect();
+                let t: Vec<u32> = match &threads {
+                    Some(ds) if ds.size() >= end => ds.read_slice_1d::<u32, _>(at..end)?.to_vec(),
+                    _ => vec![0; end - at],
+                };
+                let mut deltas = Vec::with_capacity(s.len());
+                let mut durations = Vec::with_capacity(s.len());
+                for (i, (start, stop)) in s.iter().zip(&e).enumerate() {
+                    deltas.push(start - previous_start);
+                    previous_start = *start;
+                    let d = stop - start;
+                    durations.push(d);
+                    accumulate(&mut summary, at + i, *start, *stop, d);
+                }
+                self.append(&deltas, &durations, &t)?;
+                at = end;
+            }
+            self.rows.push(Row {
+                region,
+                rank,
+                offset,
+                count: n as u64,
+                summary,
+            });
+        }
+        Ok(())
+    }
+
+    fn region_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    fn append(&mut self, deltas: &[i64], durations: &[i64], threads: &[u32]) -> hdf5::Result<()> {
+        let (from, to) = (self.len, self.len + deltas.len());
+        self.deltas.resize(to)?;
+        self.deltas.write_slice(deltas, from..to)?;
+        self.durations.resize(to)?;
+        self.durations.write_slice(durations, from..to)?;
+        self.threads.resize(to)?;
+        self.threads.write_slice(threads, from..to)?;
+        self.len = to;
+        Ok(())
+    }
+
+    /// Writes the region table and the index, and closes the file.
+    pub fn finish(self) -> hdf5::Result<()> {
+        let table = self.file.create_group("region_table")?;
+        let names: Vec<VarLenUnicode> = self
+            .names
+            .iter()
+            .map(|n| n.replace('\0', "\u{FFFD}").parse::<VarLenUnicode>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
+        table
+            .new_dataset_builder()
+            .with_data(&names)
+            .create("names")?;
+        let index = self.file.create_group("rank_region_index")?;
+        let rows = &self.rows;
+        let empty =
+            || -> Vec<VarLenUnicode> { rows.iter().map(|_| VarLenUnicode::default()).collect() };
+        let tags: Vec<VarLenUnicode> = rows
+            .iter()
+            .map(|_| "[]".parse().unwrap_or_default())
+            .collect();
+        index
+            .new_dataset_builder()
+            .with_data(&rows.iter().map(|r| r.region).collect::<Vec<u32>>())
+            .create("region_ids")?;
+        index
+            .new_dataset_builder()
+            .with_data(&rows.iter().map(|r| r.rank).collect::<Vec<u32>>())
+            .create("ranks")?;
+        index
+            .new_dataset_builder()
+            .with_data(&rows.iter().map(|r| r.offset).collect::<Vec<u64>>())
+            .create("event_offsets")?;
+        index
+            .new_dataset_builder()
+            .with_data(&rows.iter().map(|r| r.count).collect::<Vec<u64>>())
+            .create("event_counts")?;
+        index
+            .new_dataset_builder()
+            .with_data(&vec![-1i64; rows.len()])
+            .create("source_lines")?;
+        index
+            .new_dataset_builder()
+            .with_data(&empty())
+            .create("source_files")?;
+        index
+            .new_dataset_builder()
+            .with_data(&empty())
+            .create("source_texts")?;
+        index
+            .new_dataset_builder()
+            .with_data(&tags)
+            .create("tags")?;
+        index
+            .new_dataset_builder()
+            .with_data(&rows.iter().map(|r| r.summary).collect::<Vec<RowSummary>>())
+            .create("summary_statistics")?;
+        index
+            .new_dataset_builder()
+            .with_data(&vec![-1i64; rows.len()])
+            .create("exclusive_totals")?;
+        let ColumnarWriter {
+            file,
+            deltas,
+            durations,
+            threads,
+            ..
+        } = self;
+        drop((deltas, durations, threads, table, index));
+        file.flush()?;
+        file.close()
+    }
+}
+
+/// Adds call `i` of a row to its summary (Welford for mean and m2).
+fn accumulate(s: &mut RowSummary, i: usize, start: i64, end: i64, d: i64) {
+    if i == 0 {
+        *s = RowSummary {
+            minimum: d,
+            maximum: d,
+            first: d,
+            start_minimum: start,
+            end_maximum: end,
+            ..RowSummary::default()
+        };
+    }
+    s.total += d;
+    s.minimum = s.minimum.min(d);
+    s.maximum = s.maximum.max(d);
+    s.last = d;
+    s.start_minimum = s.start_minimum.min(start);
+    s.end_maximum = s.end_maximum.max(end);
+    let n = (i + 1) as f64;
+    let delta = d as f64 - s.mean;
+    s.mean += delta / n;
+    s.m2 += delta * (d as f64 - s.mean);
+}
