@@ -76,14 +76,14 @@ fn crash_child() {
             .join("rank_0.h5")
             .display()
     );
-    let mut recorded = 0u64;
-    loop {
+    // Bounded: if the parent never kills us, stop after 1000 rounds (10⁷
+    // events, 200 MB) instead of filling the disk.
+    for round in 1..=1_000u64 {
         for _ in 0..10_000 {
             let _g = region!("until killed");
         }
-        recorded += 10_000;
         ProfileManager::flush().unwrap();
-        println!("flushed {recorded}");
+        println!("flushed {}", round * 10_000);
     }
 }
 

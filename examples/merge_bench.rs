@@ -1,0 +1,44 @@
+//! Merge cost at finalize: every rank records `EVENTS` region calls, then
+//! rank 0 reports how long `finalize` took (drain, barrier, merge, rename)
+//! and the merged file's size.
+//!
+//! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5`
+//! (feature `mpi`; `scripts/merge-bench.sh` runs the README's table).
+
+use std::time::Instant;
+
+use scope_profiler::{region, Config, OutputSchema, ProfileManager};
+
+fn main() -> Result<(), scope_profiler::Error> {
+    let mut args = std::env::args().skip(1);
+    let events: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let schema = match args.next().as_deref() {
+        Some("columnar") => OutputSchema::Columnar,
+        _ => OutputSchema::Tree,
+    };
+    let out = args.next().unwrap_or_else(|| "merge_bench.h5".into());
+    ProfileManager::setup(
+        Config::default()
+            .file_path(&out)
+            .print_summary(false)
+            .buffer_limit(1 << 18),
+    )?;
+    let (rank, size) = ProfileManager::rank_and_size().unwrap_or((0, 1));
+    for _ in 0..events {
+        let _g = region!("work");
+    }
+    let began = Instant::now();
+    ProfileManager::finalize()?;
+    if rank == 0 {
+        let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "ranks={size} schema={schema:?} events_per_rank={events} finalize_s={:.3} file_mb={:.1}",
+            began.elapsed().as_secs_f64(),
+            bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Measures finalize (merge) time for 1, 4, 16 and 64 ranks (oversubscribed)
+# with EVENTS region calls per rank, both output schemas. Prints one line per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${EVENTS:-1000000}
+cargo build --release --features mpi --example merge_bench
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+out=$(mktemp -d)
+for n in ${RANKS:-1 4 16 64}; do
+  for schema in tree columnar; do
+    mpirun --oversubscribe -n "$n" target/release/examples/merge_bench "$events" "$schema" "$out/merged.h5"
+    rm -f "$out/merged.h5"
+  done
+done
+rm -rf "$out"
