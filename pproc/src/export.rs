@@ -15,6 +15,8 @@ pub enum Format {
     ChromeTrace,
     /// speedscope's evented profiles, one per rank and thread.
     Speedscope,
+    /// Perfetto's protobuf trace (ui.perfetto.dev), for traces past 10⁶ events.
+    Perfetto,
     /// One line per call: rank, thread, region, start_ns, end_ns, duration_ns.
     Csv,
     /// The summary table and metadata as JSON.
@@ -67,52 +69,36 @@ pub fn chrome_trace(
 }
 
 /// speedscope's file format: shared frames, one evented profile per lane.
-/// Calls that overlap their parent's end are clamped to it, since evented
-/// profiles must nest.
 pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
     let frames: Vec<Value> = timeline
         .names
         .iter()
         .map(|n| json!({ "name": n }))
         .collect();
-    let mut profiles = Vec::new();
-    let depths = timeline.depths();
-    for (rank, thread) in timeline.lanes() {
-        let lane: Vec<usize> = (0..timeline.calls.len())
-            .filter(|i| (timeline.calls[*i].rank, timeline.calls[*i].thread) == (rank, thread))
-            .collect();
-        let mut events = Vec::new();
-        let mut open: Vec<(usize, i64)> = Vec::new(); // (frame, end)
-        for &i in &lane {
-            let c = &timeline.calls[i];
-            while open.len() > depths[i] {
-                let (frame, end) = open.pop().unwrap_or_default();
-                events.push(json!({"type": "C", "frame": frame, "at": end}));
-            }
-            let end = open
-                .last()
-                .map_or(c.end, |(_, parent_end)| c.end.min(*parent_end));
-            events.push(json!({"type": "O", "frame": c.region, "at": c.start}));
-            open.push((c.region, end));
+    // lane -> (events, first start, last end)
+    let mut lanes: Vec<((u32, u32), Vec<Value>, i64, i64)> = Vec::new();
+    timeline.nested_events(|lane, region, at, begin| {
+        if lanes.last().is_none_or(|l| l.0 != lane) {
+            lanes.push((lane, Vec::new(), at, at));
         }
-        while let Some((frame, end)) = open.pop() {
-            events.push(json!({"type": "C", "frame": frame, "at": end}));
+        if let Some(l) = lanes.last_mut() {
+            l.1.push(json!({"type": if begin { "O" } else { "C" }, "frame": region, "at": at}));
+            l.3 = l.3.max(at);
         }
-        let start = lane.first().map_or(0, |i| timeline.calls[*i].start);
-        let end = lane
-            .iter()
-            .map(|i| timeline.calls[*i].end)
-            .max()
-            .unwrap_or(start);
-        profiles.push(json!({
-            "type": "evented",
-            "name": format!("rank {rank} · thread {thread}"),
-            "unit": "nanoseconds",
-            "startValue": start,
-            "endValue": end,
-            "events": events,
-        }));
-    }
+    });
+    let profiles: Vec<Value> = lanes
+        .into_iter()
+        .map(|((rank, thread), events, start, end)| {
+            json!({
+                "type": "evented",
+                "name": format!("rank {rank} · thread {thread}"),
+                "unit": "nanoseconds",
+                "startValue": start,
+                "endValue": end,
+                "events": events,
+            })
+        })
+        .collect();
     json!({
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "name": name,
@@ -120,6 +106,97 @@ pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
         "shared": { "frames": frames },
         "profiles": profiles,
     })
+}
+
+/// Perfetto's protobuf trace format (what ui.perfetto.dev loads natively;
+/// unlike JSON it stays fast past 10⁶ events): one process track per rank,
+/// one thread track per (rank, thread), a slice begin/end pair per call.
+/// Packets are streamed as the repeated `Trace.packet` field, so the trace
+/// is never held in memory whole.
+pub fn perfetto(
+    timeline: &Timeline,
+    out: &mut impl Write,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<()> {
+    use perfetto_protos::process_descriptor::ProcessDescriptor;
+    use perfetto_protos::thread_descriptor::ThreadDescriptor;
+    use perfetto_protos::trace_packet::TracePacket;
+    use perfetto_protos::track_descriptor::TrackDescriptor;
+    use perfetto_protos::track_event::{track_event, TrackEvent};
+    use protobuf::Message;
+
+    const SEQUENCE: u32 = 1;
+    let write_packet = |out: &mut dyn Write, packet: &TracePacket| -> std::io::Result<()> {
+        let bytes = packet.write_to_bytes().map_err(std::io::Error::other)?;
+        // Field 1 (Trace.packet), wire type 2 (length-delimited).
+        let mut header = vec![0x0a];
+        let mut len = bytes.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                header.push(byte);
+                break;
+            }
+            header.push(byte | 0x80);
+        }
+        out.write_all(&header)?;
+        out.write_all(&bytes)
+    };
+    let process_uuid = |rank: u32| 1 + rank as u64;
+    let thread_uuid = |rank: u32, thread: u32| (1u64 << 32) + ((rank as u64) << 16) + thread as u64;
+    let mut ranks_seen = Vec::new();
+    for (rank, thread) in timeline.lanes() {
+        let pid = rank as i32 + 1;
+        if !ranks_seen.contains(&rank) {
+            ranks_seen.push(rank);
+            let mut process = ProcessDescriptor::new();
+            process.set_pid(pid);
+            process.set_process_name(format!("rank {rank}"));
+            let mut track = TrackDescriptor::new();
+            track.set_uuid(process_uuid(rank));
+            track.process = Some(process).into();
+            let mut packet = TracePacket::new();
+            packet.set_track_descriptor(track);
+            write_packet(out, &packet)?;
+        }
+        let mut descriptor = ThreadDescriptor::new();
+        descriptor.set_pid(pid);
+        descriptor.set_tid(((rank as i32) << 16) + thread as i32 + 1);
+        descriptor.set_thread_name(format!("thread {thread}"));
+        let mut track = TrackDescriptor::new();
+        track.set_uuid(thread_uuid(rank, thread));
+        track.set_parent_uuid(process_uuid(rank));
+        track.thread = Some(descriptor).into();
+        let mut packet = TracePacket::new();
+        packet.set_track_descriptor(track);
+        write_packet(out, &packet)?;
+    }
+    let mut result = Ok(());
+    let mut written = 0u64;
+    timeline.nested_events(|(rank, thread), region, at, begin| {
+        if result.is_err() {
+            return;
+        }
+        let mut event = TrackEvent::new();
+        event.set_track_uuid(thread_uuid(rank, thread));
+        if begin {
+            event.set_type(track_event::Type::TYPE_SLICE_BEGIN);
+            event.set_name(timeline.names[region].clone());
+        } else {
+            event.set_type(track_event::Type::TYPE_SLICE_END);
+        }
+        let mut packet = TracePacket::new();
+        packet.set_timestamp(at.max(0) as u64);
+        packet.set_trusted_packet_sequence_id(SEQUENCE);
+        packet.set_track_event(event);
+        result = write_packet(out, &packet);
+        written += 1;
+        if written % 131_072 == 0 {
+            progress(written / 2);
+        }
+    });
+    result
 }
 
 fn csv_field(s: &str) -> String {

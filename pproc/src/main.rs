@@ -47,7 +47,7 @@ struct Args {
     /// In the flame graph, give each rank its own root frame.
     #[arg(long, requires = "flame")]
     flame_per_rank: bool,
-    /// Export: FORMAT OUT (chrome-trace, speedscope, csv, json).
+    /// Export: FORMAT OUT (chrome-trace, perfetto, speedscope, csv, json).
     #[arg(long, num_args = 2, value_names = ["FORMAT", "OUT"])]
     export: Vec<String>,
     /// Compare two files per region; exit 1 if a region got slower than --max-regression.
@@ -175,7 +175,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         if let [format, out] = args.export.as_slice() {
             let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
                 PprocError::Output(format!(
-                    "unknown export format {format:?}: use chrome-trace, speedscope, csv or json"
+                    "unknown export format {format:?}: use chrome-trace, perfetto, speedscope, csv or json"
                 ))
             })?;
             let out = PathBuf::from(out);
@@ -202,6 +202,11 @@ fn export_to(
         Format::ChromeTrace => {
             let bar = ProgressBar::new(timeline.calls.len() as u64).with_message("exporting");
             export::chrome_trace(timeline, &mut w, |done| bar.set_position(done)).map_err(io)?;
+            bar.finish_and_clear();
+        }
+        Format::Perfetto => {
+            let bar = ProgressBar::new(timeline.calls.len() as u64).with_message("exporting");
+            export::perfetto(timeline, &mut w, |done| bar.set_position(done)).map_err(io)?;
             bar.finish_and_clear();
         }
         Format::Speedscope => {

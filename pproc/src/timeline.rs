@@ -75,6 +75,41 @@ impl Timeline {
         lanes
     }
 
+    /// Begin/end events in time order per lane, properly nested (what evented
+    /// formats need): a call that outlives its parent is clamped to the
+    /// parent's end. `visit(lane, region, at, is_begin)`.
+    pub fn nested_events(&self, mut visit: impl FnMut((u32, u32), usize, i64, bool)) {
+        let depths = self.depths();
+        let mut open: Vec<(usize, i64)> = Vec::new(); // (region, end)
+        let mut lane = None;
+        for (i, c) in self.calls.iter().enumerate() {
+            let this_lane = (c.rank, c.thread);
+            if lane != Some(this_lane) {
+                if let Some(previous) = lane {
+                    while let Some((region, end)) = open.pop() {
+                        visit(previous, region, end, false);
+                    }
+                }
+                lane = Some(this_lane);
+            }
+            while open.len() > depths[i] {
+                if let Some((region, end)) = open.pop() {
+                    visit(this_lane, region, end, false);
+                }
+            }
+            let end = open
+                .last()
+                .map_or(c.end, |(_, parent_end)| c.end.min(*parent_end));
+            visit(this_lane, c.region, c.start, true);
+            open.push((c.region, end));
+        }
+        if let Some(last) = lane {
+            while let Some((region, end)) = open.pop() {
+                visit(last, region, end, false);
+            }
+        }
+    }
+
     /// Nesting depth of each call within its lane (0 = outermost), from the
     /// timestamps: a call is inside the previous open call that ends no
     /// earlier than it does.

@@ -426,3 +426,59 @@ fn diff_exits_1_on_a_regression_and_0_otherwise() {
     ]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn perfetto_export_is_a_valid_trace_with_a_slice_per_call() {
+    use perfetto_protos::trace::Trace;
+    use perfetto_protos::track_event::track_event::Type;
+    use protobuf::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = threaded_profile(dir.path());
+    let out = dir.path().join("trace.pftrace");
+    let o = pproc(&[
+        profile.to_str().unwrap(),
+        "--export",
+        "perfetto",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let trace = Trace::parse_from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let events: Vec<_> = trace
+        .packet
+        .iter()
+        .filter(|p| p.has_track_event())
+        .map(|p| p.track_event())
+        .collect();
+    let begins: Vec<_> = events
+        .iter()
+        .filter(|e| e.type_() == Type::TYPE_SLICE_BEGIN)
+        .collect();
+    let ends = events
+        .iter()
+        .filter(|e| e.type_() == Type::TYPE_SLICE_END)
+        .count();
+    assert_eq!((begins.len(), ends), (100, 100));
+    assert_eq!(begins.iter().filter(|e| e.name() == "inner").count(), 50);
+    // Two thread tracks under one process track.
+    let tracks: Vec<_> = trace
+        .packet
+        .iter()
+        .filter(|p| p.has_track_descriptor())
+        .map(|p| p.track_descriptor())
+        .collect();
+    assert_eq!(tracks.iter().filter(|t| t.thread.is_some()).count(), 2);
+    assert_eq!(tracks.iter().filter(|t| t.process.is_some()).count(), 1);
+    // Timestamps never go backwards within the sequence.
+    let times: Vec<u64> = trace
+        .packet
+        .iter()
+        .filter(|p| p.has_track_event())
+        .map(|p| p.timestamp())
+        .collect();
+    let lanes_sorted = times.windows(2).filter(|w| w[1] < w[0]).count();
+    assert!(
+        lanes_sorted <= 1,
+        "time goes back {lanes_sorted} times (only allowed between the two thread lanes)"
+    );
+}
