@@ -75,8 +75,9 @@ pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
         .iter()
         .map(|n| json!({ "name": n }))
         .collect();
-    // lane -> (events, first start, last end)
-    let mut lanes: Vec<((u32, u32), Vec<Value>, i64, i64)> = Vec::new();
+    /// (rank, thread), its events, first start, last end.
+    type Lane = ((u32, u32), Vec<Value>, i64, i64);
+    let mut lanes: Vec<Lane> = Vec::new();
     timeline.nested_events(|lane, region, at, begin| {
         if lanes.last().is_none_or(|l| l.0 != lane) {
             lanes.push((lane, Vec::new(), at, at));
@@ -192,7 +193,7 @@ pub fn perfetto(
         packet.set_track_event(event);
         result = write_packet(out, &packet);
         written += 1;
-        if written % 131_072 == 0 {
+        if written.is_multiple_of(131_072) {
             progress(written / 2);
         }
     });
