@@ -36,6 +36,12 @@ pub fn calls_on_rank0(data: &ProfileData) -> Vec<(String, u64)> {
 /// tmp dir. `None` (with the reason printed) only when python3 is missing;
 /// a failing venv or pip fails the test.
 pub fn python_venv() -> Option<PathBuf> {
+    // Tests of one binary run in parallel: make the venv once per process.
+    static VENV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_python_venv).clone()
+}
+
+fn make_python_venv() -> Option<PathBuf> {
     let have_python = Command::new("python3")
         .arg("--version")
         .output()
@@ -57,7 +63,7 @@ pub fn python_venv() -> Option<PathBuf> {
         .is_ok_and(|o| o.status.success());
     if !ready {
         let made = Command::new("python3")
-            .args(["-m", "venv"])
+            .args(["-m", "venv", "--clear"])
             .arg(&venv)
             .status()
             .unwrap();

@@ -16,6 +16,7 @@
 pub mod columnar;
 pub mod names;
 pub mod read;
+mod vlen;
 pub mod write;
 
 /// Root attribute naming the schema version (absent = schema 1).

@@ -511,10 +511,29 @@ fn read_tree_events(group: &Group) -> Result<Events, Problem> {
     Ok(events)
 }
 
+/// Opens a dataset, refusing one whose claimed size no file of this size
+/// could hold (a damaged header would otherwise make us allocate and read
+/// gigabytes of fill values): at most 1024× the file's bytes, or 64 MiB.
 fn dataset(group: &Group, group_name: &str, name: &str) -> Result<Dataset, Problem> {
-    group
+    let label = if group_name.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{group_name}/{name}")
+    };
+    let ds = group
         .dataset(name)
-        .map_err(|_| format!("{group_name}/{name} is missing or not a dataset"))
+        .map_err(|_| format!("{label} is missing or not a dataset"))?;
+    let file_bytes = group.file().map(|f| f.size()).unwrap_or(0);
+    let element = ds.dtype().map(|t| t.size()).unwrap_or(1).max(1) as u64;
+    let claimed = (ds.size() as u64).saturating_mul(element);
+    let limit = file_bytes.saturating_mul(1024).max(64 << 20);
+    if claimed > limit {
+        return Err(format!(
+            "{label} claims {} elements ({claimed} bytes), more than a {file_bytes}-byte file can hold; the file is damaged",
+            ds.size()
+        ));
+    }
+    Ok(ds)
 }
 
 /// Reads a 1-D integer dataset, converting to `T` (HDF5 converts between
@@ -545,7 +564,11 @@ fn read_ints<T: hdf5::H5Type>(
         .map_err(|e| format!("cannot read {label}: {e}"))
 }
 
+/// Reads a 1-D dataset of strings, refusing variable-length entries longer
+/// than 1024× the file's size (or 64 MiB): see [`super::vlen`].
 fn read_strings(ds: &Dataset) -> Result<Vec<String>, Problem> {
+    let file_bytes = ds.file().map(|f| f.size()).unwrap_or(0);
+    super::vlen::check_lengths(ds, file_bytes.saturating_mul(1024).max(64 << 20))?;
     if let Ok(v) = ds.read_raw::<VarLenUnicode>() {
         return Ok(v.into_iter().map(|s| s.as_str().to_owned()).collect());
     }
