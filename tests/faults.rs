@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{config_in, serial};
 use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
@@ -90,7 +91,19 @@ fn crash_child() {
 #[test]
 fn killed_writer_leaves_readable_file() {
     let dir = tempfile::tempdir().unwrap();
-    for kill_after in [1u64, 3, 7] {
+    // 20 SIGKILLs at pseudo-random moments: after the k-th reported flush
+    // plus 0-3 ms, i.e. anywhere inside recording, draining or appending.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut killed = Vec::new();
+    for _ in 0..20 {
+        let kill_after = 1 + next() % 5;
+        let extra = Duration::from_micros(next() % 3_000);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env("SCOPE_PROFILER_CRASH_CHILD", dir.path())
@@ -107,6 +120,8 @@ fn killed_writer_leaves_readable_file() {
             .filter_map(|l| l.strip_prefix("flushed ").and_then(|n| n.parse().ok()))
             .nth(kill_after as usize - 1)
             .unwrap();
+        // Not synchronisation: a random offset, so the kill lands mid-work.
+        std::thread::sleep(extra);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let data = read_profile(&rank_file).unwrap_or_else(|e| panic!("after SIGKILL: {e}"));
@@ -115,7 +130,26 @@ fn killed_writer_leaves_readable_file() {
             on_disk >= flushed,
             "{on_disk} on disk < {flushed} reported flushed"
         );
+        killed.push((rank_file, flushed));
     }
+    // h5py (HDF5 of the Python package) opens every killed file too.
+    let Some(venv) = common::python_venv() else {
+        return;
+    };
+    let script = "import sys, h5py\nfor path, flushed in zip(sys.argv[1::2], sys.argv[2::2]):\n    \
+                  f = h5py.File(path, 'r')\n    n = min(len(f['regions/until killed/start_times']), \
+                  len(f['regions/until killed/end_times']))\n    assert n >= int(flushed), (path, n, flushed)\nprint('ok')";
+    let mut py = Command::new(venv.join("bin/python"));
+    py.args(["-c", script]);
+    for (path, flushed) in &killed {
+        py.arg(path).arg(flushed.to_string());
+    }
+    let out = py.output().unwrap();
+    assert!(
+        out.status.success(),
+        "h5py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Child side of `a_launcher_without_feature_mpi_gets_per_rank_files`.

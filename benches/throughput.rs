@@ -1,0 +1,108 @@
+//! Flusher throughput and memory: T threads record N regions in total with
+//! `flush_to_disk`, while a sampler reads this process's resident memory.
+//! Reports sustained events/s written, time threads spent blocked on full
+//! rings, bytes per event on disk, and RSS over the run.
+//!
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS]` (default 10⁸ from
+//! 2 threads; the 10⁹ needs ~40 GB of free disk).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use scope_profiler::{region, Config, ProfileManager};
+
+fn rss_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}
+
+fn main() -> Result<(), scope_profiler::Error> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let events: u64 = args
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000_000);
+    let threads: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("throughput.h5");
+    let buffer = 100_000;
+    ProfileManager::setup(
+        Config::default()
+            .file_path(&out)
+            .shared_tmp_dir(dir.path())
+            .buffer_limit(buffer)
+            .print_summary(false),
+    )?;
+    let done = AtomicBool::new(false);
+    let began = Instant::now();
+    let samples = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut samples = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                samples.push((began.elapsed().as_secs_f64(), rss_mb()));
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            samples
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..events / threads {
+                        let _g = region!("throughput");
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().for_each(|w| w.join().expect("worker"));
+        ProfileManager::flush().expect("flush");
+        done.store(true, Ordering::Relaxed);
+        sampler.join().expect("sampler")
+    });
+    let recorded = began.elapsed().as_secs_f64();
+    let summary = ProfileManager::finalize()?;
+    let total = began.elapsed().as_secs_f64();
+    let calls = summary.region("throughput").map_or(0, |r| r.stats.calls);
+    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    let warm: Vec<f64> = samples
+        .iter()
+        .filter(|(t, _)| *t > 1.0)
+        .map(|(_, r)| *r)
+        .collect();
+    let (lo, hi) = warm
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    println!("events {calls} from {threads} threads, ring {buffer} events per thread");
+    println!(
+        "recorded and flushed in {recorded:.2} s: {:.1} M events/s sustained",
+        calls as f64 / recorded / 1e6
+    );
+    println!(
+        "finalize (merge into the output file) {:.2} s",
+        total - recorded
+    );
+    println!(
+        "blocked on full rings: {:.3} s in total; dropped {}",
+        summary.blocked_ns as f64 / 1e9,
+        summary.dropped_events
+    );
+    println!(
+        "file: {:.1} bytes per event",
+        bytes as f64 / calls.max(1) as f64
+    );
+    if !warm.is_empty() {
+        println!(
+            "RSS after 1 s: {lo:.1}..{hi:.1} MB over {} samples ({:+.1} %)",
+            warm.len(),
+            (hi / lo - 1.0) * 100.0
+        );
+    }
+    Ok(())
+}
