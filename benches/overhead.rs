@@ -85,7 +85,57 @@ fn overhead(c: &mut Criterion) {
             })
         });
     }
+    peers(&mut g);
     g.finish();
+}
+
+/// Discards fastrace's finished spans (the cost measured is recording them).
+struct DiscardSpans;
+
+impl fastrace::collector::Reporter for DiscardSpans {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+/// Peers, in the same run: fastrace `LocalSpan` and puffin scopes, each
+/// batched 100 per root span / frame (their intended use) and reported per span.
+fn peers(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use fastrace::prelude::*;
+    fastrace::set_reporter(DiscardSpans, fastrace::collector::Config::default());
+    g.bench_function("fastrace LocalSpan (100 per root)", |b| {
+        b.iter_custom(|iters| {
+            let began = std::time::Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(100);
+                let root = Span::root("root", SpanContext::random());
+                let _parent = root.set_local_parent();
+                for _ in 0..n {
+                    let _s = LocalSpan::enter_with_local_parent("bench");
+                }
+                left -= n;
+            }
+            began.elapsed()
+        })
+    });
+    puffin::set_scopes_on(true);
+    g.bench_function("puffin profile_scope! (100 per frame)", |b| {
+        b.iter_custom(|iters| {
+            let began = std::time::Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(100);
+                for _ in 0..n {
+                    puffin::profile_scope!("bench");
+                }
+                puffin::GlobalProfiler::lock().new_frame();
+                left -= n;
+            }
+            began.elapsed()
+        })
+    });
+    puffin::set_scopes_on(false);
 }
 
 criterion_group!(benches, overhead);
