@@ -21,7 +21,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         .nth(1)
         .unwrap_or_else(|| "profiling_data.h5".into());
     ProfileManager::setup(Config::default().file_path(&out).print_summary(false))?;
-    for round in 0..5u64 {
+    for round in 0..20u64 {
         std::thread::sleep(Duration::from_millis(5 * ((rank + round) % 3)));
         let _g = region!("barrier");
         world.barrier();

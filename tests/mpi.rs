@@ -224,19 +224,24 @@ fn barrier_separated_regions_end_together_on_rank_0s_clock() {
     let data = read_profile(&out).unwrap();
     let barrier = data.region("barrier").unwrap();
     let (r0, r1) = (&barrier.per_rank[&0], &barrier.per_rank[&1]);
-    assert_eq!((r0.calls(), r1.calls()), (5, 5));
-    for i in 0..5 {
-        let spread = (r0.ends[i] - r1.ends[i]).abs();
-        assert!(spread < 50_000, "barrier {i}: ends {spread} ns apart");
-    }
-    // After the first barrier the ranks sleep 5 ms apart before entering the
-    // next: the starts differ, so equal ends are the barrier, not chance.
-    for i in 1..5 {
-        assert!(
-            (r0.starts[i] - r1.starts[i]).abs() > 1_000_000,
-            "barrier {i}: starts too close to test anything"
-        );
-    }
+    assert_eq!((r0.calls(), r1.calls()), (20, 20));
+    // A wrong clock offset moves every round's ends apart by the same
+    // amount; a rank descheduled right after the barrier (2 cores, 4+
+    // threads, a busy CI machine) moves only that round's, by milliseconds.
+    // So the quietest quarter of the rounds must end within 50 µs.
+    let mut spreads: Vec<i64> = (0..20).map(|i| (r0.ends[i] - r1.ends[i]).abs()).collect();
+    spreads.sort_unstable();
+    assert!(
+        spreads[5] < 50_000,
+        "25th-percentile spread {} ns; all: {spreads:?}",
+        spreads[5]
+    );
+    // After the first barrier the ranks sleep 5 ms apart before most rounds:
+    // the starts differ, so equal ends are the barrier, not chance.
+    let apart = (1..20)
+        .filter(|&i| (r0.starts[i] - r1.starts[i]).abs() > 1_000_000)
+        .count();
+    assert!(apart >= 10, "only {apart} rounds started > 1 ms apart");
     // The raw offsets are kept so the shift can be undone.
     let file = hdf5::File::open(&out).unwrap();
     let rank1 = file.group("rank1").unwrap();
