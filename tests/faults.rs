@@ -217,3 +217,80 @@ fn a_launcher_without_feature_mpi_gets_per_rank_files() {
         0
     );
 }
+
+/// Child side of the SIGTERM and panic tests: records, says so, then waits
+/// to be signalled (bounded) or panics.
+#[test]
+fn emergency_child() {
+    let Ok(mode) = std::env::var("SCOPE_PROFILER_EMERGENCY_CHILD") else {
+        return;
+    };
+    let dir = std::env::var("SCOPE_PROFILER_EMERGENCY_DIR").unwrap();
+    let config = Config::default()
+        .file_path(format!("{dir}/emergency.h5"))
+        .shared_tmp_dir(&dir)
+        .print_summary(false)
+        .finalize_on_signal(mode == "signal")
+        .finalize_on_panic(mode == "panic");
+    ProfileManager::setup(config).unwrap();
+    for _ in 0..321 {
+        let _g = region!("before the end");
+    }
+    if mode == "panic" {
+        panic!("user code fails");
+    }
+    println!("ready");
+    // Bounded wait for the parent's SIGTERM.
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn spawn_emergency_child(mode: &str, dir: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "emergency_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SCOPE_PROFILER_EMERGENCY_CHILD", mode)
+        .env("SCOPE_PROFILER_EMERGENCY_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigterm_finalizes_when_asked_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_emergency_child("signal", dir.path());
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    assert!(lines.any(|l| l.contains("ready")));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "exit status {status:?}");
+    let data = read_profile(dir.path().join("emergency.h5")).unwrap();
+    assert_eq!(
+        data.region("before the end").unwrap().per_rank[&0].calls(),
+        321
+    );
+}
+
+#[test]
+fn a_panic_finalizes_when_asked_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = spawn_emergency_child("panic", dir.path()).wait().unwrap();
+    assert!(!status.success());
+    let data = read_profile(dir.path().join("emergency.h5")).unwrap();
+    assert_eq!(
+        data.region("before the end").unwrap().per_rank[&0].calls(),
+        321
+    );
+}

@@ -40,6 +40,8 @@ pub struct Config {
     temp_parent: Option<PathBuf>,
     finalize_timeout: Duration,
     output_schema: OutputSchema,
+    finalize_on_signal: bool,
+    finalize_on_panic: bool,
 }
 
 impl Default for Config {
@@ -56,6 +58,8 @@ impl Default for Config {
             temp_parent: None,
             finalize_timeout: Duration::from_secs(120),
             output_schema: OutputSchema::Tree,
+            finalize_on_signal: false,
+            finalize_on_panic: false,
         }
     }
 }
@@ -132,6 +136,34 @@ impl Config {
     pub fn output_schema(mut self, schema: OutputSchema) -> Self {
         self.output_schema = schema;
         self
+    }
+
+    /// On SIGTERM or SIGINT (a batch scheduler's time limit, Ctrl-C), finalize
+    /// the run (write the file, print the summary) and exit with 128 + the
+    /// signal number (default off: the program's own handling is untouched).
+    /// Serial runs only: under MPI finalize must run on the thread that set
+    /// up MPI, and the rank files are kept on disk anyway.
+    pub fn finalize_on_signal(mut self, on: bool) -> Self {
+        self.finalize_on_signal = on;
+        self
+    }
+
+    /// If a thread panics, finalize the run from the panic hook (after the
+    /// previous hook has printed the panic), so the profile up to the panic
+    /// is written even if the program then exits (default off).
+    pub fn finalize_on_panic(mut self, on: bool) -> Self {
+        self.finalize_on_panic = on;
+        self
+    }
+
+    /// See [`finalize_on_signal`](Self::finalize_on_signal).
+    pub fn get_finalize_on_signal(&self) -> bool {
+        self.finalize_on_signal
+    }
+
+    /// See [`finalize_on_panic`](Self::finalize_on_panic).
+    pub fn get_finalize_on_panic(&self) -> bool {
+        self.finalize_on_panic
     }
 
     /// See [`output_schema`](Self::output_schema).

@@ -44,6 +44,9 @@ pub enum Error {
     /// The ranks could not agree (MPI set-up, a rank missing at finalize).
     #[error("{0}")]
     Parallel(String),
+    /// The SIGTERM/SIGINT watcher could not be started.
+    #[error("{0}")]
+    Signals(String),
     /// A profile file could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),

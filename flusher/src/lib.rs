@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod emergency;
 pub mod error;
 pub mod flusher;
 pub mod h5file;

@@ -49,6 +49,12 @@ impl ProfileManager {
         if running.is_some() {
             return Err(scope_profiler_core::SessionError::AlreadyActive.into());
         }
+        if config.get_finalize_on_signal() {
+            crate::emergency::finalize_on_signal().map_err(Error::Signals)?;
+        }
+        if config.get_finalize_on_panic() {
+            crate::emergency::finalize_on_panic();
+        }
         let ranks = RankContext::detect().map_err(Error::Parallel)?;
         let parent = config
             .get_shared_tmp_dir()
@@ -110,6 +116,17 @@ impl ProfileManager {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
+    }
+
+    /// Like [`is_setup`](Self::is_setup), but `false` instead of waiting if
+    /// another call holds the run (for the panic hook, which may run while
+    /// this thread holds it).
+    pub(crate) fn is_setup_now() -> bool {
+        match RUNNING.try_lock() {
+            Ok(running) => running.is_some(),
+            Err(std::sync::TryLockError::Poisoned(running)) => running.into_inner().is_some(),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
     }
 
     /// Turns recording on or off without ending the run.
