@@ -147,11 +147,6 @@ impl RegionSlot {
         self.id.store(id.0, Ordering::Relaxed);
         id
     }
-
-    /// The name this slot stands for.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
 }
 
 #[cfg(test)]

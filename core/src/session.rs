@@ -158,11 +158,6 @@ impl Session {
         }
     }
 
-    /// Whether regions entered now are recorded.
-    pub fn is_active(&self) -> bool {
-        state() == self.state
-    }
-
     /// Ends the session: no region entered from now on is recorded, blocked
     /// producers give up (counting their record as dropped), and the session
     /// is no longer [`current`](Self::current). Records already in rings stay

@@ -22,8 +22,9 @@ use crate::rank_file::RankFile;
 pub struct FlushOutcome {
     /// Per-region statistics, indexed by region id (exact: every call counted).
     pub stats: Vec<RegionStats>,
-    /// This rank's file, complete and closed, or why it is not.
-    pub rank_file: Result<PathBuf, String>,
+    /// `Ok` once this rank's file (the path given to `start`) is complete
+    /// and closed, or why it is not.
+    pub rank_file: Result<(), String>,
     /// Threads that recorded at least one region.
     pub threads: u32,
     /// Records dropped on full rings (policy `Drop`, or `Block` at shutdown).
@@ -277,8 +278,7 @@ impl Drainer {
                     }
                 }
             }
-            file.finish(&counters).map_err(|e| e.to_string())?;
-            Ok(self.rank_path.clone())
+            file.finish(&counters).map_err(|e| e.to_string())
         });
         FlushOutcome {
             stats: self.stats,

@@ -231,7 +231,7 @@ impl ProfileManager {
         let report = RankReport {
             hostname: hostname(),
             summary: local.clone(),
-            rank_file: outcome.rank_file.as_ref().map(|_| ()).map_err(Clone::clone),
+            rank_file: outcome.rank_file.clone(),
         };
         let file_path = ranks.output_path(config.get_file_path());
         let gathered = ranks.gather(report.encode());

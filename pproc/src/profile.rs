@@ -86,11 +86,6 @@ impl ProfileFile {
         })
     }
 
-    /// Wraps already-read data.
-    pub fn from_data(data: ProfileData) -> ProfileFile {
-        ProfileFile { data }
-    }
-
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.data.path
@@ -190,10 +185,5 @@ impl ProfileFile {
         let mean = totals.iter().sum::<f64>() / totals.len() as f64;
         let max = totals.iter().copied().fold(f64::MIN, f64::max);
         (max / mean - 1.0) * 100.0
-    }
-
-    /// The file's data.
-    pub fn data(&self) -> &ProfileData {
-        &self.data
     }
 }

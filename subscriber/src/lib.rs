@@ -29,8 +29,9 @@
 //!   one call, whichever threads create and close the span (the call is
 //!   written by the closing thread), so a request's wall time is visible.
 //!
-//! Before `ProfileManager::setup` (and after `finalize`) the callbacks return
-//! after one relaxed load: nothing is recorded.
+//! Before `ProfileManager::setup` (and after `finalize`) nothing is recorded:
+//! `on_new_span` and `on_enter` return after one relaxed load, `on_exit`
+//! after looking at this thread's (then empty) list of entered spans.
 
 use std::cell::RefCell;
 

@@ -24,6 +24,8 @@ use std::path::Path;
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, Group, H5Type};
 
+use scope_profiler_core::RegionStats;
+
 use super::write::{write_i64_attr, write_str_attr};
 
 /// Events appended per write; bounds the merge's memory.
@@ -117,18 +119,14 @@ impl ColumnarWriter {
         };
         for link in regions.member_names()? {
             let group = regions.group(&link)?;
-            let name = group
-                .attr("name")
-                .and_then(|a| a.read_scalar::<VarLenUnicode>())
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|_| super::names::unescape(&link));
+            let name = super::names::stored_name(&group, &link);
             let starts = group.dataset("start_times")?;
             let ends = group.dataset("end_times")?;
             let threads = group.dataset("thread_ids").ok();
             let n = starts.size().min(ends.size());
             let region = self.region_id(&name);
             let offset = self.len as u64;
-            let mut summary = RowSummary::default();
+            let mut row = RowStats::default();
             let mut previous_start = 0i64;
             let mut at = 0;
             while at < n {
@@ -149,12 +147,11 @@ impl ColumnarWriter {
                 };
                 let mut deltas = Vec::with_capacity(s.len());
                 let mut durations = Vec::with_capacity(s.len());
-                for (i, (start, stop)) in s.iter().zip(&e).enumerate() {
+                for (start, stop) in s.iter().zip(&e) {
                     deltas.push(start - previous_start);
                     previous_start = *start;
-                    let d = stop - start;
-                    durations.push(d);
-                    accumulate(&mut summary, at + i, *start, *stop, d);
+                    durations.push(stop - start);
+                    row.add(*start, *stop);
                 }
                 self.append(&deltas, &durations, &t)?;
                 at = end;
@@ -164,7 +161,7 @@ impl ColumnarWriter {
                 rank,
                 offset,
                 count: n as u64,
-                summary,
+                summary: row.summary(),
             });
         }
         Ok(())
@@ -266,26 +263,47 @@ impl ColumnarWriter {
     }
 }
 
-/// Adds call `i` of a row to its summary (Welford for mean and m2).
-fn accumulate(s: &mut RowSummary, i: usize, start: i64, end: i64, d: i64) {
-    if i == 0 {
-        *s = RowSummary {
-            minimum: d,
-            maximum: d,
-            first: d,
-            start_minimum: start,
-            end_maximum: end,
-            ..RowSummary::default()
-        };
+/// A row's statistics while its events are appended: [`RegionStats`] (exact
+/// Welford mean and m2) plus what only the index needs.
+#[derive(Default)]
+struct RowStats {
+    stats: RegionStats,
+    first: i64,
+    last: i64,
+    start_minimum: i64,
+    end_maximum: i64,
+}
+
+impl RowStats {
+    fn add(&mut self, start: i64, end: i64) {
+        let duration = end - start;
+        if self.stats.calls == 0 {
+            (self.first, self.start_minimum, self.end_maximum) = (duration, start, end);
+        }
+        self.stats.add(duration);
+        self.last = duration;
+        self.start_minimum = self.start_minimum.min(start);
+        self.end_maximum = self.end_maximum.max(end);
     }
-    s.total += d;
-    s.minimum = s.minimum.min(d);
-    s.maximum = s.maximum.max(d);
-    s.last = d;
-    s.start_minimum = s.start_minimum.min(start);
-    s.end_maximum = s.end_maximum.max(end);
-    let n = (i + 1) as f64;
-    let delta = d as f64 - s.mean;
-    s.mean += delta / n;
-    s.m2 += delta * (d as f64 - s.mean);
+
+    /// The Python package's fixed-size record (zeros for an empty row).
+    fn summary(&self) -> RowSummary {
+        let s = &self.stats;
+        if s.calls == 0 {
+            return RowSummary::default();
+        }
+        RowSummary {
+            total: s.total_ns,
+            minimum: s.min_ns,
+            maximum: s.max_ns,
+            first: self.first,
+            last: self.last,
+            start_minimum: self.start_minimum,
+            end_maximum: self.end_maximum,
+            gpu_count: 0,
+            gpu_total: 0,
+            mean: s.mean,
+            m2: s.m2,
+        }
+    }
 }

@@ -8,6 +8,21 @@
 //! encoding never produces otherwise). The exact original is also stored as
 //! the UTF-8 attribute `name` on the region group; readers prefer it.
 
+/// The name of the region stored as group `group` under link name `link`:
+/// the exact `name` attribute our writer stores; without it (Python-written
+/// files) the link name itself, unless it is one of our escapes of a
+/// NUL-bearing name (which cannot be stored as an attribute).
+pub fn stored_name(group: &hdf5::Group, link: &str) -> String {
+    match group
+        .attr("name")
+        .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
+    {
+        Ok(name) => name.as_str().to_owned(),
+        Err(_) if link.contains("%00") => unescape(link),
+        Err(_) => link.to_owned(),
+    }
+}
+
 /// The HDF5 link name for region `name`.
 ///
 /// ```

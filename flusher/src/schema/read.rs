@@ -269,19 +269,7 @@ impl Reader<'_> {
                 let region_group = regions_group
                     .group(&link)
                     .map_err(|e| format!("{where_} is not a group: {e}"))?;
-                let name = match region_group.attr("name").map(|a| attr_value(&a)) {
-                    Ok(AttrValue::Str(s)) => s,
-                    _ => {
-                        // Our writer always stores `name`; without it the link
-                        // name is the name (Python-written) unless it is one
-                        // of our escapes of a NUL-bearing name.
-                        if link.contains("%00") {
-                            names::unescape(&link)
-                        } else {
-                            link.clone()
-                        }
-                    }
-                };
+                let name = names::stored_name(&region_group, &link);
                 let events =
                     read_tree_events(&region_group).map_err(|e| format!("{where_}: {e}"))?;
                 let entry = regions.entry(name.clone()).or_insert_with(|| {

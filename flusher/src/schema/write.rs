@@ -99,16 +99,6 @@ impl RegionDatasets {
         Ok(())
     }
 
-    /// Events written so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no event has been written.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Records the call count on the region group (count-only mode writes no
     /// timestamps, only this attribute).
     pub fn write_call_count(&self, calls: u64) -> hdf5::Result<()> {
