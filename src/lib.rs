@@ -28,8 +28,8 @@ pub use scope_profiler_core as core;
 pub use scope_profiler_core::{OverflowPolicy, RegionGuard, RegionId, RegionSlot, RegionStats};
 pub use scope_profiler_flusher as flusher;
 pub use scope_profiler_flusher::{
-    read_profile, Config, Error, Events, OutputSchema, ProfileData, ProfileManager, ReadError,
-    RegionData, RegionSummary, Summary,
+    read_profile, Config, Damage, Error, Events, OutputSchema, ProfileData, ProfileManager,
+    ReadError, RegionData, RegionSummary, Summary,
 };
 pub use scope_profiler_subscriber::{ScopeLayer, SpanMode};
 

@@ -5,11 +5,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{config_in, serial};
-use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
+use scope_profiler::{read_profile, region, Config, Damage, Error, ProfileManager};
+use scope_profiler_flusher::repair::{self, Repair};
 
 #[test]
 fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
@@ -101,6 +103,9 @@ fn killed_writer_leaves_readable_file() {
         seed
     };
     let mut killed = Vec::new();
+    let mut repaired = 0;
+    let mut lost = 0;
+    let mut damaged = 0;
     for _ in 0..20 {
         let kill_after = 1 + next() % 5;
         let extra = Duration::from_micros(next() % 3_000);
@@ -116,7 +121,10 @@ fn killed_writer_leaves_readable_file() {
         let rank_file = lines
             .find_map(|l| l.split_once("rank file ").map(|(_, p)| p.to_owned()))
             .unwrap();
+        // `by_ref`: the pipe stays open until the kill, so the child dies of
+        // SIGKILL mid-work, not of a write to a closed pipe.
         let flushed: u64 = lines
+            .by_ref()
             .filter_map(|l| l.strip_prefix("flushed ").and_then(|n| n.parse().ok()))
             .nth(kill_after as usize - 1)
             .unwrap();
@@ -124,21 +132,75 @@ fn killed_writer_leaves_readable_file() {
         std::thread::sleep(extra);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        drop(lines);
+        // The documented outcomes of a kill inside HDF5's flush: an error or
+        // a damage report that says so, `--repair` when the allocation mark
+        // is behind, and a read of every chunk HDF5 can still reach.
+        let needs_repair = match read_profile(&rank_file) {
+            Ok(data) => data
+                .damage
+                .iter()
+                .any(|d| matches!(d, Damage::AllocationBehind { .. })),
+            Err(e) => {
+                assert!(e.problem.contains("--repair"), "after SIGKILL: {e}");
+                true
+            }
+        };
+        if needs_repair {
+            assert!(
+                matches!(
+                    repair::repair(Path::new(&rank_file)),
+                    Ok(Repair::Extended { .. })
+                ),
+                "{rank_file}: repair did not extend the allocation"
+            );
+            repaired += 1;
+        }
         let data = read_profile(&rank_file).unwrap_or_else(|e| panic!("after SIGKILL: {e}"));
-        let on_disk = data.region("until killed").unwrap().per_rank[&0].calls();
+        let events = &data.region("until killed").unwrap().per_rank[&0];
         assert!(
-            on_disk >= flushed,
-            "{on_disk} on disk < {flushed} reported flushed"
+            events
+                .starts
+                .iter()
+                .zip(&events.ends)
+                .all(|(&s, &e)| 0 < s && s <= e),
+            "{rank_file}: an event that was never recorded"
         );
-        killed.push((rank_file, flushed));
+        if events.calls() < flushed {
+            // Never silently: a file that lost flushed calls says where.
+            assert!(
+                data.damage
+                    .iter()
+                    .any(|d| matches!(d, Damage::Unreachable { .. })),
+                "{rank_file}: {} on disk < {flushed} reported flushed, and no damage reported",
+                events.calls()
+            );
+            lost += 1;
+            damaged += 1;
+            continue;
+        }
+        if data.damage.is_empty() {
+            killed.push((rank_file, flushed));
+        } else {
+            damaged += 1;
+        }
     }
-    // h5py (HDF5 of the Python package) opens every killed file too.
+    println!(
+        "of 20 killed files: {repaired} needed --repair, {damaged} had damage reported, \
+         {lost} lost flushed calls"
+    );
+    // Measured: about 1 kill in 100 lands inside an HDF5 flush. Far more
+    // than a quarter damaged would mean flushes stopped reaching the disk.
+    assert!(damaged <= 5, "{damaged} of 20 killed files damaged");
+    // h5py (HDF5 of the Python package) reads every killed file that our
+    // reader read without damage.
     let Some(venv) = common::python_venv() else {
         return;
     };
     let script = "import sys, h5py\nfor path, flushed in zip(sys.argv[1::2], sys.argv[2::2]):\n    \
                   f = h5py.File(path, 'r')\n    n = min(len(f['regions/until killed/start_times']), \
-                  len(f['regions/until killed/end_times']))\n    assert n >= int(flushed), (path, n, flushed)\nprint('ok')";
+                  len(f['regions/until killed/end_times']))\n    assert n >= int(flushed), (path, n, flushed)\n    \
+                  assert (f['regions/until killed/start_times'][:n] > 0).all(), path\nprint('ok')";
     let mut py = Command::new(venv.join("bin/python"));
     py.args(["-c", script]);
     for (path, flushed) in &killed {

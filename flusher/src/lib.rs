@@ -16,6 +16,7 @@ pub mod mpi_world;
 pub mod output;
 pub mod rank_file;
 pub mod ranks;
+pub mod repair;
 pub mod schema;
 pub mod summary;
 
@@ -25,5 +26,7 @@ pub use hdf5;
 pub use manager::ProfileManager;
 #[cfg(feature = "mpi")]
 pub use mpi;
-pub use schema::read::{read_profile, AttrValue, Events, ProfileData, ReadError, RegionData};
+pub use schema::read::{
+    read_profile, AttrValue, Damage, Events, ProfileData, ReadError, RegionData,
+};
 pub use summary::{RegionSummary, Summary};

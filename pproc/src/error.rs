@@ -47,6 +47,14 @@ pub enum PprocError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--repair` could not repair a file.
+    #[error("cannot repair {path}: {source}")]
+    Repair {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The output format could not be chosen or rendered.
     #[error("{0}")]
     Output(String),

@@ -53,6 +53,10 @@ struct Args {
     /// Compare two files per region; exit 1 if a region got slower than --max-regression.
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     diff: Vec<PathBuf>,
+    /// First repair files left by a run killed inside an HDF5 flush, in place
+    /// (what `h5clear --increment=0` does); the reader's error says when.
+    #[arg(long)]
+    repair: bool,
     /// Allowed slow-down per region for --diff, % of the base total.
     #[arg(long, default_value_t = 10.0)]
     max_regression: f64,
@@ -85,6 +89,14 @@ fn open(path: &Path) -> Result<ProfileFile> {
     let bar = spinner(format!("reading {}", path.display()));
     let file = ProfileFile::open(path);
     bar.finish_and_clear();
+    if let Ok(file) = &file {
+        for damage in file.damage() {
+            eprintln!(
+                "scope-profiler-pproc: warning: {}: {damage}",
+                path.display()
+            );
+        }
+    }
     file
 }
 
@@ -104,7 +116,36 @@ fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Moves each file's end-of-allocation mark to its end where a killed writer
+/// left it behind, and says what it did.
+fn repair(files: &[PathBuf]) -> Result<()> {
+    use scope_profiler_flusher::repair::{self, Repair};
+    for path in files {
+        let done = repair::repair(path).map_err(|source| PprocError::Repair {
+            path: path.clone(),
+            source,
+        })?;
+        match done {
+            Repair::NotNeeded(_) => eprintln!("{}: no repair needed", path.display()),
+            Repair::Extended { before } => eprintln!(
+                "{}: repaired: allocation extended from {} to {} bytes",
+                path.display(),
+                before.end_of_allocation,
+                before.end_of_file
+            ),
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> Result<ExitCode> {
+    if args.repair {
+        repair(if args.diff.is_empty() {
+            &args.files
+        } else {
+            &args.diff
+        })?;
+    }
     if let [base, candidate] = args.diff.as_slice() {
         let changes = diff::compare(&open(base)?, &open(candidate)?);
         print!("{}", diff::render(&changes, args.max_regression));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use scope_profiler_flusher::{read_profile, AttrValue, ProfileData, RegionData};
+use scope_profiler_flusher::{read_profile, AttrValue, Damage, ProfileData, RegionData};
 
 use crate::error::{PprocError, Result};
 
@@ -94,6 +94,11 @@ impl ProfileFile {
     /// The file's schema version.
     pub fn schema(&self) -> i64 {
         self.data.schema
+    }
+
+    /// What a killed writer left damaged (empty for a cleanly written file).
+    pub fn damage(&self) -> &[Damage] {
+        &self.data.damage
     }
 
     /// Ranks, ascending.

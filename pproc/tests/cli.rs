@@ -278,6 +278,67 @@ fn threaded_profile(dir: &Path) -> PathBuf {
 }
 
 #[test]
+fn a_file_killed_inside_a_flush_is_named_and_repair_makes_it_readable() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    // A rank file's layout: chunked, resizable datasets at /regions/<name>.
+    let path = dir.path().join("rank_0.h5");
+    let p = path.to_str().unwrap();
+    let file = scope_profiler_flusher::hdf5::File::create(&path).unwrap();
+    let region = file.create_group("regions/inner").unwrap();
+    let starts: Vec<i64> = (1..=50).map(|i| i * 100).collect();
+    let ends: Vec<i64> = starts.iter().map(|s| s + 40).collect();
+    let mut last_chunk_at = 0;
+    for (name, values) in [("start_times", &starts), ("end_times", &ends)] {
+        let ds = region
+            .new_dataset::<i64>()
+            .chunk(16)
+            .shape(50..)
+            .create(name)
+            .unwrap();
+        ds.write(values.as_slice()).unwrap();
+        file.flush().unwrap();
+        last_chunk_at = ds.chunk_info(ds.num_chunks().unwrap() - 1).unwrap().addr;
+    }
+    drop((region, file));
+    // What a SIGKILL between HDF5's object ring and its superblock leaves:
+    // the recorded allocation (superblock v0, byte 40) ends where the newest
+    // chunk starts.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.seek(SeekFrom::Start(40)).unwrap();
+    f.write_all(&last_chunk_at.to_le_bytes()).unwrap();
+    drop(f);
+
+    // The reader keeps the reachable chunks, says what is cut and how to
+    // get it back.
+    let out = pproc(&[p]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("end_times: only the first 48 of 50"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--repair"), "{stderr}");
+
+    let out = pproc(&["--repair", p]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("repaired"),
+        "{}",
+        text(&out.stderr)
+    );
+    let inner = text(&out.stdout)
+        .lines()
+        .find(|l| l.trim_start().starts_with("inner"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(inner.contains(" 50 "), "all 50 calls back: {inner:?}");
+
+    let out = pproc(&["--repair", p]);
+    assert!(text(&out.stderr).contains("no repair needed"));
+}
+
+#[test]
 fn gantt_chart_flame_graph_and_exports_describe_every_call() {
     let dir = tempfile::tempdir().unwrap();
     let profile = threaded_profile(dir.path());

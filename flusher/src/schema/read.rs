@@ -117,6 +117,65 @@ impl RegionData {
     }
 }
 
+/// What a writer killed inside an HDF5 flush can leave in a tree-layout
+/// (schema 1) dataset, and what the reader did about it. The reader never
+/// drops data silently: every cut is listed in [`ProfileData::damage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// HDF5 could not read the dataset whole (its chunk index points at
+    /// unwritten metadata); the first `read` of `claimed` entries (maybe
+    /// none) were readable chunk by chunk and kept.
+    Unreachable {
+        /// Dataset path in the file.
+        dataset: String,
+        /// Entries kept.
+        read: u64,
+        /// Entries the dataset claims.
+        claimed: u64,
+    },
+    /// The last `dropped` calls have a timestamp of 0, HDF5's fill value for
+    /// chunks that were never written; they were dropped.
+    NeverWritten {
+        /// Region group path in the file.
+        region: String,
+        /// Calls dropped.
+        dropped: u64,
+    },
+    /// The file holds `bytes` past its recorded end of allocation, where the
+    /// unreachable data may be: [`crate::repair::repair`] (`pproc --repair`)
+    /// makes them readable.
+    AllocationBehind {
+        /// Bytes past the recorded allocation.
+        bytes: u64,
+    },
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::Unreachable {
+                dataset,
+                read,
+                claimed,
+            } => write!(
+                f,
+                "{dataset}: only the first {read} of {claimed} entries are reachable \
+                 (writer killed inside a flush); the rest is lost"
+            ),
+            Damage::NeverWritten { region, dropped } => write!(
+                f,
+                "{region}: the last {dropped} call(s) were never written (writer killed \
+                 inside a flush) and are left out"
+            ),
+            Damage::AllocationBehind { bytes } => write!(
+                f,
+                "the file ends {bytes} bytes past its recorded allocation: \
+                 `scope-profiler-pproc --repair` (or `h5clear --increment=0`) may make more readable"
+            ),
+        }
+    }
+}
+
 /// A whole profile file, read into memory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProfileData {
@@ -130,6 +189,9 @@ pub struct ProfileData {
     pub ranks: Vec<u32>,
     /// Regions in the order the file lists them.
     pub regions: Vec<RegionData>,
+    /// What a killed writer left damaged and how it was read; empty for a
+    /// file that was closed (or flushed) cleanly.
+    pub damage: Vec<Damage>,
 }
 
 impl ProfileData {
@@ -150,12 +212,42 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
         return Err(fail("no such file".into()));
     }
     let file = crate::h5file::open(path).map_err(|e| {
-        fail(format!(
-            "not a readable HDF5 file (a run killed while writing its final file leaves a truncated one): {e}"
+        fail(with_repair_hint(
+            path,
+            format!(
+                "not a readable HDF5 file (a run killed while writing its final file leaves a truncated one): {e}"
+            ),
         ))
     })?;
     let reader = Reader { path, file: &file };
-    reader.read().map_err(fail)
+    let mut data = reader
+        .read()
+        .map_err(|problem| fail(with_repair_hint(path, problem)))?;
+    if !data.damage.is_empty() {
+        if let Ok(Some(alloc)) = crate::repair::allocation(path) {
+            if alloc.behind() {
+                data.damage.push(Damage::AllocationBehind {
+                    bytes: alloc.end_of_file - alloc.end_of_allocation,
+                });
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Adds the way out to a read failure of a file whose writer was killed
+/// inside a flush (see [`crate::repair`]).
+fn with_repair_hint(path: &Path, problem: Problem) -> Problem {
+    match crate::repair::allocation(path) {
+        Ok(Some(alloc)) if alloc.behind() => format!(
+            "{problem}; the file ends {} bytes past its recorded allocation, so its writer was \
+             killed inside a flush: `scope-profiler-pproc --repair {}` (or `h5clear \
+             --increment=0`) makes it readable",
+            alloc.end_of_file - alloc.end_of_allocation,
+            path.display()
+        ),
+        _ => problem,
+    }
 }
 
 struct Reader<'a> {
@@ -265,13 +357,17 @@ impl Reader<'_> {
                 .member_names()
                 .map_err(|e| format!("cannot list /{group_name}/regions: {e}"))?;
             for link in links {
-                let where_ = format!("/{group_name}/regions/{link}");
+                let where_ = if group_name.is_empty() {
+                    format!("/regions/{link}")
+                } else {
+                    format!("/{group_name}/regions/{link}")
+                };
                 let region_group = regions_group
                     .group(&link)
                     .map_err(|e| format!("{where_} is not a group: {e}"))?;
                 let name = names::stored_name(&region_group, &link);
-                let events =
-                    read_tree_events(&region_group).map_err(|e| format!("{where_}: {e}"))?;
+                let events = read_tree_events(&region_group, &where_, &mut data.damage)
+                    .map_err(|e| format!("{where_}: {e}"))?;
                 let entry = regions.entry(name.clone()).or_insert_with(|| {
                     order.push(name.clone());
                     RegionData {
@@ -471,22 +567,50 @@ impl Reader<'_> {
     }
 }
 
-fn read_tree_events(group: &Group) -> Result<Events, Problem> {
+fn read_tree_events(
+    group: &Group,
+    where_: &str,
+    damage: &mut Vec<Damage>,
+) -> Result<Events, Problem> {
     let mut events = Events::default();
     if group.link_exists("start_times") || group.link_exists("end_times") {
-        let starts: Vec<i64> = read_ints(group, "", "start_times")?;
-        let ends: Vec<i64> = read_ints(group, "", "end_times")?;
-        // A killed writer can leave start_times one batch longer.
-        let n = starts.len().min(ends.len());
+        let mut read = |name: &str| -> Result<Vec<i64>, Problem> {
+            let (values, claimed) = read_ints_salvaging(group, name)?;
+            if values.len() as u64 != claimed {
+                damage.push(Damage::Unreachable {
+                    dataset: format!("{where_}/{name}"),
+                    read: values.len() as u64,
+                    claimed,
+                });
+            }
+            Ok(values)
+        };
+        let starts = read("start_times")?;
+        let ends = read("end_times")?;
+        // A killed writer can leave start_times one batch longer, and the
+        // newest chunks unwritten: they read as HDF5's fill value, 0, which
+        // no CLOCK_MONOTONIC timestamp of a running system is.
+        let shorter = starts.len().min(ends.len());
+        let n = (0..shorter)
+            .rev()
+            .find(|&i| starts[i] != 0 && ends[i] != 0)
+            .map_or(0, |i| i + 1);
+        if n < shorter {
+            damage.push(Damage::NeverWritten {
+                region: where_.to_owned(),
+                dropped: (shorter - n) as u64,
+            });
+        }
         events.starts = starts;
         events.ends = ends;
         events.starts.truncate(n);
         events.ends.truncate(n);
         if group.link_exists("thread_ids") {
-            let mut threads: Vec<u32> = read_ints(group, "", "thread_ids")?;
-            if threads.len() >= n {
-                threads.truncate(n);
-                events.threads = Some(threads);
+            if let Ok(mut threads) = read_ints::<u32>(group, "", "thread_ids") {
+                if threads.len() >= n {
+                    threads.truncate(n);
+                    events.threads = Some(threads);
+                }
             }
         }
     }
@@ -497,6 +621,33 @@ fn read_tree_events(group: &Group) -> Result<Events, Problem> {
         }
     }
     Ok(events)
+}
+
+/// Reads a 1-D `int64` tree dataset and the length it claims. When HDF5
+/// cannot read it whole but it is chunked, reads it chunk by chunk up to the
+/// first unreadable chunk (possibly none): what a writer killed inside a
+/// flush leaves reachable. The other regions of the file stay readable.
+fn read_ints_salvaging(group: &Group, name: &str) -> Result<(Vec<i64>, u64), Problem> {
+    let (ds, label) = int_dataset(group, "", name)?;
+    let claimed = ds.size() as u64;
+    let problem = match ds.read_raw::<i64>() {
+        Ok(values) => return Ok((values, claimed)),
+        Err(e) => format!("cannot read {label}: {e}"),
+    };
+    let Some(&chunk) = ds.chunk().as_deref().and_then(|c| c.first()) else {
+        return Err(problem);
+    };
+    let mut values = Vec::new();
+    let mut at = 0;
+    while at < ds.size() {
+        let end = (at + chunk.max(1)).min(ds.size());
+        match ds.read_slice_1d::<i64, _>(at..end) {
+            Ok(part) => values.extend(part.iter()),
+            Err(_) => break,
+        }
+        at = end;
+    }
+    Ok((values, claimed))
 }
 
 /// Opens a dataset, refusing one whose claimed size no file of this size
@@ -531,6 +682,13 @@ fn read_ints<T: hdf5::H5Type>(
     group_name: &str,
     name: &str,
 ) -> Result<Vec<T>, Problem> {
+    let (ds, label) = int_dataset(group, group_name, name)?;
+    ds.read_raw::<T>()
+        .map_err(|e| format!("cannot read {label}: {e}"))
+}
+
+/// Opens a 1-D integer dataset (see [`dataset`]) and names it.
+fn int_dataset(group: &Group, group_name: &str, name: &str) -> Result<(Dataset, String), Problem> {
     let ds = dataset(group, group_name, name)?;
     let label = if group_name.is_empty() {
         name.to_owned()
@@ -544,12 +702,10 @@ fn read_ints<T: hdf5::H5Type>(
         ));
     }
     match ds.dtype().and_then(|t| t.to_descriptor()) {
-        Ok(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => {}
-        Ok(other) => return Err(format!("{label} must hold integers, holds {other}")),
-        Err(e) => return Err(format!("{label} has an unreadable type: {e}")),
+        Ok(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => Ok((ds, label)),
+        Ok(other) => Err(format!("{label} must hold integers, holds {other}")),
+        Err(e) => Err(format!("{label} has an unreadable type: {e}")),
     }
-    ds.read_raw::<T>()
-        .map_err(|e| format!("cannot read {label}: {e}"))
 }
 
 /// Reads a 1-D dataset of strings, refusing variable-length entries longer
