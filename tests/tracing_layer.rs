@@ -179,6 +179,35 @@ fn spans_before_setup_record_nothing_and_do_not_break_later_runs() {
 }
 
 #[test]
+fn spans_made_while_paused_keep_their_own_names_after_resume() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry().with(ScopeLayer::new());
+    let (summary, _) = run(subscriber, || {
+        // Fill this thread's table of recent spans, then make spans it
+        // never sees (recording off) and enter them once recording is on.
+        for _ in 0..100 {
+            let _g = info_span!("while on").entered();
+        }
+        ProfileManager::set_active(false).unwrap();
+        let unseen: Vec<_> = (0..20).map(|_| info_span!("made while off")).collect();
+        ProfileManager::set_active(true).unwrap();
+        for span in &unseen {
+            let _g = span.enter();
+        }
+        for _ in 0..100 {
+            let _g = info_span!("while on").entered();
+        }
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("made while off".to_string(), 20),
+            ("while on".to_string(), 200)
+        ])
+    );
+}
+
+#[test]
 fn a_span_created_on_one_thread_and_closed_on_another_is_one_lifetime_call() {
     let _s = serial();
     let subscriber = tracing_subscriber::registry().with(ScopeLayer::new().mode(SpanMode::Both));

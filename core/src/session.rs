@@ -84,6 +84,9 @@ static STATE: AtomicU32 = AtomicU32::new(0);
 static CURRENT: Mutex<Option<Arc<Session>>> = Mutex::new(None);
 /// Epoch counter so every session gets a distinct state word.
 static EPOCH: AtomicU32 = AtomicU32::new(0);
+/// Bumped each time recording switches on (setup with `activated`, or
+/// `set_active(true)`): see [`activation`].
+static ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The hot path's view of the switch: one relaxed load.
 #[inline(always)]
@@ -131,7 +134,8 @@ impl Session {
         });
         *current = Some(session.clone());
         if config.activated {
-            STATE.store(state, Ordering::Relaxed);
+            ACTIVATIONS.fetch_add(1, Ordering::Relaxed);
+            STATE.store(state, Ordering::Release);
         }
         Ok(session)
     }
@@ -154,7 +158,10 @@ impl Session {
     pub fn set_active(&self, active: bool) {
         let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|s| s.state == self.state) {
-            STATE.store(if active { self.state } else { 0 }, Ordering::Relaxed);
+            if active && STATE.load(Ordering::Relaxed) == 0 {
+                ACTIVATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            STATE.store(if active { self.state } else { 0 }, Ordering::Release);
         }
     }
 
@@ -241,4 +248,18 @@ impl Session {
 #[inline(always)]
 pub fn is_recording() -> bool {
     state() != 0
+}
+
+/// While recording, a number that changes every time recording switches
+/// on; `None` when not recording. Caches of facts observed only while
+/// recording (the subscriber's span → region cache) compare it to tell
+/// that they may have missed events while recording was off.
+#[inline(always)]
+pub fn activation() -> Option<u32> {
+    // Acquire pairs with the Release stores that switch recording on, so a
+    // thread that sees the new state also sees the new activation count.
+    if STATE.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    Some(ACTIVATIONS.load(Ordering::Relaxed))
 }

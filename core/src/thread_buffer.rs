@@ -91,7 +91,15 @@ impl RingReader {
     /// True once the owning thread has exited and the ring is empty: the
     /// flusher may drop it.
     pub fn is_finished(&self) -> bool {
-        self.consumer.is_abandoned() && self.consumer.is_empty()
+        if !self.consumer.is_abandoned() {
+            return false;
+        }
+        // `is_abandoned` is a relaxed load (rtrb issue #114): without this
+        // fence a weakly ordered CPU may show the producer gone but not its
+        // last pushes, and the ring would be dropped with records in it.
+        // Miri found it (`records_from_several_threads_arrive_once_and_in_order`).
+        std::sync::atomic::fence(Ordering::Acquire);
+        self.consumer.is_empty()
     }
 }
 
@@ -261,4 +269,127 @@ pub(crate) fn close_region(state: u32, record: Record) {
             }
         }
     });
+}
+
+/// The ring's contract: every record a thread writes reaches the flusher,
+/// once, in order, across wrap-around, blocking and thread exit; a full ring
+/// under `Drop` counts each record it loses. Small enough to run under Miri
+/// (`cargo +nightly miri test -p scope-profiler-core thread_buffer`), which
+/// checks the `unsafe` thread-local access and the ring's memory accesses.
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, PoisonError};
+
+    use super::*;
+    use crate::session::RecorderConfig;
+    use crate::RegionId;
+
+    /// One session per process at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn session(capacity: usize, overflow: OverflowPolicy) -> Arc<Session> {
+        Session::begin(RecorderConfig {
+            capacity,
+            overflow,
+            time_trace: false,
+            activated: true,
+        })
+        .unwrap()
+    }
+
+    /// Record `seq` of thread `thread`.
+    fn record(thread: u32, seq: u64) -> Record {
+        Record {
+            start: seq,
+            end: seq + 1,
+            region: RegionId(thread),
+        }
+    }
+
+    #[test]
+    fn records_from_several_threads_arrive_once_and_in_order() {
+        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        const PER_THREAD: u64 = 300;
+        // 8 slots: each ring wraps ~40 times and its producer blocks.
+        let session = session(8, OverflowPolicy::Block);
+        session.set_flusher(std::thread::current());
+        let state = session.state_word();
+        let producers: Vec<_> = (0..2u32)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    (0..PER_THREAD).all(|seq| push_call(state, record(t, seq)))
+                })
+            })
+            .collect();
+        let mut readers = Vec::new();
+        let mut seen = [Vec::new(), Vec::new()];
+        loop {
+            readers.extend(session.take_new_rings());
+            for reader in &mut readers {
+                reader.drain(|records| {
+                    for r in records {
+                        seen[r.region.0 as usize].push(r.start);
+                    }
+                });
+            }
+            let done = producers.iter().all(|p| p.is_finished());
+            readers.retain(|r| !r.is_finished());
+            if done && readers.is_empty() && session.take_new_rings().is_empty() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        for p in producers {
+            assert!(p.join().unwrap(), "a push was refused");
+        }
+        session.stop();
+        let expected: Vec<u64> = (0..PER_THREAD).collect();
+        assert_eq!(seen[0], expected);
+        assert_eq!(seen[1], expected);
+    }
+
+    #[test]
+    fn a_full_ring_under_drop_counts_every_lost_record() {
+        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let session = session(4, OverflowPolicy::Drop);
+        let state = session.state_word();
+        let (pushed, drained, dropped) = std::thread::spawn(move || {
+            let pushed = (0..10)
+                .filter(|&seq| push_call(state, record(0, seq)))
+                .count();
+            let mut reader = session.take_new_rings().pop().unwrap();
+            let mut drained = Vec::new();
+            reader.drain(|records| drained.extend(records.iter().map(|r| r.start)));
+            let dropped = reader.counters().dropped.load(Ordering::Relaxed);
+            session.stop();
+            (pushed, drained, dropped)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pushed, 10, "push_call reports the call as taken");
+        assert_eq!(drained, [0, 1, 2, 3]);
+        assert_eq!(dropped, 6);
+    }
+
+    #[test]
+    fn a_ring_outlives_its_thread_until_drained() {
+        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let session = session(16, OverflowPolicy::Block);
+        let state = session.state_word();
+        std::thread::spawn(move || {
+            assert!(open_region(state));
+            close_region(state, record(7, 1));
+            push_call(state, record(7, 2));
+        })
+        .join()
+        .unwrap();
+        let mut reader = session.take_new_rings().pop().unwrap();
+        assert!(!reader.is_finished(), "records are still in it");
+        let mut drained = Vec::new();
+        reader.drain(|records| drained.extend_from_slice(records));
+        assert_eq!(drained, [record(7, 1), record(7, 2)]);
+        assert!(reader.is_finished());
+        assert_eq!(reader.counters().open.load(Ordering::Relaxed), 0);
+        session.stop();
+    }
 }

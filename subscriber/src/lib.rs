@@ -15,10 +15,14 @@
 //! ```
 //!
 //! What the layer uses of `tracing`, and when:
-//! - `on_enter`: the span's region id comes from a per-thread map keyed by
-//!   the callsite's `&'static Metadata` pointer, filled on the thread's first
-//!   span of that callsite; no string is hashed and no lock is taken per
-//!   enter, and on-CPU mode stores nothing in the span's extensions.
+//! - `on_new_span` / `on_enter`: a span's region id comes from a per-thread
+//!   map keyed by the callsite's `&'static Metadata` pointer, filled on the
+//!   thread's first span of that callsite; no string is hashed and no lock is
+//!   taken. `on_new_span` also notes the new span's region in a small
+//!   per-thread table by span id, so entering a span created on the same
+//!   thread (every `#[instrument]` call) needs no registry look-up; spans
+//!   from other threads are looked up. On-CPU mode stores nothing in the
+//!   span's extensions.
 //! - `on_enter` / `on_exit` ([`SpanMode::OnCpu`], the default): each
 //!   enter/exit pair on a thread is one call (on-CPU time). A future polled
 //!   many times under `.instrument(span)` gives one call per poll. Exits are
@@ -30,8 +34,8 @@
 //!   written by the closing thread), so a request's wall time is visible.
 //!
 //! Before `ProfileManager::setup` (and after `finalize`) nothing is recorded:
-//! `on_new_span` and `on_enter` return after one relaxed load, `on_exit`
-//! after looking at this thread's (then empty) list of entered spans.
+//! `on_new_span` and `on_enter` return after one load, `on_exit` and
+//! `on_close` after looking at this thread's (then empty) tables.
 
 use std::cell::RefCell;
 
@@ -80,12 +84,74 @@ struct Lifetime {
 /// the naming options that change its region ids.
 type CallsiteKey = (usize, bool, bool);
 
-thread_local! {
-    /// Region ids per callsite, per thread: after a thread's first span of a
-    /// callsite, finding its region is one pointer hash.
-    static CALLSITES: RefCell<FxHashMap<CallsiteKey, SpanRegions>> = RefCell::new(FxHashMap::default());
+/// Slots of the per-thread cache of recently created spans.
+const RECENT_SPANS: usize = 16;
+
+/// A span created on this thread while recording, and its on-CPU region.
+#[derive(Clone, Copy, Default)]
+struct RecentSpan {
+    /// `Id::into_u64`; 0 (never a span id) marks an empty slot.
+    id: u64,
+    region: RegionId,
+    /// [`session::activation`] when it was stored.
+    activation: u32,
+}
+
+/// What the layer keeps per thread, in one thread-local so a callback pays
+/// for one thread-local access.
+struct ThreadSpans {
+    /// Region ids per callsite: after a thread's first span of a callsite,
+    /// finding its region is one pointer hash.
+    callsites: FxHashMap<CallsiteKey, SpanRegions>,
+    /// Spans this thread created, by id (direct-mapped): `on_enter` of a
+    /// span created on the same thread (every `#[instrument]` call) finds
+    /// its region here instead of looking the span up in the registry.
+    recent: [RecentSpan; RECENT_SPANS],
     /// Spans entered on this thread and not yet exited, oldest first.
-    static ENTERED: RefCell<Vec<(Id, RegionId, CallStart)>> = const { RefCell::new(Vec::new()) };
+    entered: Vec<(Id, RegionId, CallStart)>,
+}
+
+impl ThreadSpans {
+    fn slot(id: u64) -> usize {
+        id as usize % RECENT_SPANS
+    }
+
+    /// The on-CPU region of span `id` if this thread created it during the
+    /// current activation. Sound because a span id is only handed out again
+    /// after the span closed, and every span created while recording passes
+    /// through `on_new_span` on its creating thread, which overwrites the
+    /// slot; a span created while recording was off cannot match, since the
+    /// activation count changed since.
+    fn recent(&self, id: &Id, activation: u32) -> Option<RegionId> {
+        let id = id.into_u64();
+        let hit = self.recent[Self::slot(id)];
+        (hit.id == id && hit.activation == activation).then_some(hit.region)
+    }
+
+    fn remember(&mut self, id: &Id, region: RegionId, activation: u32) {
+        let id = id.into_u64();
+        self.recent[Self::slot(id)] = RecentSpan {
+            id,
+            region,
+            activation,
+        };
+    }
+
+    fn forget(&mut self, id: &Id) {
+        let id = id.into_u64();
+        let slot = &mut self.recent[Self::slot(id)];
+        if slot.id == id {
+            slot.id = 0;
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_SPANS: RefCell<ThreadSpans> = RefCell::new(ThreadSpans {
+        callsites: FxHashMap::default(),
+        recent: [RecentSpan::default(); RECENT_SPANS],
+        entered: Vec::new(),
+    });
 }
 
 impl ScopeLayer {
@@ -106,19 +172,19 @@ impl ScopeLayer {
         self
     }
 
-    fn regions_for(&self, metadata: &'static Metadata<'static>) -> SpanRegions {
+    fn regions_for(
+        &self,
+        callsites: &mut FxHashMap<CallsiteKey, SpanRegions>,
+        metadata: &'static Metadata<'static>,
+    ) -> SpanRegions {
         let key = (
             metadata as *const Metadata<'static> as usize,
             self.with_target,
             self.mode == SpanMode::Both,
         );
-        let cached = CALLSITES.try_with(|c| c.borrow().get(&key).copied());
-        if let Ok(Some(regions)) = cached {
-            return regions;
-        }
-        let regions = self.intern(metadata);
-        let _ = CALLSITES.try_with(|c| c.borrow_mut().insert(key, regions));
-        regions
+        *callsites
+            .entry(key)
+            .or_insert_with(|| self.intern(metadata))
     }
 
     #[cold]
@@ -151,36 +217,62 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.tracks_lifetime() || !session::is_recording() {
+        let Some(activation) = session::activation() else {
+            return;
+        };
+        let regions = THREAD_SPANS.try_with(|spans| {
+            let spans = &mut *spans.borrow_mut();
+            let regions = self.regions_for(&mut spans.callsites, attrs.metadata());
+            if self.tracks_on_cpu() {
+                spans.remember(id, regions.on_cpu, activation);
+            }
+            regions
+        });
+        if !self.tracks_lifetime() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
-        let region = self.regions_for(attrs.metadata()).lifetime;
+        let (Ok(regions), Some(span)) = (regions, ctx.span(id)) else {
+            return;
+        };
         if let Some(created) = CallStart::now() {
-            span.extensions_mut().insert(Lifetime { region, created });
+            span.extensions_mut().insert(Lifetime {
+                region: regions.lifetime,
+                created,
+            });
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if !self.tracks_on_cpu() || !session::is_recording() {
+        if !self.tracks_on_cpu() {
             return;
         }
-        let Some(metadata) = ctx.metadata(id) else {
+        let Some(activation) = session::activation() else {
             return;
         };
-        let region = self.regions_for(metadata).on_cpu;
-        if let Some(start) = CallStart::now() {
-            let _ =
-                ENTERED.try_with(|entered| entered.borrow_mut().push((id.clone(), region, start)));
-        }
+        let _ = THREAD_SPANS.try_with(|spans| {
+            let spans = &mut *spans.borrow_mut();
+            let region = match spans.recent(id, activation) {
+                Some(region) => region,
+                // Created on another thread, or before recording started.
+                None => {
+                    let Some(metadata) = ctx.metadata(id) else {
+                        return;
+                    };
+                    self.regions_for(&mut spans.callsites, metadata).on_cpu
+                }
+            };
+            if let Some(start) = CallStart::now() {
+                spans.entered.push((id.clone(), region, start));
+            }
+        });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         if !self.tracks_on_cpu() {
             return;
         }
-        let open = ENTERED.try_with(|entered| {
-            let mut entered = entered.borrow_mut();
+        let open = THREAD_SPANS.try_with(|spans| {
+            let entered = &mut spans.borrow_mut().entered;
             // Usually the last one; out-of-order exits are matched by id.
             let at = entered.iter().rposition(|(open, _, _)| open == id)?;
             Some(entered.remove(at))
@@ -191,6 +283,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.tracks_on_cpu() {
+            let _ = THREAD_SPANS.try_with(|spans| spans.borrow_mut().forget(&id));
+        }
         if !self.tracks_lifetime() {
             return;
         }
