@@ -2,17 +2,23 @@
 //! package's and the malformed ones) with random bytes overwritten must read
 //! or fail with an error; our code must never panic.
 //!
-//! Each input is read in a child process (this test binary re-run with
-//! `fuzz_child`), because libhdf5 1.10 itself crashes (SIGSEGV) or loops
-//! (in its global-heap cache) on some damaged files. Those are outside our
-//! code: they are counted and the inputs kept under `target/tmp/fuzz-crashes/`
-//! (`crash-*`, `hang-*`) for the HDF5 side; the test fails on a panic, and
-//! on crashes or hangs becoming the common case.
+//! Inputs are read in child processes (this test binary re-run with
+//! `fuzz_child`), a batch per child, because libhdf5 1.10 itself crashes
+//! (SIGSEGV) or loops (in its global-heap cache) on some damaged files. The
+//! child names each input on stdout before reading it; when it dies or goes
+//! quiet past the time limit, the parent records that input as a crash or a
+//! hang, keeps it under `target/tmp/fuzz-crashes/` (`crash-*`, `hang-*`) for
+//! the HDF5 side, and starts a new child at the next input. The test fails on
+//! a panic (our code), and on crashes or hangs becoming the common case.
 //!
-//! CI runs 60 mutations per file; `SCOPE_PROFILER_FUZZ_ITERATIONS=N` runs N.
+//! CI runs 300 mutations per file. `SCOPE_PROFILER_FUZZ_ITERATIONS=N` runs N
+//! per file, `SCOPE_PROFILER_FUZZ_TIMEOUT_MS` sets the hang limit (30 s: HDF5
+//! 1.10 may take seconds on a damaged string datatype, see schema/vlen.rs).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use scope_profiler_flusher::read_profile;
@@ -21,6 +27,14 @@ use scope_profiler_flusher::read_profile;
 struct Rng(u64);
 
 impl Rng {
+    /// The generator of input `index` of reference file `file`.
+    fn for_input(file: usize, index: usize) -> Rng {
+        // splitmix64 of the pair, so neighbouring inputs are unrelated.
+        let mut z = ((file as u64) << 40 ^ index as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -28,7 +42,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next() % n.max(1) as u64) as usize
     }
 }
 
@@ -47,96 +61,187 @@ fn reference_files() -> Vec<PathBuf> {
     files
 }
 
-/// Child side: reads the file named by the environment; exit 0 whether it
-/// reads or is rejected with an error (a panic exits 101).
+/// Input `index` of reference file `original`: 1 to 16 bytes overwritten,
+/// and one time in eight also truncated.
+fn mutate(original: &[u8], file: usize, index: usize) -> Vec<u8> {
+    let mut rng = Rng::for_input(file, index);
+    let mut bytes = original.to_vec();
+    for _ in 0..=rng.below(16) {
+        let at = rng.below(bytes.len());
+        bytes[at] = rng.next() as u8;
+    }
+    if rng.below(8) == 0 {
+        bytes.truncate(rng.below(bytes.len()));
+    }
+    bytes
+}
+
+/// Inputs are numbered file-major: input `n` is mutation `n % per_file` of
+/// file `n / per_file`.
+struct Inputs {
+    files: Vec<PathBuf>,
+    originals: Vec<Vec<u8>>,
+    per_file: usize,
+}
+
+impl Inputs {
+    fn new(per_file: usize) -> Inputs {
+        let files = reference_files();
+        let originals = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        Inputs {
+            files,
+            originals,
+            per_file,
+        }
+    }
+    fn len(&self) -> usize {
+        self.files.len() * self.per_file
+    }
+    fn bytes(&self, n: usize) -> Vec<u8> {
+        let file = n / self.per_file;
+        mutate(&self.originals[file], file, n % self.per_file)
+    }
+    fn name(&self, n: usize) -> String {
+        let file = &self.files[n / self.per_file];
+        let stem = file.file_stem().unwrap().to_string_lossy();
+        format!("{stem}-{}.h5", n % self.per_file)
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Child side: reads inputs `FROM..TO` of the environment's run, naming
+/// each on stdout before reading it. Exit 0 whether each reads or is
+/// rejected with an error (a panic exits 101).
 #[test]
 fn fuzz_child() {
-    let Ok(path) = std::env::var("SCOPE_PROFILER_FUZZ_INPUT") else {
+    let Ok(dir) = std::env::var("SCOPE_PROFILER_FUZZ_DIR") else {
         return;
     };
-    let _ = read_profile(Path::new(&path));
+    let inputs = Inputs::new(env_usize("SCOPE_PROFILER_FUZZ_PER_FILE", 0));
+    let from = env_usize("SCOPE_PROFILER_FUZZ_FROM", 0);
+    let to = env_usize("SCOPE_PROFILER_FUZZ_TO", 0).min(inputs.len());
+    let path = Path::new(&dir).join("mutated.h5");
+    let mut out = std::io::stdout().lock();
+    for n in from..to {
+        std::fs::write(&path, inputs.bytes(n)).unwrap();
+        writeln!(out, "{n}").unwrap();
+        out.flush().unwrap();
+        let _ = read_profile(&path);
+    }
 }
 
-enum Outcome {
-    Handled,
-    Panicked,
-    Crashed,
-    Hung,
+/// How a batch child ended.
+enum BatchEnd {
+    /// Read every input of its range.
+    Done,
+    /// Input `n` panicked our reader.
+    Panicked(usize),
+    /// Input `n` crashed libhdf5 (killed by a signal).
+    Crashed(usize),
+    /// Input `n` took longer than the limit.
+    Hung(usize),
 }
 
-fn read_in_child(path: &Path, limit: Duration) -> Outcome {
+fn run_batch(dir: &Path, per_file: usize, from: usize, to: usize, limit: Duration) -> BatchEnd {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "fuzz_child", "--test-threads=1", "-q"])
-        .env("SCOPE_PROFILER_FUZZ_INPUT", path)
-        .stdout(Stdio::null())
+        .args([
+            "--exact",
+            "fuzz_child",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("SCOPE_PROFILER_FUZZ_DIR", dir)
+        .env("SCOPE_PROFILER_FUZZ_PER_FILE", per_file.to_string())
+        .env("SCOPE_PROFILER_FUZZ_FROM", from.to_string())
+        .env("SCOPE_PROFILER_FUZZ_TO", to.to_string())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let began = Instant::now();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(n) = line.trim().parse::<usize>() {
+                if tx.send(n).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut current = None;
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return match status.code() {
-                Some(0) => Outcome::Handled,
-                Some(_) => Outcome::Panicked,
-                None => Outcome::Crashed,
-            };
+        match rx.recv_timeout(limit) {
+            Ok(n) => current = Some(n),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return BatchEnd::Hung(current.unwrap_or(from));
+            }
         }
-        if began.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Outcome::Hung;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    let last = current.unwrap_or(from);
+    match status.code() {
+        Some(0) => BatchEnd::Done,
+        Some(_) => BatchEnd::Panicked(last),
+        None => BatchEnd::Crashed(last),
     }
 }
 
 #[test]
 fn mutated_reference_files_never_panic_or_hang() {
-    if std::env::var("SCOPE_PROFILER_FUZZ_INPUT").is_ok() {
+    if std::env::var("SCOPE_PROFILER_FUZZ_DIR").is_ok() {
         return;
     }
-    let iterations: usize = std::env::var("SCOPE_PROFILER_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let per_file = env_usize("SCOPE_PROFILER_FUZZ_ITERATIONS", 300);
+    let limit = Duration::from_millis(env_usize("SCOPE_PROFILER_FUZZ_TIMEOUT_MS", 30_000) as u64);
+    let inputs = Inputs::new(per_file);
     let dir = tempfile::tempdir().unwrap();
-    let crashes = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz-crashes");
-    let (mut handled, mut lost) = (0u64, 0u64);
-    for (f, file) in reference_files().iter().enumerate() {
-        let original = std::fs::read(file).unwrap();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (f as u64 + 1));
-        for i in 0..iterations {
-            let mut bytes = original.clone();
-            // 1 to 16 bytes overwritten; sometimes also truncated.
-            for _ in 0..=rng.below(16) {
-                let at = rng.below(bytes.len());
-                bytes[at] = rng.next() as u8;
+    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz-crashes");
+    let began = Instant::now();
+    let (mut crashed, mut hung) = (0usize, 0usize);
+    let mut next = 0;
+    while next < inputs.len() {
+        let (kind, n) = match run_batch(dir.path(), per_file, next, inputs.len(), limit) {
+            BatchEnd::Done => break,
+            BatchEnd::Panicked(n) => panic!(
+                "the reader panicked on {} (input {n}; kept as the run's mutated.h5)",
+                inputs.name(n)
+            ),
+            BatchEnd::Crashed(n) => {
+                crashed += 1;
+                ("crash", n)
             }
-            if rng.below(8) == 0 {
-                bytes.truncate(rng.below(bytes.len()));
+            BatchEnd::Hung(n) => {
+                hung += 1;
+                ("hang", n)
             }
-            let input = dir.path().join("mutated.h5");
-            std::fs::write(&input, &bytes).unwrap();
-            let name = format!("{}-{i}.h5", file.file_stem().unwrap().to_string_lossy());
-            // HDF5 1.10 may take seconds on a damaged string datatype (see
-            // schema/vlen.rs); past 30 s the read counts as hung.
-            let kind = match read_in_child(&input, Duration::from_secs(30)) {
-                Outcome::Handled => {
-                    handled += 1;
-                    continue;
-                }
-                Outcome::Panicked => {
-                    panic!("the reader panicked on {name} (from {})", file.display())
-                }
-                Outcome::Crashed => "crash",
-                Outcome::Hung => "hang",
-            };
-            lost += 1;
-            std::fs::create_dir_all(&crashes).unwrap();
-            std::fs::copy(&input, crashes.join(format!("{kind}-{name}"))).unwrap();
-        }
+        };
+        std::fs::create_dir_all(&kept).unwrap();
+        std::fs::write(
+            kept.join(format!("{kind}-{}", inputs.name(n))),
+            inputs.bytes(n),
+        )
+        .unwrap();
+        next = n + 1;
     }
-    eprintln!("fuzz: {handled} inputs read or rejected with an error; {lost} crashed or hung inside libhdf5 (kept in {crashes:?})");
+    let lost = crashed + hung;
+    let handled = inputs.len() - lost;
+    eprintln!(
+        "fuzz: {} inputs in {:.0?}: {handled} read or rejected with an error; {crashed} crashed and \
+         {hung} hung inside libhdf5 (kept in {kept:?})",
+        inputs.len(),
+        began.elapsed()
+    );
     assert!(
         lost * 20 < handled,
         "{lost} crashes/hangs against {handled} handled inputs"

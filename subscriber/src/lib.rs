@@ -39,7 +39,7 @@
 
 use std::cell::RefCell;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use scope_profiler_core::{session, CallStart, RegionId, RegionRegistry};
 use tracing_core::span::{Attributes, Id};
 use tracing_core::{Metadata, Subscriber};
@@ -88,7 +88,7 @@ type CallsiteKey = (usize, bool, bool);
 const RECENT_SPANS: usize = 16;
 
 /// A span created on this thread while recording, and its on-CPU region.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct RecentSpan {
     /// `Id::into_u64`; 0 (never a span id) marks an empty slot.
     id: u64,
@@ -97,12 +97,23 @@ struct RecentSpan {
     activation: u32,
 }
 
+impl RecentSpan {
+    const EMPTY: RecentSpan = RecentSpan {
+        id: 0,
+        region: RegionId(0),
+        activation: 0,
+    };
+}
+
 /// What the layer keeps per thread, in one thread-local so a callback pays
 /// for one thread-local access.
 struct ThreadSpans {
     /// Region ids per callsite: after a thread's first span of a callsite,
     /// finding its region is one pointer hash.
     callsites: FxHashMap<CallsiteKey, SpanRegions>,
+    /// The last callsite looked up, checked before the map: a loop over one
+    /// `#[instrument]` function finds it with one comparison.
+    last_callsite: Option<(CallsiteKey, SpanRegions)>,
     /// Spans this thread created, by id (direct-mapped): `on_enter` of a
     /// span created on the same thread (every `#[instrument]` call) finds
     /// its region here instead of looking the span up in the registry.
@@ -147,11 +158,14 @@ impl ThreadSpans {
 }
 
 thread_local! {
-    static THREAD_SPANS: RefCell<ThreadSpans> = RefCell::new(ThreadSpans {
-        callsites: FxHashMap::default(),
-        recent: [RecentSpan::default(); RECENT_SPANS],
-        entered: Vec::new(),
-    });
+    static THREAD_SPANS: RefCell<ThreadSpans> = const {
+        RefCell::new(ThreadSpans {
+            callsites: FxHashMap::with_hasher(FxBuildHasher),
+            last_callsite: None,
+            recent: [RecentSpan::EMPTY; RECENT_SPANS],
+            entered: Vec::new(),
+        })
+    };
 }
 
 impl ScopeLayer {
@@ -174,7 +188,7 @@ impl ScopeLayer {
 
     fn regions_for(
         &self,
-        callsites: &mut FxHashMap<CallsiteKey, SpanRegions>,
+        spans: &mut ThreadSpans,
         metadata: &'static Metadata<'static>,
     ) -> SpanRegions {
         let key = (
@@ -182,9 +196,17 @@ impl ScopeLayer {
             self.with_target,
             self.mode == SpanMode::Both,
         );
-        *callsites
+        if let Some((last, regions)) = spans.last_callsite {
+            if last == key {
+                return regions;
+            }
+        }
+        let regions = *spans
+            .callsites
             .entry(key)
-            .or_insert_with(|| self.intern(metadata))
+            .or_insert_with(|| self.intern(metadata));
+        spans.last_callsite = Some((key, regions));
+        regions
     }
 
     #[cold]
@@ -222,7 +244,7 @@ where
         };
         let regions = THREAD_SPANS.try_with(|spans| {
             let spans = &mut *spans.borrow_mut();
-            let regions = self.regions_for(&mut spans.callsites, attrs.metadata());
+            let regions = self.regions_for(spans, attrs.metadata());
             if self.tracks_on_cpu() {
                 spans.remember(id, regions.on_cpu, activation);
             }
@@ -258,7 +280,7 @@ where
                     let Some(metadata) = ctx.metadata(id) else {
                         return;
                     };
-                    self.regions_for(&mut spans.callsites, metadata).on_cpu
+                    self.regions_for(spans, metadata).on_cpu
                 }
             };
             if let Some(start) = CallStart::now() {
@@ -274,6 +296,9 @@ where
         let open = THREAD_SPANS.try_with(|spans| {
             let entered = &mut spans.borrow_mut().entered;
             // Usually the last one; out-of-order exits are matched by id.
+            if entered.last().is_some_and(|(open, _, _)| open == id) {
+                return entered.pop();
+            }
             let at = entered.iter().rposition(|(open, _, _)| open == id)?;
             Some(entered.remove(at))
         });
@@ -283,7 +308,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.tracks_on_cpu() {
+        // While not recording the slot needs no care: the activation count
+        // changes before recording resumes.
+        if self.tracks_on_cpu() && session::activation().is_some() {
             let _ = THREAD_SPANS.try_with(|spans| spans.borrow_mut().forget(&id));
         }
         if !self.tracks_lifetime() {
