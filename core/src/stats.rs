@@ -60,6 +60,39 @@ impl RegionStats {
         self.calls += 1;
     }
 
+    /// The statistics of the calls `starts[i]..ends[i]` (equal lengths), in
+    /// two passes over the slices: no division per call, so the flusher
+    /// summarises a batch at memory speed. Equal to adding each call.
+    pub fn of_calls(starts: &[i64], ends: &[i64]) -> RegionStats {
+        let n = starts.len().min(ends.len());
+        if n == 0 {
+            return RegionStats::default();
+        }
+        let (starts, ends) = (&starts[..n], &ends[..n]);
+        let durations = || ends.iter().zip(starts).map(|(e, s)| e - s);
+        let (mut total_ns, mut min_ns, mut max_ns) = (0i64, i64::MAX, i64::MIN);
+        for d in durations() {
+            total_ns += d;
+            min_ns = min_ns.min(d);
+            max_ns = max_ns.max(d);
+        }
+        let mean = total_ns as f64 / n as f64;
+        let m2 = durations()
+            .map(|d| {
+                let x = d as f64 - mean;
+                x * x
+            })
+            .sum();
+        RegionStats {
+            calls: n as u64,
+            total_ns,
+            min_ns,
+            max_ns,
+            mean,
+            m2,
+        }
+    }
+
     /// Pools `other` into `self`, exactly as if every call had been added here.
     pub fn merge(&mut self, other: &RegionStats) {
         if other.calls == 0 {
@@ -103,6 +136,24 @@ impl RegionStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn of_calls_equals_adding_every_call() {
+        let starts = [100i64, 200, 300, 400, 500, 600];
+        let ends = [105i64, 217, 303, 499, 542, 642];
+        let mut added = RegionStats::default();
+        for (s, e) in starts.iter().zip(&ends) {
+            added.add(e - s);
+        }
+        let batch = RegionStats::of_calls(&starts, &ends);
+        assert_eq!(
+            (batch.calls, batch.total_ns, batch.min_ns, batch.max_ns),
+            (added.calls, added.total_ns, added.min_ns, added.max_ns)
+        );
+        assert!((batch.mean - added.mean).abs() < 1e-9);
+        assert!((batch.m2 - added.m2).abs() < 1e-6 * added.m2);
+        assert_eq!(RegionStats::of_calls(&[], &[]), RegionStats::default());
+    }
 
     #[test]
     fn merge_equals_adding_every_call() {

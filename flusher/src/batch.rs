@@ -1,6 +1,6 @@
 //! [`Batch`]: converted events grouped by region, between drain and write.
 
-use scope_profiler_core::RegionId;
+use scope_profiler_core::{RegionId, RegionStats};
 
 /// One region's converted events.
 #[derive(Debug, Default, Clone)]
@@ -11,6 +11,8 @@ pub struct Columns {
     pub ends: Vec<i64>,
     /// Thread index of each call.
     pub threads: Vec<u32>,
+    /// Calls already handed out by [`Batch::summarize_new`].
+    summarized: usize,
 }
 
 /// Events grouped by region. Clearing keeps the allocations, so a steady run
@@ -46,6 +48,22 @@ impl Batch {
             .map(|id| (*id, &self.columns[id.index()]))
     }
 
+    /// Hands `sink` the statistics of each region's calls added since the
+    /// last call (or the last [`clear`](Self::clear)).
+    pub fn summarize_new(&mut self, mut sink: impl FnMut(RegionId, RegionStats)) {
+        for id in &self.touched {
+            let c = &mut self.columns[id.index()];
+            let from = c.summarized;
+            if from < c.starts.len() {
+                sink(
+                    *id,
+                    RegionStats::of_calls(&c.starts[from..], &c.ends[from..]),
+                );
+                c.summarized = c.starts.len();
+            }
+        }
+    }
+
     /// Total events held.
     pub fn len(&self) -> usize {
         self.regions().map(|(_, c)| c.starts.len()).sum()
@@ -63,6 +81,7 @@ impl Batch {
             c.starts.clear();
             c.ends.clear();
             c.threads.clear();
+            c.summarized = 0;
         }
     }
 }

@@ -186,20 +186,28 @@ impl Drainer {
             let (stats, batch, cal) = (&mut self.stats, &mut self.batch, &self.calibration);
             ring.drain(|records| {
                 for r in records {
-                    let i = r.region.index();
-                    if i >= stats.len() {
-                        stats.resize(i + 1, RegionStats::default());
-                    }
                     if timed {
-                        let (start, end) = (cal.to_ns(r.start), cal.to_ns(r.end));
-                        stats[i].add(end - start);
-                        batch.push(r.region, start, end, thread);
+                        batch.push(r.region, cal.to_ns(r.start), cal.to_ns(r.end), thread);
                     } else {
+                        let i = r.region.index();
+                        if i >= stats.len() {
+                            stats.resize(i + 1, RegionStats::default());
+                        }
                         stats[i].add_untimed();
                     }
                 }
             });
         }
+        // Statistics per region and drain, not per call: two passes over
+        // the batch's columns, no division per call.
+        let stats = &mut self.stats;
+        self.batch.summarize_new(|id, new| {
+            let i = id.index();
+            if i >= stats.len() {
+                stats.resize(i + 1, RegionStats::default());
+            }
+            stats[i].merge(&new);
+        });
         let retired = &mut self.retired;
         self.rings.retain(|ring| {
             if !ring.is_finished() {

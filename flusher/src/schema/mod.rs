@@ -23,3 +23,12 @@ pub mod write;
 pub const SCHEMA_ATTRIBUTE: &str = "scope_profiler_schema";
 /// The newest schema this crate reads.
 pub const NEWEST_READABLE_SCHEMA: i64 = 3;
+
+/// Text of an HDF5 string read from a file: the bytes as UTF-8, invalid
+/// sequences replaced. hdf5-metno's `as_str` on its string types assumes
+/// valid UTF-8 without checking, which a damaged or foreign file breaks (the
+/// fuzzer found a panic formatting such a `&str`), so the reader only ever
+/// takes their bytes.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

@@ -17,7 +17,7 @@ pub fn stored_name(group: &hdf5::Group, link: &str) -> String {
         .attr("name")
         .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
     {
-        Ok(name) => name.as_str().to_owned(),
+        Ok(name) => super::text(name.as_bytes()),
         Err(_) if link.contains("%00") => unescape(link),
         Err(_) => link.to_owned(),
     }

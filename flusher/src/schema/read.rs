@@ -714,10 +714,10 @@ fn read_strings(ds: &Dataset) -> Result<Vec<String>, Problem> {
     let file_bytes = ds.file().map(|f| f.size()).unwrap_or(0);
     super::vlen::check_lengths(ds, file_bytes.saturating_mul(1024).max(64 << 20))?;
     if let Ok(v) = ds.read_raw::<VarLenUnicode>() {
-        return Ok(v.into_iter().map(|s| s.as_str().to_owned()).collect());
+        return Ok(v.iter().map(|s| super::text(s.as_bytes())).collect());
     }
     ds.read_raw::<VarLenAscii>()
-        .map(|v| v.into_iter().map(|s| s.as_str().to_owned()).collect())
+        .map(|v| v.iter().map(|s| super::text(s.as_bytes())).collect())
         .map_err(|e| format!("is not a list of strings: {e}"))
 }
 
@@ -746,10 +746,10 @@ fn attr_value(attr: &hdf5::Attribute) -> AttrValue {
         TypeDescriptor::Boolean => attr.read_scalar::<bool>().map(|b| AttrValue::Int(b as i64)),
         TypeDescriptor::VarLenUnicode => attr
             .read_scalar::<VarLenUnicode>()
-            .map(|s| AttrValue::Str(s.as_str().to_owned())),
+            .map(|s| AttrValue::Str(super::text(s.as_bytes()))),
         TypeDescriptor::VarLenAscii => attr
             .read_scalar::<VarLenAscii>()
-            .map(|s| AttrValue::Str(s.as_str().to_owned())),
+            .map(|s| AttrValue::Str(super::text(s.as_bytes()))),
         other => {
             return read_fixed_string(attr).unwrap_or_else(|| AttrValue::Other(other.to_string()))
         }
@@ -760,9 +760,9 @@ fn attr_value(attr: &hdf5::Attribute) -> AttrValue {
 fn read_fixed_string(attr: &hdf5::Attribute) -> Option<AttrValue> {
     use hdf5::types::{FixedAscii, FixedUnicode};
     if let Ok(s) = attr.read_scalar::<FixedUnicode<1024>>() {
-        return Some(AttrValue::Str(s.as_str().to_owned()));
+        return Some(AttrValue::Str(super::text(s.as_bytes())));
     }
     attr.read_scalar::<FixedAscii<1024>>()
         .ok()
-        .map(|s| AttrValue::Str(s.as_str().to_owned()))
+        .map(|s| AttrValue::Str(super::text(s.as_bytes())))
 }

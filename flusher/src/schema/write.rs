@@ -129,7 +129,7 @@ pub fn copy_rank_tree(src: &Group, dst: &Group, shift: &dyn Fn(i64) -> i64) -> h
             .attr("name")
             .and_then(|a| a.read_scalar::<VarLenUnicode>())
         {
-            write_str_attr(&to, "name", name.as_str())?;
+            write_str_attr(&to, "name", &super::text(name.as_bytes()))?;
         }
         copy_int_attrs(&from, &to)?;
         let starts = from.dataset("start_times")?;
