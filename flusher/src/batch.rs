@@ -1,6 +1,6 @@
 //! [`Batch`]: converted events grouped by region, between drain and write.
 
-use scope_profiler_core::{RegionId, RegionStats};
+use scope_profiler_core::{Calibration, Record, RegionId, RegionStats};
 
 /// One region's converted events.
 #[derive(Debug, Default, Clone)]
@@ -25,9 +25,27 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Adds one call.
-    #[inline]
-    pub fn push(&mut self, region: RegionId, start: i64, end: i64, thread: u32) {
+    /// Adds one thread's calls, oldest first, converting ticks with `cal`.
+    /// Consecutive calls of one region (a loop's) are appended as one run:
+    /// three tight `extend`s instead of three pushes per call.
+    pub fn push_records(&mut self, records: &[Record], thread: u32, cal: &Calibration) {
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let region = first.region;
+            let run = rest
+                .iter()
+                .position(|r| r.region != region)
+                .unwrap_or(rest.len());
+            let (calls, later) = rest.split_at(run);
+            let c = self.columns_mut(region);
+            c.starts.extend(calls.iter().map(|r| cal.to_ns(r.start)));
+            c.ends.extend(calls.iter().map(|r| cal.to_ns(r.end)));
+            c.threads.extend(std::iter::repeat_n(thread, run));
+            rest = later;
+        }
+    }
+
+    fn columns_mut(&mut self, region: RegionId) -> &mut Columns {
         let i = region.index();
         if i >= self.columns.len() {
             self.columns.resize_with(i + 1, Columns::default);
@@ -36,9 +54,7 @@ impl Batch {
         if c.starts.is_empty() {
             self.touched.push(region);
         }
-        c.starts.push(start);
-        c.ends.push(end);
-        c.threads.push(thread);
+        c
     }
 
     /// Regions with events and their columns, in first-touched order.
@@ -83,5 +99,47 @@ impl Batch {
             c.threads.clear();
             c.summarized = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_regions_keep_their_own_calls_in_order() {
+        let cal = Calibration::take();
+        let rec = |region, t| Record {
+            start: t,
+            end: t + 10,
+            region: RegionId(region),
+        };
+        let records = [
+            rec(1, 100),
+            rec(1, 200),
+            rec(0, 300),
+            rec(1, 400),
+            rec(2, 500),
+        ];
+        let mut batch = Batch::default();
+        batch.push_records(&records, 7, &cal);
+        let order: Vec<RegionId> = batch.regions().map(|(id, _)| id).collect();
+        assert_eq!(order, [RegionId(1), RegionId(0), RegionId(2)]);
+        let (_, ones) = batch.regions().next().unwrap();
+        assert_eq!(
+            ones.starts,
+            [cal.to_ns(100), cal.to_ns(200), cal.to_ns(400)]
+        );
+        assert_eq!(ones.threads, [7, 7, 7]);
+        assert_eq!(batch.len(), 5);
+        let mut calls = Vec::new();
+        batch.summarize_new(|id, stats| calls.push((id, stats.calls)));
+        assert_eq!(
+            calls,
+            [(RegionId(1), 3), (RegionId(0), 1), (RegionId(2), 1)]
+        );
+        batch.summarize_new(|_, _| panic!("nothing new"));
+        batch.clear();
+        assert!(batch.is_empty());
     }
 }

@@ -185,16 +185,16 @@ impl Drainer {
             let thread = ring.thread_index();
             let (stats, batch, cal) = (&mut self.stats, &mut self.batch, &self.calibration);
             ring.drain(|records| {
+                if timed {
+                    batch.push_records(records, thread, cal);
+                    return;
+                }
                 for r in records {
-                    if timed {
-                        batch.push(r.region, cal.to_ns(r.start), cal.to_ns(r.end), thread);
-                    } else {
-                        let i = r.region.index();
-                        if i >= stats.len() {
-                            stats.resize(i + 1, RegionStats::default());
-                        }
-                        stats[i].add_untimed();
+                    let i = r.region.index();
+                    if i >= stats.len() {
+                        stats.resize(i + 1, RegionStats::default());
                     }
+                    stats[i].add_untimed();
                 }
             });
         }

@@ -1,8 +1,10 @@
 //! [`RankFile`]: this rank's `rank_<N>.h5`, appended batch by batch.
 //!
 //! Default (earliest) HDF5 file format and an `H5Fflush` after every batch:
-//! measured on this VM (DESIGN.md §4), that combination leaves a file that
-//! opens directly after a SIGKILL and holds every batch flushed before it.
+//! a process killed between flushes leaves a file that opens directly and
+//! holds every batch flushed before the kill. HDF5's flush itself is not
+//! atomic; what a kill inside one leaves, and how the reader and
+//! [`crate::repair`] deal with it, is in `docs/performance.md`.
 
 use std::path::{Path, PathBuf};
 
