@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use scope_profiler_core::{Calibration, RegionId, RegionStats, RingReader, Session};
@@ -80,12 +80,50 @@ impl Rounds {
     }
 }
 
+/// Sets its flag when dropped.
+struct StopOnExit(Arc<AtomicBool>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// Handle to the running flusher thread.
 pub struct Flusher {
-    stop: Arc<AtomicBool>,
-    rounds: Arc<Rounds>,
+    waiter: FlushWaiter,
     session: Arc<Session>,
     handle: JoinHandle<FlushOutcome>,
+}
+
+/// Waits for the flusher's drain rounds: cloned out of a [`Flusher`] so a
+/// caller can wait without holding whatever lock guards the `Flusher`.
+#[derive(Clone)]
+pub struct FlushWaiter {
+    stop: Arc<AtomicBool>,
+    rounds: Arc<Rounds>,
+    thread: Thread,
+}
+
+impl FlushWaiter {
+    /// Returns once every record pushed before this call has been drained
+    /// and, with `flush_to_disk`, appended to the rank file and flushed; or
+    /// at once when the flusher is stopping (finalize drains everything).
+    pub fn flush(&self) {
+        let rounds = &self.rounds;
+        let mut done = rounds.done.lock().unwrap_or_else(PoisonError::into_inner);
+        // The round running now may have passed our records' rings already;
+        // the one after it starts after this call, so it drains them.
+        let target = *done + 2;
+        while *done < target && !self.stop.load(Ordering::Acquire) {
+            self.thread.unpark();
+            done = rounds
+                .advanced
+                .wait_timeout(done, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
 }
 
 impl Flusher {
@@ -124,6 +162,9 @@ impl Flusher {
         let handle = std::thread::Builder::new()
             .name("scope-profiler-flusher".into())
             .spawn(move || {
+                // Set `stop` however this thread ends (a panic included), so
+                // a `FlushWaiter` never waits for rounds that cannot come.
+                let _stopped = StopOnExit(thread_stop.clone());
                 drainer.session.set_flusher(std::thread::current());
                 // Acquire: pairs with the Release in `finish`; everything the
                 // finalizing thread did before (stopping the session) is seen.
@@ -135,36 +176,26 @@ impl Flusher {
                 drainer.finish()
             })?;
         Ok(Flusher {
-            stop,
-            rounds,
+            waiter: FlushWaiter {
+                stop,
+                rounds,
+                thread: handle.thread().clone(),
+            },
             session,
             handle,
         })
     }
 
-    /// Returns once every record pushed before this call has been drained
-    /// and, with `flush_to_disk`, appended to the rank file and flushed.
-    pub fn flush(&self) {
-        let rounds = &self.rounds;
-        let mut done = rounds.done.lock().unwrap_or_else(PoisonError::into_inner);
-        // The round running now may have passed our records' rings already;
-        // the one after it starts after this call, so it drains them.
-        let target = *done + 2;
-        while *done < target && !self.handle.is_finished() {
-            self.handle.thread().unpark();
-            done = rounds
-                .advanced
-                .wait_timeout(done, Duration::from_millis(50))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+    /// A waiter for [`FlushWaiter::flush`], usable without this handle.
+    pub fn waiter(&self) -> FlushWaiter {
+        self.waiter.clone()
     }
 
     /// Stops the session's recording, drains every ring one last time,
     /// closes the rank file and returns what was recorded.
     pub fn finish(self) -> Result<FlushOutcome, String> {
         self.session.stop();
-        self.stop.store(true, Ordering::Release);
+        self.waiter.stop.store(true, Ordering::Release);
         self.handle.thread().unpark();
         self.handle.join().map_err(|panic| {
             panic

@@ -141,8 +141,13 @@ impl ProfileManager {
     /// `flush_to_disk`, appended to this rank's file and flushed: a process
     /// killed after `flush` returns still leaves those events on disk.
     pub fn flush() -> Result<()> {
-        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-        running.as_ref().ok_or(Error::NotSetUp)?.flusher.flush();
+        // Wait without holding RUNNING: other threads may pause, ask for the
+        // run directory or finalize meanwhile.
+        let waiter = {
+            let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+            running.as_ref().ok_or(Error::NotSetUp)?.flusher.waiter()
+        };
+        waiter.flush();
         Ok(())
     }
 
