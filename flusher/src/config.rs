@@ -32,6 +32,7 @@ pub struct Config {
     profiling_activated: bool,
     time_trace: bool,
     flush_to_disk: bool,
+    crash_journal: bool,
     buffer_limit: usize,
     file_path: PathBuf,
     overflow: OverflowPolicy,
@@ -50,6 +51,7 @@ impl Default for Config {
             profiling_activated: true,
             time_trace: true,
             flush_to_disk: true,
+            crash_journal: true,
             buffer_limit: 100_000,
             file_path: PathBuf::from("profiling_data.h5"),
             overflow: OverflowPolicy::Block,
@@ -83,6 +85,16 @@ impl Config {
     /// finalize.
     pub fn flush_to_disk(mut self, on: bool) -> Self {
         self.flush_to_disk = on;
+        self
+    }
+
+    /// With `flush_to_disk`, also append every batch to
+    /// `rank_<N>.h5.journal` before the rank file (default `true`), so a
+    /// process killed inside an HDF5 flush loses no call it had flushed
+    /// (`scope-profiler-pproc --repair` rebuilds the rank file from it). It
+    /// costs the rank file's size again on disk until finalize deletes it.
+    pub fn crash_journal(mut self, on: bool) -> Self {
+        self.crash_journal = on;
         self
     }
 
@@ -182,6 +194,10 @@ impl Config {
     /// See [`flush_to_disk`](Self::flush_to_disk).
     pub fn get_flush_to_disk(&self) -> bool {
         self.flush_to_disk
+    }
+    /// See [`crash_journal`](Self::crash_journal).
+    pub fn get_crash_journal(&self) -> bool {
+        self.crash_journal
     }
     /// See [`buffer_limit`](Self::buffer_limit).
     pub fn get_buffer_limit(&self) -> usize {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use scope_profiler_core::{Calibration, RegionId, RegionStats, RingReader, Session};
 
 use crate::batch::Batch;
+use crate::journal::Journal;
 use crate::rank_file::RankFile;
 
 /// What the flusher hands back at finalize.
@@ -37,6 +38,19 @@ pub struct FlushOutcome {
     pub unwritten: u64,
 }
 
+/// Opens the journal beside `rank_path`; a journal that cannot be created
+/// is reported and done without (the rank file is still written).
+fn open_journal(rank_path: &std::path::Path) -> Option<Journal> {
+    Journal::create(rank_path)
+        .map_err(|e| {
+            eprintln!(
+                "scope-profiler: cannot create {}: {e}; a killed run may lose flushed calls",
+                crate::journal::path_for(rank_path).display()
+            )
+        })
+        .ok()
+}
+
 /// Totals carried over from rings whose threads have exited.
 #[derive(Default)]
 struct Retired {
@@ -46,8 +60,9 @@ struct Retired {
 
 /// Where drained events go.
 enum Sink {
-    /// Appended per batch to the rank file (`flush_to_disk = true`).
-    File(RankFile),
+    /// Appended per batch to the rank file (`flush_to_disk = true`), after
+    /// the journal when there is one.
+    File(RankFile, Option<Journal>),
     /// Kept in the drainer's batch until finalize (`flush_to_disk = false`).
     Memory,
     /// The file failed: events are counted, not stored.
@@ -134,11 +149,12 @@ impl Flusher {
         calibration: Calibration,
         rank_path: PathBuf,
         flush_to_disk: bool,
+        journal: bool,
         interval: Duration,
     ) -> std::io::Result<Flusher> {
         let sink = if flush_to_disk {
             match RankFile::create(&rank_path) {
-                Ok(file) => Sink::File(file),
+                Ok(file) => Sink::File(file, journal.then(|| open_journal(&rank_path)).flatten()),
                 Err(e) => Sink::Failed(format!("cannot create {}: {e}", rank_path.display())),
             }
         } else {
@@ -256,7 +272,17 @@ impl Drainer {
             return;
         }
         match &mut self.sink {
-            Sink::File(file) => {
+            Sink::File(file, journal) => {
+                // Journal first: what the rank file holds, the journal holds.
+                if let Some(j) = journal {
+                    if let Err(e) = j.append(&self.batch) {
+                        eprintln!(
+                            "scope-profiler: writing {} failed: {e}; going on without it",
+                            j.path().display()
+                        );
+                        *journal = None;
+                    }
+                }
                 if let Err(e) = file.append(&self.batch) {
                     let message = format!("writing {} failed: {e}", file.path().display());
                     eprintln!(
@@ -294,12 +320,15 @@ impl Drainer {
             blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
         }
         let sink = std::mem::replace(&mut self.sink, Sink::Failed(String::new()));
-        let file = match sink {
-            Sink::File(file) => Ok(file),
-            Sink::Memory => RankFile::create(&self.rank_path)
-                .and_then(|mut file| file.append(&self.batch).map(|()| file))
-                .map_err(|e| format!("cannot write {}: {e}", self.rank_path.display())),
-            Sink::Failed(message) => Err(message),
+        let (file, journal) = match sink {
+            Sink::File(file, journal) => (Ok(file), journal),
+            Sink::Memory => (
+                RankFile::create(&self.rank_path)
+                    .and_then(|mut file| file.append(&self.batch).map(|()| file))
+                    .map_err(|e| format!("cannot write {}: {e}", self.rank_path.display())),
+                None,
+            ),
+            Sink::Failed(message) => (Err(message), None),
         };
         let timed = self.session.config().time_trace;
         let counters = [
@@ -319,6 +348,10 @@ impl Drainer {
             }
             file.finish(&counters).map_err(|e| e.to_string())
         });
+        // The rank file is complete and closed: its journal has done its job.
+        if let (Ok(()), Some(journal)) = (&rank_file, journal) {
+            let _ = std::fs::remove_file(journal.path());
+        }
         FlushOutcome {
             stats: self.stats,
             rank_file,

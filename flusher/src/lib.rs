@@ -8,6 +8,7 @@ pub mod emergency;
 pub mod error;
 pub mod flusher;
 pub mod h5file;
+pub mod journal;
 pub mod manager;
 pub mod merge;
 pub mod metadata;

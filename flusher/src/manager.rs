@@ -85,6 +85,7 @@ impl ProfileManager {
             calibration,
             rank_path.clone(),
             config.get_flush_to_disk(),
+            config.get_crash_journal(),
             config.get_flush_interval(),
         );
         let flusher = match flusher {

@@ -14,6 +14,13 @@ use scope_profiler_core::{RegionId, RegionRegistry};
 use crate::batch::Batch;
 use crate::schema::write::{write_i64_attr, RegionDatasets};
 
+/// The registered name of region `id` (`region#<id>` if it has none).
+pub(crate) fn region_name(id: RegionId) -> String {
+    RegionRegistry::global()
+        .name(id)
+        .map_or_else(|| format!("region#{}", id.0), |n| n.to_string())
+}
+
 /// This rank's file: `regions/<escaped name>/{start_times,end_times,thread_ids}`.
 pub struct RankFile {
     path: PathBuf,
@@ -48,15 +55,30 @@ impl RankFile {
             return Ok(());
         }
         for (id, cols) in batch.regions() {
-            self.region(id, cols.starts.len())?
-                .append(&cols.starts, &cols.ends, &cols.threads)?;
+            let name = region_name(id);
+            self.append_region(id, &name, &cols.starts, &cols.ends, &cols.threads)?;
         }
         self.file.flush()
     }
 
+    /// Appends calls of region `id`, named `name` (used when the region's
+    /// group is first created), without flushing.
+    pub fn append_region(
+        &mut self,
+        id: RegionId,
+        name: &str,
+        starts: &[i64],
+        ends: &[i64],
+        threads: &[u32],
+    ) -> hdf5::Result<()> {
+        self.region(id, name, starts.len())?
+            .append(starts, ends, threads)
+    }
+
     /// Records `calls` untimed calls of region `id` (count-only mode).
     pub fn write_call_count(&mut self, id: RegionId, calls: u64) -> hdf5::Result<()> {
-        self.region(id, 0)?.write_call_count(calls)
+        self.region(id, &region_name(id), 0)?
+            .write_call_count(calls)
     }
 
     /// Writes the run's per-rank counters as root attributes and closes the file.
@@ -76,7 +98,12 @@ impl RankFile {
         file.close()
     }
 
-    fn region(&mut self, id: RegionId, first_batch: usize) -> hdf5::Result<&mut RegionDatasets> {
+    fn region(
+        &mut self,
+        id: RegionId,
+        name: &str,
+        first_batch: usize,
+    ) -> hdf5::Result<&mut RegionDatasets> {
         let i = id.index();
         if i >= self.datasets.len() {
             self.datasets.resize_with(i + 1, || None);
@@ -84,12 +111,7 @@ impl RankFile {
         let slot = &mut self.datasets[i];
         let datasets = match slot.take() {
             Some(ds) => ds,
-            None => {
-                let name = RegionRegistry::global()
-                    .name(id)
-                    .unwrap_or_else(|| format!("region#{}", id.0).into());
-                RegionDatasets::create(&self.regions, &name, first_batch)?
-            }
+            None => RegionDatasets::create(&self.regions, name, first_batch)?,
         };
         Ok(slot.insert(datasets))
     }

@@ -12,11 +12,15 @@
 //!
 //! Only superblock versions 0 and 1 (the default, earliest file format, which
 //! our writer and h5py use) are patched: they carry no checksum. For the
-//! newer versions, [`repair`] says to use `h5clear`.
+//! newer versions, [`repair`] says to use `h5clear`. A rank file with its
+//! journal beside it is rebuilt from the journal instead, which also
+//! recovers calls behind index nodes the kill left unwritten.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+
+use crate::journal::JournalSummary;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -52,6 +56,9 @@ impl Allocation {
 /// What [`repair`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repair {
+    /// The file was rewritten from its journal (every call the run had
+    /// flushed); the old file is kept as `<file>.damaged`.
+    Rebuilt(JournalSummary),
     /// The EOA already covered the file; nothing was written.
     NotNeeded(Allocation),
     /// The EOA was moved from `before` to the end of the file.
@@ -118,10 +125,16 @@ pub fn allocation(path: &Path) -> io::Result<Option<Allocation>> {
         }))
 }
 
-/// Moves the end-of-allocation mark of the file at `path` to the end of the
-/// file, in place, when it is behind. Never shrinks it and touches nothing
-/// else; a file that is not HDF5, or has a newer superblock, is refused.
+/// Repairs the rank file at `path` left by a killed run (not one still
+/// being written). With its journal beside it (`<path>.journal`), rewrites
+/// it from the journal: every call the run flushed. Without, moves its
+/// end-of-allocation mark to the end of the file, in place, when it is
+/// behind: never shrinks it and touches nothing else. A file that is not
+/// HDF5, or has a newer superblock, is refused.
 pub fn repair(path: &Path) -> io::Result<Repair> {
+    if crate::journal::path_for(path).exists() {
+        return crate::journal::rebuild(path).map(Repair::Rebuilt);
+    }
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let end_of_file = file.metadata()?.len();
     let Some(sb) = read_superblock(&mut file)? else {

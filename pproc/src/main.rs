@@ -53,8 +53,9 @@ struct Args {
     /// Compare two files per region; exit 1 if a region got slower than --max-regression.
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     diff: Vec<PathBuf>,
-    /// First repair files left by a run killed inside an HDF5 flush, in place
-    /// (what `h5clear --increment=0` does); the reader's error says when.
+    /// First repair rank files left by a killed run: rebuilt from their
+    /// journal when it is beside them, else their allocation mark moved to
+    /// the end in place (what `h5clear --increment=0` does).
     #[arg(long)]
     repair: bool,
     /// Allowed slow-down per region for --diff, % of the base total.
@@ -126,6 +127,18 @@ fn repair(files: &[PathBuf]) -> Result<()> {
             source,
         })?;
         match done {
+            Repair::Rebuilt(journal) => eprintln!(
+                "{}: rebuilt from its journal: {} calls in {} batches{}; the old file is {}.damaged",
+                path.display(),
+                journal.calls,
+                journal.frames,
+                if journal.unread_bytes > 0 {
+                    format!(" (a torn last batch of {} bytes, never reported flushed, left out)", journal.unread_bytes)
+                } else {
+                    String::new()
+                },
+                path.display()
+            ),
             Repair::NotNeeded(_) => eprintln!("{}: no repair needed", path.display()),
             Repair::Extended { before } => eprintln!(
                 "{}: repaired: allocation extended from {} to {} bytes",

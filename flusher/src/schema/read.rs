@@ -148,6 +148,13 @@ pub enum Damage {
         /// Bytes past the recorded allocation.
         bytes: u64,
     },
+    /// The run's journal is beside the file and holds every call it
+    /// flushed: [`crate::repair::repair`] (`pproc --repair`) rebuilds the
+    /// file from it.
+    JournalBeside {
+        /// The journal.
+        journal: PathBuf,
+    },
 }
 
 impl fmt::Display for Damage {
@@ -166,6 +173,12 @@ impl fmt::Display for Damage {
                 f,
                 "{region}: the last {dropped} call(s) were never written (writer killed \
                  inside a flush) and are left out"
+            ),
+            Damage::JournalBeside { journal } => write!(
+                f,
+                "{} holds every call the run flushed: `scope-profiler-pproc --repair` \
+                 rebuilds the file from it",
+                journal.display()
             ),
             Damage::AllocationBehind { bytes } => write!(
                 f,
@@ -224,7 +237,10 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
         .read()
         .map_err(|problem| fail(with_repair_hint(path, problem)))?;
     if !data.damage.is_empty() {
-        if let Ok(Some(alloc)) = crate::repair::allocation(path) {
+        let journal = crate::journal::path_for(path);
+        if journal.exists() {
+            data.damage.push(Damage::JournalBeside { journal });
+        } else if let Ok(Some(alloc)) = crate::repair::allocation(path) {
             if alloc.behind() {
                 data.damage.push(Damage::AllocationBehind {
                     bytes: alloc.end_of_file - alloc.end_of_allocation,
@@ -238,6 +254,15 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
 /// Adds the way out to a read failure of a file whose writer was killed
 /// inside a flush (see [`crate::repair`]).
 fn with_repair_hint(path: &Path, problem: Problem) -> Problem {
+    let journal = crate::journal::path_for(path);
+    if journal.exists() {
+        return format!(
+            "{problem}; {} holds every call the run flushed: `scope-profiler-pproc --repair {}` \
+             rebuilds the file from it",
+            journal.display(),
+            path.display()
+        );
+    }
     match crate::repair::allocation(path) {
         Ok(Some(alloc)) if alloc.behind() => format!(
             "{problem}; the file ends {} bytes past its recorded allocation, so its writer was \

@@ -1,0 +1,345 @@
+//! [`Journal`]: every batch's calls, appended to `rank_<N>.h5.journal` before
+//! the batch goes into the HDF5 rank file, so that a killed process loses
+//! nothing it reported flushed.
+//!
+//! HDF5's flush is not atomic (see [`crate::repair`]): a kill inside one can
+//! leave the rank file's chunk index pointing at nodes that were never
+//! written, and then calls flushed long before are out of reach. The journal
+//! is a plain append-only file: a frame per batch, each with its length and
+//! a CRC-32 of its bytes, written with one `write` before the HDF5 append. A
+//! kill can only tear the frame being written, which was not yet reported
+//! flushed; [`Journal::read`] stops at the first incomplete or corrupt frame.
+//! [`rebuild`] turns a journal back into a rank file (`pproc --repair`).
+//! Finalize deletes the journal once the rank file is closed.
+//!
+//! Layout, little-endian: the header line `scope-profiler journal 1\n`, then
+//! frames `{magic u32 = "SPJF", payload bytes u32, crc32 u32, payload}`; a
+//! payload is `regions u32` then per region `{id u32, name bytes u32, name,
+//! calls u32, starts [i64], ends [i64], threads [u32]}`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use scope_profiler_core::RegionId;
+
+use crate::batch::Batch;
+use crate::rank_file::RankFile;
+
+const HEADER: &[u8] = b"scope-profiler journal 1\n";
+const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"SPJF");
+/// Largest payload [`Journal::read`] accepts (a batch is far smaller); a
+/// damaged length field cannot make it allocate more.
+const MAX_PAYLOAD: usize = 1 << 30;
+
+/// The journal beside the rank file at `rank_file`.
+pub fn path_for(rank_file: &Path) -> PathBuf {
+    let mut name = rank_file.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// An open journal, appended to by the flusher.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    /// Reused frame buffer: a steady run appends without allocating.
+    frame: Vec<u8>,
+}
+
+impl Journal {
+    /// Creates (truncating) the journal for the rank file at `rank_file`.
+    pub fn create(rank_file: &Path) -> io::Result<Journal> {
+        let path = path_for(rank_file);
+        let mut file = File::create(&path)?;
+        file.write_all(HEADER)?;
+        Ok(Journal {
+            path,
+            file,
+            frame: Vec::new(),
+        })
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `batch` as one frame with one `write` (into the page cache:
+    /// it survives a killed process, not a power cut, like the HDF5 flush).
+    pub fn append(&mut self, batch: &Batch) -> io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let f = &mut self.frame;
+        f.clear();
+        f.extend_from_slice(&[0; 12]); // magic, length, crc: filled below
+        f.extend_from_slice(&(batch.regions().count() as u32).to_le_bytes());
+        for (id, cols) in batch.regions() {
+            let name = crate::rank_file::region_name(id);
+            let n = cols
+                .starts
+                .len()
+                .min(cols.ends.len())
+                .min(cols.threads.len());
+            f.extend_from_slice(&id.0.to_le_bytes());
+            f.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            f.extend_from_slice(name.as_bytes());
+            f.extend_from_slice(&(n as u32).to_le_bytes());
+            f.extend(cols.starts[..n].iter().flat_map(|v| v.to_le_bytes()));
+            f.extend(cols.ends[..n].iter().flat_map(|v| v.to_le_bytes()));
+            f.extend(cols.threads[..n].iter().flat_map(|v| v.to_le_bytes()));
+        }
+        let payload_len = (f.len() - 12) as u32;
+        let crc = crc32fast::hash(&f[12..]);
+        f[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+        f[4..8].copy_from_slice(&payload_len.to_le_bytes());
+        f[8..12].copy_from_slice(&crc.to_le_bytes());
+        self.file.write_all(f)
+    }
+
+    /// Reads the journal at `path`, handing each intact region record to
+    /// `sink` in order. Stops at the end or at the first torn or corrupt
+    /// frame, and says how many bytes it left unread.
+    pub fn read(
+        path: &Path,
+        mut sink: impl FnMut(JournalRecord) -> io::Result<()>,
+    ) -> io::Result<JournalSummary> {
+        let mut input = BufReader::new(File::open(path)?);
+        let total = input.get_ref().metadata()?.len();
+        let mut header = vec![0; HEADER.len()];
+        input
+            .read_exact(&mut header)
+            .ok()
+            .filter(|()| header == HEADER)
+            .ok_or_else(|| io::Error::other("not a scope-profiler journal (bad header)"))?;
+        let mut summary = JournalSummary {
+            frames: 0,
+            calls: 0,
+            unread_bytes: 0,
+        };
+        let mut at = HEADER.len() as u64;
+        let mut payload = Vec::new();
+        loop {
+            let mut head = [0u8; 12];
+            if read_full(&mut input, &mut head)? < head.len() {
+                break;
+            }
+            let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
+            let (magic, len, crc) = (word(0), word(4) as usize, word(8));
+            if magic != FRAME_MAGIC || len > MAX_PAYLOAD {
+                break;
+            }
+            payload.resize(len, 0);
+            if read_full(&mut input, &mut payload)? < len || crc32fast::hash(&payload) != crc {
+                break;
+            }
+            let Some(records) = parse_payload(&payload) else {
+                break;
+            };
+            for record in records {
+                summary.calls += record.starts.len() as u64;
+                sink(record)?;
+            }
+            summary.frames += 1;
+            at += 12 + len as u64;
+        }
+        summary.unread_bytes = total.saturating_sub(at);
+        Ok(summary)
+    }
+}
+
+/// What [`Journal::read`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSummary {
+    /// Intact frames read.
+    pub frames: u64,
+    /// Calls in them.
+    pub calls: u64,
+    /// Bytes after the last intact frame (a frame torn by a kill).
+    pub unread_bytes: u64,
+}
+
+/// One region's calls from one journal frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalRecord {
+    /// The region's id in the run that wrote it.
+    pub id: RegionId,
+    /// The region's name.
+    pub name: String,
+    /// Starts, CLOCK_MONOTONIC ns.
+    pub starts: Vec<i64>,
+    /// Ends, same length.
+    pub ends: Vec<i64>,
+    /// Thread index of each call.
+    pub threads: Vec<u32>,
+}
+
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Decodes a payload whose CRC matched; `None` if its structure is still
+/// inconsistent (a journal written by something else).
+fn parse_payload(mut p: &[u8]) -> Option<Vec<JournalRecord>> {
+    fn take<'b>(p: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, rest) = p.split_at_checked(n)?;
+        *p = rest;
+        Some(head)
+    }
+    fn u32_of(p: &mut &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(take(p, 4)?.try_into().ok()?))
+    }
+    let regions = u32_of(&mut p)?;
+    let mut out = Vec::new();
+    for _ in 0..regions {
+        let id = RegionId(u32_of(&mut p)?);
+        let name_len = u32_of(&mut p)? as usize;
+        let name = String::from_utf8_lossy(take(&mut p, name_len)?).into_owned();
+        let n = u32_of(&mut p)? as usize;
+        let i64s = |bytes: &[u8]| -> Vec<i64> {
+            bytes
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect()
+        };
+        let starts = i64s(take(&mut p, n.checked_mul(8)?)?);
+        let ends = i64s(take(&mut p, n.checked_mul(8)?)?);
+        let threads = take(&mut p, n.checked_mul(4)?)?
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        out.push(JournalRecord {
+            id,
+            name,
+            starts,
+            ends,
+            threads,
+        });
+    }
+    p.is_empty().then_some(out)
+}
+
+/// Writes the rank file at `rank_file` anew from its journal: into a
+/// temporary file beside it, renamed over it when complete (the damaged file
+/// is kept as `<rank_file>.damaged`). Returns what the journal held.
+pub fn rebuild(rank_file: &Path) -> io::Result<JournalSummary> {
+    let journal = path_for(rank_file);
+    let tmp = PathBuf::from(format!("{}.rebuilding", rank_file.display()));
+    let mut out = RankFile::create(&tmp).map_err(io::Error::other)?;
+    let summary = Journal::read(&journal, |r| {
+        out.append_region(r.id, &r.name, &r.starts, &r.ends, &r.threads)
+            .map_err(io::Error::other)
+    })?;
+    out.finish(&[("rebuilt_from_journal", 1)])
+        .map_err(io::Error::other)?;
+    if rank_file.exists() {
+        std::fs::rename(rank_file, format!("{}.damaged", rank_file.display()))?;
+    }
+    std::fs::rename(&tmp, rank_file)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use scope_profiler_core::{Calibration, Record, RegionRegistry};
+
+    use super::*;
+
+    /// A batch of `calls` calls of region `name`, ticks from `first`.
+    fn batch(name: &str, first: u64, calls: u64, cal: &Calibration) -> Batch {
+        let region = RegionRegistry::global().intern(name);
+        let records: Vec<Record> = (0..calls)
+            .map(|i| Record {
+                start: first + 100 * i,
+                end: first + 100 * i + 40,
+                region,
+            })
+            .collect();
+        let mut b = Batch::default();
+        b.push_records(&records, 3, cal);
+        b
+    }
+
+    fn calls_per_region(path: &Path) -> (Vec<(String, usize)>, JournalSummary) {
+        let mut seen = Vec::new();
+        let summary = Journal::read(path, |r| {
+            assert_eq!(r.starts.len(), r.ends.len());
+            assert_eq!(r.threads, vec![3; r.starts.len()]);
+            seen.push((r.name, r.starts.len()));
+            Ok(())
+        })
+        .unwrap();
+        (seen, summary)
+    }
+
+    #[test]
+    fn batches_read_back_in_order_and_a_torn_or_corrupt_frame_ends_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let rank = dir.path().join("rank_0.h5");
+        let cal = Calibration::take();
+        let mut journal = Journal::create(&rank).unwrap();
+        journal.append(&batch("journal a", 1_000, 5, &cal)).unwrap();
+        journal
+            .append(&batch("journal b/c", 9_000, 3, &cal))
+            .unwrap();
+        drop(journal);
+        let path = path_for(&rank);
+        let (seen, summary) = calls_per_region(&path);
+        assert_eq!(seen, [("journal a".into(), 5), ("journal b/c".into(), 3)]);
+        assert_eq!(
+            (summary.frames, summary.calls, summary.unread_bytes),
+            (2, 8, 0)
+        );
+
+        // A kill in the middle of the second write: only the first counts.
+        let len = std::fs::metadata(&path).unwrap().len();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..len as usize - 7]).unwrap();
+        let (seen, summary) = calls_per_region(&path);
+        assert_eq!(seen, [("journal a".into(), 5)]);
+        assert!(summary.unread_bytes > 0);
+
+        // A flipped byte in the first frame's payload: nothing is trusted.
+        let mut bytes = bytes.clone();
+        bytes[HEADER.len() + 20] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let (seen, _) = calls_per_region(&path);
+        assert!(seen.is_empty(), "{seen:?}");
+
+        std::fs::write(&path, b"not a journal").unwrap();
+        assert!(Journal::read(&path, |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn rebuild_writes_every_journaled_call_into_a_readable_rank_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let rank = dir.path().join("rank_0.h5");
+        let cal = Calibration::take();
+        let mut journal = Journal::create(&rank).unwrap();
+        journal.append(&batch("rebuilt", 1_000, 4, &cal)).unwrap();
+        journal.append(&batch("rebuilt", 50_000, 6, &cal)).unwrap();
+        drop(journal);
+        std::fs::write(&rank, b"a rank file the kill left unreadable").unwrap();
+
+        let summary = rebuild(&rank).unwrap();
+        assert_eq!(summary.calls, 10);
+        let data = crate::read_profile(&rank).unwrap();
+        let events = &data.region("rebuilt").unwrap().per_rank[&0];
+        assert_eq!(events.calls(), 10);
+        assert_eq!(events.starts[4], cal.to_ns(50_000));
+        assert!(events.starts.windows(2).all(|w| w[0] < w[1]));
+        assert!(data.damage.is_empty());
+        assert_eq!(
+            std::fs::read(dir.path().join("rank_0.h5.damaged")).unwrap(),
+            b"a rank file the kill left unreadable"
+        );
+    }
+}
