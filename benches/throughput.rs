@@ -3,8 +3,11 @@
 //! Reports sustained events/s written, time threads spent blocked on full
 //! rings, bytes per event on disk, and RSS over the run.
 //!
-//! `cargo bench --bench throughput -- [EVENTS] [THREADS]` (default 10⁸ from
-//! 2 threads; the 10⁹ needs ~40 GB of free disk).
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal]`
+//! (default 10⁸ from 2 threads, with the crash journal; the 10⁹
+//! needs ~60 GB of free disk). Each run writes 40–60 bytes per event, so
+//! back-to-back runs can be held up by the kernel's dirty-page writeback:
+//! `sync` between runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +34,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000_000);
     let threads: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let journal = args.get(2).map(String::as_str) != Some("no-journal");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("throughput.h5");
     let buffer = 100_000;
@@ -39,6 +43,7 @@ fn main() -> Result<(), scope_profiler::Error> {
             .file_path(&out)
             .shared_tmp_dir(dir.path())
             .buffer_limit(buffer)
+            .crash_journal(journal)
             .print_summary(false),
     )?;
     let done = AtomicBool::new(false);
@@ -79,7 +84,10 @@ fn main() -> Result<(), scope_profiler::Error> {
     let (lo, hi) = warm
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
-    println!("events {calls} from {threads} threads, ring {buffer} events per thread");
+    println!(
+        "events {calls} from {threads} threads, ring {buffer} events per thread, crash journal {}",
+        if journal { "on" } else { "off" }
+    );
     println!(
         "recorded and flushed in {recorded:.2} s: {:.1} M events/s sustained",
         calls as f64 / recorded / 1e6

@@ -26,6 +26,10 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
     for _ in 0..123 {
         let _g = region!("precious");
     }
+    // While the run goes, every flushed batch is in the crash journal too.
+    ProfileManager::flush().unwrap();
+    let journal = ProfileManager::run_dir().unwrap().join("rank_0.h5.journal");
+    assert!(std::fs::metadata(&journal).unwrap().len() > 123 * 20);
     let err = ProfileManager::finalize().unwrap_err();
     let Error::Output { path, kept, .. } = &err else {
         panic!("{err}")
@@ -39,6 +43,11 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
     let data = read_profile(&rank_file).unwrap();
     assert_eq!(data.region("precious").unwrap().per_rank[&0].calls(), 123);
     assert!(!missing_dir.exists());
+    // The rank file was closed complete, so its journal is gone.
+    assert!(
+        !journal.exists(),
+        "{journal:?} left beside a complete rank file"
+    );
 }
 
 #[test]

@@ -86,9 +86,9 @@ impl Journal {
             f.extend_from_slice(&(name.len() as u32).to_le_bytes());
             f.extend_from_slice(name.as_bytes());
             f.extend_from_slice(&(n as u32).to_le_bytes());
-            f.extend(cols.starts[..n].iter().flat_map(|v| v.to_le_bytes()));
-            f.extend(cols.ends[..n].iter().flat_map(|v| v.to_le_bytes()));
-            f.extend(cols.threads[..n].iter().flat_map(|v| v.to_le_bytes()));
+            extend_le(f, &cols.starts[..n]);
+            extend_le(f, &cols.ends[..n]);
+            extend_le(f, &cols.threads[..n]);
         }
         let payload_len = (f.len() - 12) as u32;
         let crc = crc32fast::hash(&f[12..]);
@@ -173,6 +173,33 @@ pub struct JournalRecord {
     pub ends: Vec<i64>,
     /// Thread index of each call.
     pub threads: Vec<u32>,
+}
+
+/// Appends `values` as little-endian bytes: one `memcpy` on little-endian
+/// machines, a loop per value elsewhere.
+fn extend_le<T: bytemuck::Pod + ToLe>(out: &mut Vec<u8>, values: &[T]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        values.iter().for_each(|v| v.put_le(out));
+    }
+}
+
+/// Little-endian encoding of a journal column's element.
+trait ToLe {
+    fn put_le(&self, out: &mut Vec<u8>);
+}
+
+impl ToLe for i64 {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl ToLe for u32 {
+    fn put_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
 }
 
 fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
