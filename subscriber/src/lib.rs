@@ -128,11 +128,12 @@ impl ThreadSpans {
     }
 
     /// The on-CPU region of span `id` if this thread created it during the
-    /// current activation. Sound because a span id is only handed out again
-    /// after the span closed, and every span created while recording passes
-    /// through `on_new_span` on its creating thread, which overwrites the
-    /// slot; a span created while recording was off cannot match, since the
-    /// activation count changed since.
+    /// current activation. Sound with tracing-subscriber's `Registry`: it
+    /// hands an id out again only after the span closed, and only to a span
+    /// created on the same thread (each thread allocates from its own slab
+    /// shard), whose `on_new_span` overwrites the slot; a span created while
+    /// recording was off cannot match, since the activation count changed
+    /// since. A span closed on this thread is also forgotten here.
     fn recent(&self, id: &Id, activation: u32) -> Option<RegionId> {
         let id = id.into_u64();
         let hit = self.recent[Self::slot(id)];
