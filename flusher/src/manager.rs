@@ -252,16 +252,17 @@ impl ProfileManager {
                     Err("a rank sent an unreadable finalize report".to_owned())
                 } else {
                     let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
-                    let merged = merge_ranks(
-                        &file_path,
-                        &run_dir,
-                        &reports,
-                        &setup_clocks,
-                        &finalize_clocks,
-                        &config,
-                        &summary,
+                    let merged = RankMerge {
+                        file_path: &file_path,
+                        run_dir: &run_dir,
+                        reports: &reports,
+                        setup_clocks: &setup_clocks,
+                        finalize_clocks: &finalize_clocks,
+                        config: &config,
+                        pooled: &summary,
                         start_time_ns,
-                    );
+                    }
+                    .write();
                     pooled = Some(summary);
                     merged
                 }
@@ -281,67 +282,81 @@ impl ProfileManager {
     }
 }
 
-/// Rank 0: merges every rank's file into `file_path`.
-#[allow(clippy::too_many_arguments)]
-fn merge_ranks(
-    file_path: &std::path::Path,
-    run_dir: &std::path::Path,
-    reports: &[RankReport],
-    setup_clocks: &[ClockOffset],
-    finalize_clocks: &[ClockOffset],
-    config: &Config,
-    pooled: &Summary,
+/// What rank 0 needs to merge every rank's file into `file_path`.
+struct RankMerge<'a> {
+    file_path: &'a std::path::Path,
+    run_dir: &'a std::path::Path,
+    reports: &'a [RankReport],
+    setup_clocks: &'a [ClockOffset],
+    finalize_clocks: &'a [ClockOffset],
+    config: &'a Config,
+    pooled: &'a Summary,
     start_time_ns: i64,
-) -> std::result::Result<(), String> {
-    if let Some((rank, Err(e))) = reports
-        .iter()
-        .enumerate()
-        .map(|(r, rep)| (r, &rep.rank_file))
-        .find(|(_, f)| f.is_err())
-    {
-        return Err(format!("rank {rank}'s file is incomplete: {e}"));
+}
+
+impl RankMerge<'_> {
+    /// Writes the merged file, or says which rank's file is incomplete.
+    fn write(&self) -> std::result::Result<(), String> {
+        let RankMerge {
+            file_path,
+            run_dir,
+            reports,
+            setup_clocks,
+            finalize_clocks,
+            config,
+            pooled,
+            start_time_ns,
+        } = *self;
+        if let Some((rank, Err(e))) = reports
+            .iter()
+            .enumerate()
+            .map(|(r, rep)| (r, &rep.rank_file))
+            .find(|(_, f)| f.is_err())
+        {
+            return Err(format!("rank {rank}'s file is incomplete: {e}"));
+        }
+        let inputs: Vec<RankInput> = reports
+            .iter()
+            .enumerate()
+            .map(|(r, report)| RankInput {
+                rank: r as u32,
+                path: run_dir.join(format!("rank_{r}.h5")),
+                shift: ClockShift {
+                    setup: setup_clocks.get(r).copied().unwrap_or_default(),
+                    finalize: finalize_clocks.get(r).copied().unwrap_or_default(),
+                },
+                hostname: report.hostname.clone(),
+            })
+            .collect();
+        let hostnames: Vec<&str> = reports.iter().map(|r| r.hostname.as_str()).collect();
+        let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
+        let facts = RunFacts {
+            start_time_ns,
+            finalize_time_ns: clock::monotonic_ns(),
+            mpi_size: reports.len() as i64,
+            counters: vec![
+                ("num_nodes", nodes as i64),
+                ("time_trace", config.get_time_trace() as i64),
+                ("buffer_limit", config.get_buffer_limit() as i64),
+                ("threads", pooled.threads as i64),
+                (
+                    "dropped_events",
+                    (pooled.dropped_events + pooled.open_at_finalize) as i64,
+                ),
+                ("open_regions_at_finalize", pooled.open_at_finalize as i64),
+                ("blocked_ns", pooled.blocked_ns as i64),
+            ],
+            labels: vec![
+                ("overflow_policy", format!("{:?}", config.get_overflow())),
+                (
+                    "hostnames",
+                    serde_json::to_string(&hostnames).unwrap_or_default(),
+                ),
+                ("clock_offsets", clock_offsets_json(&inputs)),
+            ],
+        };
+        write_merged(file_path, &inputs, &facts, config.get_output_schema())
     }
-    let inputs: Vec<RankInput> = reports
-        .iter()
-        .enumerate()
-        .map(|(r, report)| RankInput {
-            rank: r as u32,
-            path: run_dir.join(format!("rank_{r}.h5")),
-            shift: ClockShift {
-                setup: setup_clocks.get(r).copied().unwrap_or_default(),
-                finalize: finalize_clocks.get(r).copied().unwrap_or_default(),
-            },
-            hostname: report.hostname.clone(),
-        })
-        .collect();
-    let hostnames: Vec<&str> = reports.iter().map(|r| r.hostname.as_str()).collect();
-    let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
-    let facts = RunFacts {
-        start_time_ns,
-        finalize_time_ns: clock::monotonic_ns(),
-        mpi_size: reports.len() as i64,
-        counters: vec![
-            ("num_nodes", nodes as i64),
-            ("time_trace", config.get_time_trace() as i64),
-            ("buffer_limit", config.get_buffer_limit() as i64),
-            ("threads", pooled.threads as i64),
-            (
-                "dropped_events",
-                (pooled.dropped_events + pooled.open_at_finalize) as i64,
-            ),
-            ("open_regions_at_finalize", pooled.open_at_finalize as i64),
-            ("blocked_ns", pooled.blocked_ns as i64),
-        ],
-        labels: vec![
-            ("overflow_policy", format!("{:?}", config.get_overflow())),
-            (
-                "hostnames",
-                serde_json::to_string(&hostnames).unwrap_or_default(),
-            ),
-            ("clock_offsets", clock_offsets_json(&inputs)),
-        ],
-    };
-    write_merged(file_path, &inputs, &facts, config.get_output_schema())
 }
 
 /// Every rank's raw clock offsets, so the shift onto rank 0's clock can be
