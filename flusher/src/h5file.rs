@@ -24,3 +24,10 @@ pub fn open(path: &Path) -> hdf5::Result<File> {
         .with_fapl(|p| p.file_locking(false))
         .open(path)
 }
+
+/// Opens `path` read-write without a file lock.
+pub fn open_rw(path: &Path) -> hdf5::Result<File> {
+    File::with_options()
+        .with_fapl(|p| p.file_locking(false))
+        .open_rw(path)
+}

@@ -80,6 +80,23 @@ impl RegionDatasets {
         })
     }
 
+    /// Opens the datasets of `name` written earlier (after the rank file
+    /// was reopened).
+    pub fn open(regions: &Group, name: &str) -> hdf5::Result<Self> {
+        let group = regions.group(&super::names::escape(name))?;
+        let starts = group.dataset("start_times")?;
+        let ends = group.dataset("end_times")?;
+        let threads = group.dataset("thread_ids")?;
+        let len = starts.size().min(ends.size()).min(threads.size());
+        Ok(RegionDatasets {
+            group,
+            starts,
+            ends,
+            threads,
+            len,
+        })
+    }
+
     /// Appends one batch. Starts are written first: a process killed part
     /// way leaves `start_times` at most one batch longer than `end_times`,
     /// and readers take the shorter length.
