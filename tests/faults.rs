@@ -187,17 +187,10 @@ fn killed_writer_leaves_readable_file() {
                   f = h5py.File(path, 'r')\n    n = min(len(f['regions/until killed/start_times']), \
                   len(f['regions/until killed/end_times']))\n    assert n >= int(flushed), (path, n, flushed)\n    \
                   assert (f['regions/until killed/start_times'][:n] > 0).all(), path\nprint('ok')";
-    let mut py = Command::new(venv.join("bin/python"));
-    py.args(["-c", script]);
-    for (path, flushed) in &killed {
-        py.arg(path).arg(flushed.to_string());
-    }
-    let out = py.output().unwrap();
-    assert!(
-        out.status.success(),
-        "h5py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = killed
+        .iter()
+        .flat_map(|(path, flushed)| [path.clone(), flushed.to_string()]);
+    common::run_python(&venv, script, args);
 }
 
 /// Child side of `a_launcher_without_feature_mpi_gets_per_rank_files`.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::python_venv;
+use common::{python_venv, run_python};
 use scope_profiler::read_profile;
 
 fn example(name: &str) -> PathBuf {
@@ -121,18 +121,8 @@ fn four_ranks_merge_into_one_file_the_python_package_reads() {
     let script = "import sys, scope_profiler as sp\nr = sp.read_h5(sys.argv[1])\n\
                   print(r.num_ranks if hasattr(r, 'num_ranks') else r._num_ranks, \
                   sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
-    let py = Command::new(venv.join("bin/python"))
-        .args(["-c", script])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&py.stdout).trim(),
+        run_python(&venv, script, [&out]).trim(),
         "4 [(0, 7), (1, 8), (2, 9), (3, 10)]"
     );
     let inspect = Command::new(venv.join("bin/scope-profiler"))
@@ -172,18 +162,8 @@ fn four_ranks_merge_into_columnar_schema_3() {
     let script = "import sys\nfrom scope_profiler.h5reader import read_h5_summary\n\
                   r = read_h5_summary(sys.argv[1], fallback=False)\n\
                   print(sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
-    let py = Command::new(venv.join("bin/python"))
-        .args(["-c", script])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&py.stdout).trim(),
+        run_python(&venv, script, [&out]).trim(),
         "[(0, 3), (1, 4), (2, 5), (3, 6)]"
     );
 }

@@ -62,18 +62,8 @@ fn python_package_reads_our_file_with_the_same_regions_and_counts() {
 
     // scope_profiler.read_h5: the same names (the '/'-name under its escaped
     // link name, since schema 1 has no other place for it) and counts.
-    let out = Command::new(venv.join("bin/python"))
-        .args(["-c", READ_H5])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "read_h5 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let theirs: BTreeMap<String, BTreeMap<String, u64>> =
-        serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_str(&common::run_python(&venv, READ_H5, [&path])).unwrap();
     let expected: BTreeMap<String, BTreeMap<String, u64>> = ours
         .iter()
         .map(|(name, calls)| {
@@ -170,17 +160,8 @@ for name in full._region_dict:
     out[name] = [int(a.num_calls), int(b.num_calls), int(a.durations_ns.sum()), int(round(b.total_duration * 1e9))]
 print(json.dumps(out))
 "#;
-    let out = Command::new(venv.join("bin/python"))
-        .args(["-c", script])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: BTreeMap<String, Vec<i64>> = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: BTreeMap<String, Vec<i64>> =
+        serde_json::from_str(&common::run_python(&venv, script, [&path])).unwrap();
     assert_eq!(theirs.len(), 3);
     for r in &summary.regions {
         let row = &theirs[&r.name];

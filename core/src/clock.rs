@@ -81,8 +81,9 @@ impl Calibration {
     /// Converts a tick reading to CLOCK_MONOTONIC nanoseconds. Readings from
     /// before the anchor (never produced by a session) map below the anchor.
     ///
-    /// Exact to under 1 ns against quanta's own scaling for readings within
-    /// days of the anchor (an f64 holds 53 bits; days of ns need 47).
+    /// Within 1 ns of quanta's own 128-bit scaling for readings up to 2⁴⁶
+    /// ticks (hours) either side of the anchor (tested); an f64 holds 53
+    /// bits, so the error grows past that only slowly.
     #[inline]
     pub fn to_ns(&self, ticks: Ticks) -> i64 {
         let since_anchor = ticks.wrapping_sub(self.anchor_ticks) as i64;

@@ -121,8 +121,9 @@ impl Journal {
         let mut at = HEADER.len() as u64;
         let mut payload = Vec::new();
         loop {
-            let mut head = [0u8; 12];
-            if read_full(&mut input, &mut head)? < head.len() {
+            let mut head = Vec::with_capacity(12);
+            input.by_ref().take(12).read_to_end(&mut head)?;
+            if head.len() < 12 {
                 break;
             }
             let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
@@ -130,8 +131,9 @@ impl Journal {
             if magic != FRAME_MAGIC || len > MAX_PAYLOAD {
                 break;
             }
-            payload.resize(len, 0);
-            if read_full(&mut input, &mut payload)? < len || crc32fast::hash(&payload) != crc {
+            payload.clear();
+            input.by_ref().take(len as u64).read_to_end(&mut payload)?;
+            if payload.len() < len || crc32fast::hash(&payload) != crc {
                 break;
             }
             let Some(records) = parse_payload(&payload) else {
@@ -200,17 +202,6 @@ impl ToLe for u32 {
     fn put_le(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
-}
-
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// Decodes a payload whose CRC matched; `None` if its structure is still

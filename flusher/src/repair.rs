@@ -69,14 +69,9 @@ pub enum Repair {
 }
 
 fn read_superblock(file: &mut File) -> io::Result<Option<Superblock>> {
-    let mut head = [0u8; 64];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
+    let mut head = Vec::with_capacity(64);
+    file.take(64).read_to_end(&mut head)?;
+    let filled = head.len();
     if filled < 16 || &head[..8] != SIGNATURE {
         return Ok(None);
     }

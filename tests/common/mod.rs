@@ -82,3 +82,23 @@ fn make_python_venv() -> Option<PathBuf> {
     }
     Some(venv)
 }
+
+/// Runs `script` with the venv's Python and `args`; fails the test with
+/// Python's stderr unless it exits 0, and returns its stdout.
+pub fn run_python<I, A>(venv: &Path, script: &str, args: I) -> String
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

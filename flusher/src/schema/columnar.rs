@@ -198,10 +198,7 @@ impl ColumnarWriter {
             .map(|n| n.replace('\0', "\u{FFFD}").parse::<VarLenUnicode>())
             .collect::<Result<_, _>>()
             .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
-        table
-            .new_dataset_builder()
-            .with_data(&names)
-            .create("names")?;
+        write_column(&table, "names", &names)?;
         let index = self.file.create_group("rank_region_index")?;
         let rows = &self.rows;
         let empty =
@@ -210,46 +207,36 @@ impl ColumnarWriter {
             .iter()
             .map(|_| "[]".parse().unwrap_or_default())
             .collect();
-        index
-            .new_dataset_builder()
-            .with_data(&rows.iter().map(|r| r.region).collect::<Vec<u32>>())
-            .create("region_ids")?;
-        index
-            .new_dataset_builder()
-            .with_data(&rows.iter().map(|r| r.rank).collect::<Vec<u32>>())
-            .create("ranks")?;
-        index
-            .new_dataset_builder()
-            .with_data(&rows.iter().map(|r| r.offset).collect::<Vec<u64>>())
-            .create("event_offsets")?;
-        index
-            .new_dataset_builder()
-            .with_data(&rows.iter().map(|r| r.count).collect::<Vec<u64>>())
-            .create("event_counts")?;
-        index
-            .new_dataset_builder()
-            .with_data(&vec![-1i64; rows.len()])
-            .create("source_lines")?;
-        index
-            .new_dataset_builder()
-            .with_data(&empty())
-            .create("source_files")?;
-        index
-            .new_dataset_builder()
-            .with_data(&empty())
-            .create("source_texts")?;
-        index
-            .new_dataset_builder()
-            .with_data(&tags)
-            .create("tags")?;
-        index
-            .new_dataset_builder()
-            .with_data(&rows.iter().map(|r| r.summary).collect::<Vec<RowSummary>>())
-            .create("summary_statistics")?;
-        index
-            .new_dataset_builder()
-            .with_data(&vec![-1i64; rows.len()])
-            .create("exclusive_totals")?;
+        write_column(
+            &index,
+            "region_ids",
+            &rows.iter().map(|r| r.region).collect::<Vec<u32>>(),
+        )?;
+        write_column(
+            &index,
+            "ranks",
+            &rows.iter().map(|r| r.rank).collect::<Vec<u32>>(),
+        )?;
+        write_column(
+            &index,
+            "event_offsets",
+            &rows.iter().map(|r| r.offset).collect::<Vec<u64>>(),
+        )?;
+        write_column(
+            &index,
+            "event_counts",
+            &rows.iter().map(|r| r.count).collect::<Vec<u64>>(),
+        )?;
+        write_column(&index, "source_lines", &vec![-1i64; rows.len()])?;
+        write_column(&index, "source_files", &empty())?;
+        write_column(&index, "source_texts", &empty())?;
+        write_column(&index, "tags", &tags)?;
+        write_column(
+            &index,
+            "summary_statistics",
+            &rows.iter().map(|r| r.summary).collect::<Vec<RowSummary>>(),
+        )?;
+        write_column(&index, "exclusive_totals", &vec![-1i64; rows.len()])?;
         let ColumnarWriter {
             file,
             deltas,
@@ -261,6 +248,12 @@ impl ColumnarWriter {
         file.flush()?;
         file.close()
     }
+}
+
+/// Writes `data` as the new one-dimensional dataset `name` of `group`.
+fn write_column<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, data: &[T]) -> hdf5::Result<()> {
+    group.new_dataset_builder().with_data(data).create(name)?;
+    Ok(())
 }
 
 /// A row's statistics while its events are appended: [`RegionStats`] (exact

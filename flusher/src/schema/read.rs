@@ -90,8 +90,7 @@ impl Events {
 
     /// Statistics of the durations (count-only calls add to `calls` only).
     pub fn stats(&self) -> RegionStats {
-        let mut stats = RegionStats::default();
-        self.durations().for_each(|d| stats.add(d));
+        let mut stats = RegionStats::of_calls(&self.starts, &self.ends);
         (0..self.untimed_calls).for_each(|_| stats.add_untimed());
         stats
     }
@@ -237,42 +236,31 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
         .read()
         .map_err(|problem| fail(with_repair_hint(path, problem)))?;
     if !data.damage.is_empty() {
-        let journal = crate::journal::path_for(path);
-        if journal.exists() {
-            data.damage.push(Damage::JournalBeside { journal });
-        } else if let Ok(Some(alloc)) = crate::repair::allocation(path) {
-            if alloc.behind() {
-                data.damage.push(Damage::AllocationBehind {
-                    bytes: alloc.end_of_file - alloc.end_of_allocation,
-                });
-            }
-        }
+        data.damage.extend(way_out(path));
     }
     Ok(data)
 }
 
-/// Adds the way out to a read failure of a file whose writer was killed
-/// inside a flush (see [`crate::repair`]).
+/// Adds the way out ([`way_out`]) to a read failure.
 fn with_repair_hint(path: &Path, problem: Problem) -> Problem {
+    match way_out(path) {
+        Some(way) => format!("{problem}; {way}"),
+        None => problem,
+    }
+}
+
+/// How to recover a file whose writer was killed inside a flush (see
+/// [`crate::repair`]): its journal if it has one beside it, else a stale
+/// allocation mark to move; `None` when neither applies.
+fn way_out(path: &Path) -> Option<Damage> {
     let journal = crate::journal::path_for(path);
     if journal.exists() {
-        return format!(
-            "{problem}; {} holds every call the run flushed: `scope-profiler-pproc --repair {}` \
-             rebuilds the file from it",
-            journal.display(),
-            path.display()
-        );
+        return Some(Damage::JournalBeside { journal });
     }
-    match crate::repair::allocation(path) {
-        Ok(Some(alloc)) if alloc.behind() => format!(
-            "{problem}; the file ends {} bytes past its recorded allocation, so its writer was \
-             killed inside a flush: `scope-profiler-pproc --repair {}` (or `h5clear \
-             --increment=0`) makes it readable",
-            alloc.end_of_file - alloc.end_of_allocation,
-            path.display()
-        ),
-        _ => problem,
-    }
+    let alloc = crate::repair::allocation(path).ok()??;
+    alloc.behind().then(|| Damage::AllocationBehind {
+        bytes: alloc.end_of_file - alloc.end_of_allocation,
+    })
 }
 
 struct Reader<'a> {
