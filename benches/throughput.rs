@@ -3,16 +3,25 @@
 //! Reports sustained events/s written, time threads spent blocked on full
 //! rings, bytes per event on disk, and RSS over the run.
 //!
-//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal]`
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal] [--rate=M]`
 //! (default 10⁸ from 2 threads, with the crash journal; the 10⁹
 //! needs ~60 GB of free disk). Each run writes 40–60 bytes per event, so
 //! back-to-back runs can be held up by the kernel's dirty-page writeback:
 //! `sync` between runs.
+//!
+//! Without `--rate` the threads record as fast as they can (the flusher's
+//! ceiling). With `--rate=M` they are paced to M million events/s in
+//! total: each thread records 10,000 calls, then sleeps until its
+//! schedule says the next 10,000 are due, so the blocked time printed is
+//! what an application recording at that rate would see.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use scope_profiler::{region, Config, ProfileManager};
+
+/// Calls a paced thread records between looks at the clock.
+const CHUNK: u64 = 10_000;
 
 fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -35,6 +44,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         .unwrap_or(100_000_000);
     let threads: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     let journal = args.get(2).map(String::as_str) != Some("no-journal");
+    let rate: Option<f64> = std::env::args()
+        .find_map(|a| a.strip_prefix("--rate=").and_then(|m| m.parse().ok()))
+        .filter(|m: &f64| *m > 0.0);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("throughput.h5");
     let buffer = 100_000;
@@ -59,9 +71,24 @@ fn main() -> Result<(), scope_profiler::Error> {
         });
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                s.spawn(|| {
-                    for _ in 0..events / threads {
-                        let _g = region!("throughput");
+                s.spawn(move || {
+                    // Seconds per chunk of CHUNK calls at this thread's share of the rate.
+                    let pace = rate.map(|m| CHUNK as f64 * threads as f64 / (m * 1e6));
+                    let mut left = events / threads;
+                    let mut chunks = 0u32;
+                    while left > 0 {
+                        let n = left.min(CHUNK);
+                        for _ in 0..n {
+                            let _g = region!("throughput");
+                        }
+                        left -= n;
+                        chunks += 1;
+                        if let Some(pace) = pace {
+                            let due = began + Duration::from_secs_f64(pace * f64::from(chunks));
+                            if let Some(ahead) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(ahead);
+                            }
+                        }
                     }
                 })
             })
@@ -85,8 +112,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "events {calls} from {threads} threads, ring {buffer} events per thread, crash journal {}",
-        if journal { "on" } else { "off" }
+        "events {calls} from {threads} threads, ring {buffer} events per thread, crash journal {}, {}",
+        if journal { "on" } else { "off" },
+        rate.map_or("as fast as they can".to_owned(), |m| format!("paced to {m} M events/s in total"))
     );
     println!(
         "recorded and flushed in {recorded:.2} s: {:.1} M events/s sustained",
