@@ -1,28 +1,24 @@
 //! `#[tracing::instrument]` function calls through `registry()` with
 //! `ScopeLayer`, beside the same with a no-op layer and with
-//! `tracing-chrome`, and the two-TSC floor, in one run.
+//! `tracing-chrome`, a layer that only reads the clock twice, and the
+//! two-TSC floor, in one run.
 //!
-//! `cargo bench --bench tracing`
+//! `cargo bench --bench tracing`. Each line is measured after the one
+//! before, so on a shared machine drift between them shows up in their
+//! differences; `benches/tracing_paired.rs` measures the differences with
+//! the layers interleaved.
 
 mod common;
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::layers::{instrumented, ClockOnlyLayer, NoopLayer};
 use common::DrainedSession;
 use criterion::{criterion_group, criterion_main, Criterion};
 use scope_profiler::core::clock;
 use scope_profiler::ScopeLayer;
 use tracing_subscriber::prelude::*;
-
-#[tracing::instrument]
-fn instrumented(x: u64) -> u64 {
-    black_box(x)
-}
-
-/// A layer that does nothing: the cost of `registry()` itself.
-struct NoopLayer;
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
 
 fn tracing_overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("instrumented fn call");
@@ -34,6 +30,11 @@ fn tracing_overhead(c: &mut Criterion) {
     });
     tracing::subscriber::with_default(tracing_subscriber::registry().with(NoopLayer), || {
         g.bench_function("registry + no-op layer", |b| {
+            b.iter(|| instrumented(black_box(1)))
+        });
+    });
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(ClockOnlyLayer), || {
+        g.bench_function("registry + clock-only layer", |b| {
             b.iter(|| instrumented(black_box(1)))
         });
     });

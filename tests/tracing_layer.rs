@@ -208,6 +208,47 @@ fn spans_made_while_paused_keep_their_own_names_after_resume() {
 }
 
 #[test]
+fn reused_span_slots_and_spans_from_other_threads_keep_their_names() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry().with(ScopeLayer::new());
+    let (summary, _) = run(subscriber, || {
+        // The registry hands a closed span's slot to the next span: "a"
+        // and "b" take turns in the same slots, so a span table keyed by
+        // anything less than the full id (or trusting a closed span's
+        // entry) would credit calls to the wrong name.
+        for i in 0..1000 {
+            let _g = if i % 2 == 0 {
+                info_span!("a").entered()
+            } else {
+                info_span!("b").entered()
+            };
+        }
+        // Spans created on another thread are entered here: their ids
+        // were never noted by this thread.
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let foreign: Vec<tracing::Span> = std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                (0..40).map(|_| info_span!("made elsewhere")).collect()
+            })
+        })
+        .join()
+        .unwrap();
+        for span in &foreign {
+            let _g = span.enter();
+            let _inner = info_span!("a").entered();
+        }
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("a".to_string(), 540),
+            ("b".to_string(), 500),
+            ("made elsewhere".to_string(), 40)
+        ])
+    );
+}
+
+#[test]
 fn a_span_created_on_one_thread_and_closed_on_another_is_one_lifetime_call() {
     let _s = serial();
     let subscriber = tracing_subscriber::registry().with(ScopeLayer::new().mode(SpanMode::Both));

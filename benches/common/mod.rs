@@ -1,6 +1,8 @@
 //! Shared by the benches: a recording session drained by a helper thread.
 #![allow(dead_code)]
 
+pub mod layers;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -34,8 +34,9 @@
 //!   written by the closing thread), so a request's wall time is visible.
 //!
 //! Before `ProfileManager::setup` (and after `finalize`) nothing is recorded:
-//! `on_new_span` and `on_enter` return after one load, `on_exit` and
-//! `on_close` after looking at this thread's (then empty) tables.
+//! `on_new_span` and `on_enter` return after one load, `on_exit` after
+//! looking at this thread's (then empty) stack of entered spans; in on-CPU
+//! mode `on_close` does nothing at all.
 
 use std::cell::RefCell;
 
@@ -128,12 +129,16 @@ impl ThreadSpans {
     }
 
     /// The on-CPU region of span `id` if this thread created it during the
-    /// current activation. Sound with tracing-subscriber's `Registry`: it
-    /// hands an id out again only after the span closed, and only to a span
-    /// created on the same thread (each thread allocates from its own slab
-    /// shard), whose `on_new_span` overwrites the slot; a span created while
-    /// recording was off cannot match, since the activation count changed
-    /// since. A span closed on this thread is also forgotten here.
+    /// current activation.
+    ///
+    /// Sound with tracing-subscriber's `Registry` without forgetting spans
+    /// at close: an id is handed out again only after its span closed, and
+    /// only to a span created on the same thread (each thread allocates from
+    /// its own slab shard; a new thread that inherits a shard starts with an
+    /// empty table). That new span's `on_new_span` overwrites the slot while
+    /// recording; one created while recording was off cannot match, since
+    /// the activation count changes before recording resumes. A span this
+    /// layer is filtered out of is never entered here either.
     fn recent(&self, id: &Id, activation: u32) -> Option<RegionId> {
         let id = id.into_u64();
         let hit = self.recent[Self::slot(id)];
@@ -148,14 +153,6 @@ impl ThreadSpans {
             activation,
         };
     }
-
-    fn forget(&mut self, id: &Id) {
-        let id = id.into_u64();
-        let slot = &mut self.recent[Self::slot(id)];
-        if slot.id == id {
-            slot.id = 0;
-        }
-    }
 }
 
 thread_local! {
@@ -167,6 +164,18 @@ thread_local! {
             entered: Vec::new(),
         })
     };
+}
+
+/// Runs `f` on this thread's [`ThreadSpans`]; `None` (nothing done) while
+/// the thread is exiting, or if a callback runs inside another on this
+/// thread (a span made by an instrumented allocator while the table grows):
+/// that span is not recorded rather than the program panicking.
+#[inline(always)]
+fn with_thread_spans<R>(f: impl FnOnce(&mut ThreadSpans) -> R) -> Option<R> {
+    THREAD_SPANS
+        .try_with(|spans| spans.try_borrow_mut().ok().map(|mut spans| f(&mut spans)))
+        .ok()
+        .flatten()
 }
 
 impl ScopeLayer {
@@ -187,6 +196,7 @@ impl ScopeLayer {
         self
     }
 
+    #[inline(always)]
     fn regions_for(
         &self,
         spans: &mut ThreadSpans,
@@ -197,11 +207,21 @@ impl ScopeLayer {
             self.with_target,
             self.mode == SpanMode::Both,
         );
-        if let Some((last, regions)) = spans.last_callsite {
-            if last == key {
-                return regions;
-            }
+        match spans.last_callsite {
+            Some((last, regions)) if last == key => regions,
+            _ => self.lookup_callsite(spans, key, metadata),
         }
+    }
+
+    /// [`regions_for`](Self::regions_for) when the callsite is not the last
+    /// one: out of line, so the common path stays small.
+    #[inline(never)]
+    fn lookup_callsite(
+        &self,
+        spans: &mut ThreadSpans,
+        key: CallsiteKey,
+        metadata: &'static Metadata<'static>,
+    ) -> SpanRegions {
         let regions = *spans
             .callsites
             .entry(key)
@@ -226,6 +246,34 @@ impl ScopeLayer {
         SpanRegions { on_cpu, lifetime }
     }
 
+    /// The on-CPU region of a span this thread did not note at creation,
+    /// from the registry: out of line, so `on_enter` stays small.
+    #[inline(never)]
+    fn foreign_span_region<S>(
+        &self,
+        spans: &mut ThreadSpans,
+        id: &Id,
+        ctx: Context<'_, S>,
+    ) -> Option<RegionId>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let metadata = ctx.metadata(id)?;
+        Some(self.regions_for(spans, metadata).on_cpu)
+    }
+
+    /// Stores the start of span `id`'s lifetime call in its extensions.
+    #[inline(never)]
+    fn start_lifetime<S>(region: RegionId, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (Some(span), Some(created)) = (ctx.span(id), CallStart::now()) else {
+            return;
+        };
+        span.extensions_mut().insert(Lifetime { region, created });
+    }
+
     fn tracks_on_cpu(&self) -> bool {
         self.mode != SpanMode::Lifetime
     }
@@ -239,32 +287,24 @@ impl<S> Layer<S> for ScopeLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    #[inline(always)]
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(activation) = session::activation() else {
             return;
         };
-        let regions = THREAD_SPANS.try_with(|spans| {
-            let spans = &mut *spans.borrow_mut();
+        let regions = with_thread_spans(|spans| {
             let regions = self.regions_for(spans, attrs.metadata());
             if self.tracks_on_cpu() {
                 spans.remember(id, regions.on_cpu, activation);
             }
             regions
         });
-        if !self.tracks_lifetime() {
-            return;
-        }
-        let (Ok(regions), Some(span)) = (regions, ctx.span(id)) else {
-            return;
-        };
-        if let Some(created) = CallStart::now() {
-            span.extensions_mut().insert(Lifetime {
-                region: regions.lifetime,
-                created,
-            });
+        if let (true, Some(regions)) = (self.tracks_lifetime(), regions) {
+            Self::start_lifetime(regions.lifetime, id, ctx);
         }
     }
 
+    #[inline(always)]
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if !self.tracks_on_cpu() {
             return;
@@ -272,17 +312,14 @@ where
         let Some(activation) = session::activation() else {
             return;
         };
-        let _ = THREAD_SPANS.try_with(|spans| {
-            let spans = &mut *spans.borrow_mut();
+        with_thread_spans(|spans| {
             let region = match spans.recent(id, activation) {
                 Some(region) => region,
                 // Created on another thread, or before recording started.
-                None => {
-                    let Some(metadata) = ctx.metadata(id) else {
-                        return;
-                    };
-                    self.regions_for(spans, metadata).on_cpu
-                }
+                None => match self.foreign_span_region(spans, id, ctx) {
+                    Some(region) => region,
+                    None => return,
+                },
             };
             if let Some(start) = CallStart::now() {
                 spans.entered.push((id.clone(), region, start));
@@ -290,12 +327,13 @@ where
         });
     }
 
+    #[inline(always)]
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         if !self.tracks_on_cpu() {
             return;
         }
-        let open = THREAD_SPANS.try_with(|spans| {
-            let entered = &mut spans.borrow_mut().entered;
+        let open = with_thread_spans(|spans| {
+            let entered = &mut spans.entered;
             // Usually the last one; out-of-order exits are matched by id.
             if entered.last().is_some_and(|(open, _, _)| open == id) {
                 return entered.pop();
@@ -303,17 +341,14 @@ where
             let at = entered.iter().rposition(|(open, _, _)| open == id)?;
             Some(entered.remove(at))
         });
-        if let Ok(Some((_, region, start))) = open {
+        if let Some(Some((_, region, start))) = open {
             start.finish(region);
         }
     }
 
+    #[inline(always)]
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        // While not recording the slot needs no care: the activation count
-        // changes before recording resumes.
-        if self.tracks_on_cpu() && session::activation().is_some() {
-            let _ = THREAD_SPANS.try_with(|spans| spans.borrow_mut().forget(&id));
-        }
+        // On-CPU mode needs nothing at close (see `ThreadSpans::recent`).
         if !self.tracks_lifetime() {
             return;
         }

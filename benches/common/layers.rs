@@ -1,0 +1,33 @@
+//! The instrumented function and reference layers the tracing benches share.
+
+use std::cell::Cell;
+use std::hint::black_box;
+
+use tracing::span::Id;
+use tracing_subscriber::layer::Context;
+
+/// The function every tracing bench calls.
+#[tracing::instrument]
+pub fn instrumented(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// A layer that does nothing: the cost of `registry()` itself.
+pub struct NoopLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
+
+thread_local! {
+    static ENTERED_AT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The least a layer that times spans can do: read the clock in `on_enter`
+/// and again in `on_exit`, keeping nothing but the last start.
+pub struct ClockOnlyLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockOnlyLayer {
+    fn on_enter(&self, _: &Id, _: Context<'_, S>) {
+        ENTERED_AT.with(|t| t.set(scope_profiler::core::clock::now()));
+    }
+    fn on_exit(&self, _: &Id, _: Context<'_, S>) {
+        ENTERED_AT.with(|t| black_box(scope_profiler::core::clock::now().wrapping_sub(t.get())));
+    }
+}

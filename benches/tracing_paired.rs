@@ -1,0 +1,94 @@
+//! What each layer adds to an `#[instrument]` call, measured with the
+//! subscribers interleaved: every round times one block of calls through
+//! each subscriber (in a rotating order) and one block of two-TSC floors,
+//! and the added cost is the median over rounds of each round's difference
+//! to the no-op layer. Drift on a shared machine (other tenants, frequency)
+//! moves a whole round and cancels out; it does not between the separate
+//! criterion measurements of `benches/tracing.rs`.
+//!
+//! `cargo bench --bench tracing_paired -- [ROUNDS]` (default 300 rounds of
+//! 10,000 calls per subscriber; a recording session runs throughout).
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use common::layers::{instrumented, ClockOnlyLayer, NoopLayer};
+use common::DrainedSession;
+use scope_profiler::core::clock;
+use scope_profiler::ScopeLayer;
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+/// Calls per block.
+const BLOCK: u32 = 10_000;
+
+/// Nanoseconds per call of `body`, over one block.
+fn per_call(mut body: impl FnMut()) -> f64 {
+    let began = Instant::now();
+    for _ in 0..BLOCK {
+        body();
+    }
+    began.elapsed().as_nanos() as f64 / f64::from(BLOCK)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(300)
+        .max(1);
+    let _run = DrainedSession::start(true, true);
+    let subscribers = [
+        (
+            "registry + no-op layer",
+            Dispatch::new(tracing_subscriber::registry().with(NoopLayer)),
+        ),
+        (
+            "registry + clock-only layer",
+            Dispatch::new(tracing_subscriber::registry().with(ClockOnlyLayer)),
+        ),
+        (
+            "registry + ScopeLayer (recording)",
+            Dispatch::new(tracing_subscriber::registry().with(ScopeLayer::new())),
+        ),
+    ];
+    let call = || {
+        black_box(instrumented(black_box(1)));
+    };
+    // Warm-up: caches, the layer's per-thread tables, the ring.
+    for (_, dispatch) in &subscribers {
+        tracing::dispatcher::with_default(dispatch, || per_call(call));
+    }
+    let mut floor = Vec::with_capacity(rounds);
+    let mut times = vec![Vec::with_capacity(rounds); subscribers.len()];
+    for round in 0..rounds {
+        floor.push(per_call(|| {
+            black_box((clock::now(), clock::now()));
+        }));
+        for k in 0..subscribers.len() {
+            let i = (round + k) % subscribers.len();
+            let dispatch = &subscribers[i].1;
+            times[i].push(tracing::dispatcher::with_default(dispatch, || {
+                per_call(call)
+            }));
+        }
+    }
+    let floor_ns = median(floor);
+    println!("{rounds} rounds of {BLOCK} calls per subscriber, order rotating");
+    println!("floor: two TSC reads {floor_ns:.1} ns");
+    for (i, (name, _)) in subscribers.iter().enumerate() {
+        let added = median(times[i].iter().zip(&times[0]).map(|(t, n)| t - n).collect());
+        println!(
+            "{name:36} {:7.1} ns per call, adds {added:5.1} ns = {:.2}x floor over the no-op layer",
+            median(times[i].clone()),
+            added / floor_ns
+        );
+    }
+}
