@@ -32,6 +32,16 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Fails the test with the job's exit status and stderr unless it exited 0.
+fn assert_succeeded(run: &Output) {
+    assert!(
+        run.status.success(),
+        "{}:\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 fn mpirun(n: u32, args: &[&std::ffi::OsStr], limit: Duration) -> (Output, Duration) {
     // One job at a time: on a 2-core machine two oversubscribed jobs starve
     // each other and the clock test measures the scheduler instead.
@@ -89,11 +99,7 @@ fn four_ranks_merge_into_one_file_the_python_package_reads() {
         ],
         Duration::from_secs(120),
     );
-    assert!(
-        run.status.success(),
-        "mpirun failed:\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_succeeded(&run);
     let data = read_profile(&out).unwrap();
     assert_eq!(data.ranks, vec![0, 1, 2, 3]);
     let compute = data.region("compute").unwrap();
@@ -148,11 +154,7 @@ fn four_ranks_merge_into_columnar_schema_3() {
         ],
         Duration::from_secs(120),
     );
-    assert!(
-        run.status.success(),
-        "mpirun failed:\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_succeeded(&run);
     let data = read_profile(&out).unwrap();
     assert_eq!((data.schema, data.ranks.clone()), (3, vec![0, 1, 2, 3]));
     let compute = data.region("compute").unwrap();
@@ -177,11 +179,7 @@ fn the_same_binary_runs_without_mpirun() {
         .arg("3")
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_succeeded(&run);
     let data = read_profile(&out).unwrap();
     assert_eq!(data.ranks, vec![0]);
     assert_eq!(data.region("compute").unwrap().per_rank[&0].calls(), 3);
@@ -196,11 +194,7 @@ fn barrier_separated_regions_end_together_on_rank_0s_clock() {
         &[example("mpi_clock").as_os_str(), out.as_os_str()],
         Duration::from_secs(120),
     );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_succeeded(&run);
     let data = read_profile(&out).unwrap();
     let barrier = data.region("barrier").unwrap();
     let (r0, r1) = (&barrier.per_rank[&0], &barrier.per_rank[&1]);
