@@ -108,7 +108,7 @@ pub struct CallStart {
 
 impl CallStart {
     /// Starts a call now, or `None` when nothing records.
-    #[inline]
+    #[inline(always)]
     pub fn now() -> Option<CallStart> {
         let state = session::state();
         if state == 0 {
@@ -121,7 +121,7 @@ impl CallStart {
     /// Ends the call now as one call of `region`, written to the calling
     /// thread's ring. Returns false (recording nothing) if the session that
     /// was recording at the start has ended or been paused since.
-    #[inline]
+    #[inline(always)]
     pub fn finish(self, region: RegionId) -> bool {
         if session::state() != self.state {
             return false;

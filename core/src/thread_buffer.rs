@@ -211,7 +211,7 @@ pub(crate) fn open_region(state: u32) -> bool {
 /// Writes one call measured by the caller into this thread's ring for
 /// session `state`, registering a ring first if needed. Does not touch the
 /// open-region count: the caller tracks its own open calls.
-#[inline]
+#[inline(always)]
 pub(crate) fn push_call(state: u32, record: Record) -> bool {
     LOCAL
         .try_with(|slot| {
