@@ -7,7 +7,8 @@
 //! (default 10⁸ from 2 threads, with the crash journal; the 10⁹
 //! needs ~60 GB of free disk). Each run writes 40–60 bytes per event, so
 //! back-to-back runs can be held up by the kernel's dirty-page writeback:
-//! `sync` between runs.
+//! `sync` between runs. It also prints the flusher thread's CPU time per
+//! event (from `/proc/self/task/*/schedstat`): the rate one core drains.
 //!
 //! Without `--rate` the threads record as fast as they can (the flusher's
 //! ceiling). With `--rate=M` they are paced to M million events/s in
@@ -22,6 +23,21 @@ use scope_profiler::{region, Config, ProfileManager};
 
 /// Calls a paced thread records between looks at the clock.
 const CHUNK: u64 = 10_000;
+
+/// Nanoseconds on a CPU so far of this process's thread called `name`
+/// (`/proc/self/task/*/schedstat`; `comm` holds the first 15 bytes of a
+/// thread's name), or `None` where the kernel does not say.
+fn thread_cpu_ns(name: &str) -> Option<u64> {
+    let comm = &name[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .and_then(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
+}
 
 fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -99,6 +115,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         sampler.join().expect("sampler")
     });
     let recorded = began.elapsed().as_secs_f64();
+    let flusher_cpu_ns = thread_cpu_ns("scope-profiler-flusher");
     let summary = ProfileManager::finalize()?;
     let total = began.elapsed().as_secs_f64();
     let calls = summary.region("throughput").map_or(0, |r| r.stats.calls);
@@ -129,6 +146,14 @@ fn main() -> Result<(), scope_profiler::Error> {
         summary.blocked_ns as f64 / 1e9,
         summary.dropped_events
     );
+    if let Some(ns) = flusher_cpu_ns {
+        let per_event = ns as f64 / calls.max(1) as f64;
+        println!(
+            "flusher thread on a CPU {:.2} s: {per_event:.1} ns per event, so a core of its own drains {:.0} M events/s",
+            ns as f64 / 1e9,
+            1e3 / per_event
+        );
+    }
     println!(
         "file: {:.1} bytes per event",
         bytes as f64 / calls.max(1) as f64
