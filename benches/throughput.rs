@@ -3,7 +3,7 @@
 //! Reports sustained events/s written, time threads spent blocked on full
 //! rings, bytes per event on disk, and RSS over the run.
 //!
-//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal] [--rate=M]`
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal] [--rate=M] [--buffer=N]`
 //! (default 10⁸ from 2 threads, with the crash journal; the 10⁹
 //! needs ~60 GB of free disk). Each run writes 40–60 bytes per event, so
 //! back-to-back runs can be held up by the kernel's dirty-page writeback:
@@ -65,7 +65,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         .filter(|m: &f64| *m > 0.0);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("throughput.h5");
-    let buffer = 100_000;
+    let buffer: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("--buffer=").and_then(|n| n.parse().ok()))
+        .unwrap_or(100_000);
     ProfileManager::setup(
         Config::default()
             .file_path(&out)
@@ -76,7 +78,7 @@ fn main() -> Result<(), scope_profiler::Error> {
     )?;
     let done = AtomicBool::new(false);
     let began = Instant::now();
-    let samples = std::thread::scope(|s| {
+    let (samples, produced) = std::thread::scope(|s| {
         let sampler = s.spawn(|| {
             let mut samples = Vec::new();
             while !done.load(Ordering::Relaxed) {
@@ -110,9 +112,10 @@ fn main() -> Result<(), scope_profiler::Error> {
             })
             .collect();
         workers.into_iter().for_each(|w| w.join().expect("worker"));
+        let produced = began.elapsed().as_secs_f64();
         ProfileManager::flush().expect("flush");
         done.store(true, Ordering::Relaxed);
-        sampler.join().expect("sampler")
+        (sampler.join().expect("sampler"), produced)
     });
     let recorded = began.elapsed().as_secs_f64();
     let flusher_cpu_ns = thread_cpu_ns("scope-profiler-flusher");
@@ -132,6 +135,10 @@ fn main() -> Result<(), scope_profiler::Error> {
         "events {calls} from {threads} threads, ring {buffer} events per thread, crash journal {}, {}",
         if journal { "on" } else { "off" },
         rate.map_or("as fast as they can".to_owned(), |m| format!("paced to {m} M events/s in total"))
+    );
+    println!(
+        "threads done recording after {produced:.2} s: {:.1} M events/s offered",
+        calls as f64 / produced / 1e6
     );
     println!(
         "recorded and flushed in {recorded:.2} s: {:.1} M events/s sustained",
