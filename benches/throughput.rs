@@ -119,6 +119,10 @@ fn main() -> Result<(), scope_profiler::Error> {
     });
     let recorded = began.elapsed().as_secs_f64();
     let flusher_cpu_ns = thread_cpu_ns("scope-profiler-flusher");
+    // Finalize deletes the journal: measure it now.
+    let journal_bytes = ProfileManager::run_dir()
+        .and_then(|d| std::fs::metadata(d.join("rank_0.h5.journal")).ok())
+        .map(|m| m.len());
     let summary = ProfileManager::finalize()?;
     let total = began.elapsed().as_secs_f64();
     let calls = summary.region("throughput").map_or(0, |r| r.stats.calls);
@@ -165,6 +169,12 @@ fn main() -> Result<(), scope_profiler::Error> {
         "file: {:.1} bytes per event",
         bytes as f64 / calls.max(1) as f64
     );
+    if let Some(journal) = journal_bytes {
+        println!(
+            "crash journal: {:.1} bytes per event",
+            journal as f64 / calls.max(1) as f64
+        );
+    }
     if !warm.is_empty() {
         println!(
             "RSS after 1 s: {lo:.1}..{hi:.1} MB over {} samples ({:+.1} %)",

@@ -92,7 +92,8 @@ impl Config {
     /// `rank_<N>.h5.journal` before the rank file (default `true`), so a
     /// process killed inside an HDF5 flush loses no call it had flushed
     /// (`scope-profiler-pproc --repair` rebuilds the rank file from it). It
-    /// costs the rank file's size again on disk until finalize deletes it.
+    /// takes 2–6 bytes per call on disk (delta-encoded) until finalize
+    /// deletes it.
     pub fn crash_journal(mut self, on: bool) -> Self {
         self.crash_journal = on;
         self
