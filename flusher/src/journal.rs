@@ -437,6 +437,40 @@ mod tests {
     }
 
     #[test]
+    fn mutated_payloads_are_decoded_or_rejected_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let rank = dir.path().join("rank_0.h5");
+        let cal = Calibration::take();
+        let mut journal = Journal::create(&rank).unwrap();
+        journal.append(&batch("fuzzed", 1_000, 50, &cal)).unwrap();
+        let payload = journal.frame[12..].to_vec();
+        assert!(parse_payload(&payload).is_some());
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..20_000 {
+            let mut p = payload.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = next() % p.len();
+                match next() % 3 {
+                    0 => p[at] ^= 1 << (next() % 8),
+                    1 => p[at] = 0xff,
+                    _ => p.truncate(at),
+                }
+                if p.is_empty() {
+                    break;
+                }
+            }
+            // Decoded or refused; a panic fails the test.
+            let _ = parse_payload(&p);
+        }
+    }
+
+    #[test]
     fn rebuild_writes_every_journaled_call_into_a_readable_rank_file() {
         let dir = tempfile::tempdir().unwrap();
         let rank = dir.path().join("rank_0.h5");
