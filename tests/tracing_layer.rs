@@ -124,6 +124,29 @@ fn target_names_and_fmt_layers_compose() {
 }
 
 #[test]
+fn two_scope_layers_naming_differently_each_record_every_call() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry()
+        .with(ScopeLayer::new())
+        .with(ScopeLayer::new().with_target(true));
+    let (summary, _) = run(subscriber, || {
+        for _ in 0..50 {
+            let _outer = info_span!(target: "solver", "step").entered();
+            let _inner = info_span!(target: "solver", "assemble").entered();
+        }
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("assemble".to_string(), 50),
+            ("solver::assemble".to_string(), 50),
+            ("solver::step".to_string(), 50),
+            ("step".to_string(), 50),
+        ])
+    );
+}
+
+#[test]
 fn exits_out_of_order_are_matched_by_span_id() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();

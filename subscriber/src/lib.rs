@@ -96,6 +96,9 @@ struct RecentSpan {
     region: RegionId,
     /// [`session::activation`] when it was stored.
     activation: u32,
+    /// The storing layer's `with_target`: two `ScopeLayer`s in one
+    /// subscriber that name regions differently do not share entries.
+    with_target: bool,
 }
 
 impl RecentSpan {
@@ -103,6 +106,7 @@ impl RecentSpan {
         id: 0,
         region: RegionId(0),
         activation: 0,
+        with_target: false,
     };
 }
 
@@ -139,18 +143,20 @@ impl ThreadSpans {
     /// recording; one created while recording was off cannot match, since
     /// the activation count changes before recording resumes. A span this
     /// layer is filtered out of is never entered here either.
-    fn recent(&self, id: &Id, activation: u32) -> Option<RegionId> {
+    fn recent(&self, id: &Id, activation: u32, with_target: bool) -> Option<RegionId> {
         let id = id.into_u64();
         let hit = self.recent[Self::slot(id)];
-        (hit.id == id && hit.activation == activation).then_some(hit.region)
+        (hit.id == id && hit.activation == activation && hit.with_target == with_target)
+            .then_some(hit.region)
     }
 
-    fn remember(&mut self, id: &Id, region: RegionId, activation: u32) {
+    fn remember(&mut self, id: &Id, region: RegionId, activation: u32, with_target: bool) {
         let id = id.into_u64();
         self.recent[Self::slot(id)] = RecentSpan {
             id,
             region,
             activation,
+            with_target,
         };
     }
 }
@@ -295,7 +301,7 @@ where
         let regions = with_thread_spans(|spans| {
             let regions = self.regions_for(spans, attrs.metadata());
             if self.tracks_on_cpu() {
-                spans.remember(id, regions.on_cpu, activation);
+                spans.remember(id, regions.on_cpu, activation, self.with_target);
             }
             regions
         });
@@ -313,7 +319,7 @@ where
             return;
         };
         with_thread_spans(|spans| {
-            let region = match spans.recent(id, activation) {
+            let region = match spans.recent(id, activation, self.with_target) {
                 Some(region) => region,
                 // Created on another thread, or before recording started.
                 None => match self.foreign_span_region(spans, id, ctx) {
