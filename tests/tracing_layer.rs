@@ -147,6 +147,27 @@ fn two_scope_layers_naming_differently_each_record_every_call() {
 }
 
 #[test]
+fn two_lifetime_layers_in_one_subscriber_each_record_every_span() {
+    let _s = serial();
+    let subscriber = tracing_subscriber::registry()
+        .with(ScopeLayer::new().mode(SpanMode::Lifetime))
+        .with(ScopeLayer::new().mode(SpanMode::Both).with_target(true));
+    let (summary, _) = run(subscriber, || {
+        for _ in 0..30 {
+            let _request = info_span!(target: "web", "request").entered();
+        }
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("request".to_string(), 30),
+            ("web::request".to_string(), 30),
+            ("web::request [lifetime]".to_string(), 30),
+        ])
+    );
+}
+
+#[test]
 fn exits_out_of_order_are_matched_by_span_id() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();

@@ -76,9 +76,13 @@ struct SpanRegions {
 }
 
 /// Stored in a span's extensions at creation, in the lifetime modes only.
-struct Lifetime {
-    region: RegionId,
-    created: CallStart,
+///
+/// One entry per lifetime-tracking `ScopeLayer` in the subscriber: nearly
+/// always one (`first`, no allocation beyond the extension's); each layer's
+/// close takes one entry, so with several every region still gets its call.
+struct Lifetimes {
+    first: (RegionId, CallStart),
+    more: Vec<(RegionId, CallStart)>,
 }
 
 /// Key of the per-thread callsite cache: the callsite's metadata address and
@@ -277,7 +281,14 @@ impl ScopeLayer {
         let (Some(span), Some(created)) = (ctx.span(id), CallStart::now()) else {
             return;
         };
-        span.extensions_mut().insert(Lifetime { region, created });
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<Lifetimes>() {
+            Some(lifetimes) => lifetimes.more.push((region, created)),
+            None => extensions.insert(Lifetimes {
+                first: (region, created),
+                more: Vec::new(),
+            }),
+        }
     }
 
     fn tracks_on_cpu(&self) -> bool {
@@ -359,8 +370,13 @@ where
             return;
         }
         let Some(span) = ctx.span(&id) else { return };
-        let lifetime = span.extensions_mut().remove::<Lifetime>();
-        if let Some(Lifetime { region, created }) = lifetime {
+        let mut extensions = span.extensions_mut();
+        let lifetime = extensions
+            .get_mut::<Lifetimes>()
+            .and_then(|lifetimes| lifetimes.more.pop())
+            .or_else(|| extensions.remove::<Lifetimes>().map(|l| l.first));
+        drop(extensions);
+        if let Some((region, created)) = lifetime {
             created.finish(region);
         }
     }
