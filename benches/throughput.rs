@@ -49,25 +49,84 @@ fn rss_mb() -> f64 {
     pages * 4096.0 / 1e6
 }
 
+/// The command line: `[EVENTS] [THREADS] [no-journal] [--rate=M] [--buffer=N]`.
+struct Args {
+    events: u64,
+    threads: u64,
+    journal: bool,
+    /// Offered rate in M events/s in total; `None`: as fast as they can.
+    rate: Option<f64>,
+    /// Ring size per thread, in events.
+    buffer: usize,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let all: Vec<String> = std::env::args().skip(1).collect();
+        let positional: Vec<&String> = all.iter().filter(|a| !a.starts_with("--")).collect();
+        let option = |name: &str| {
+            all.iter()
+                .find_map(|a| a.strip_prefix(name).and_then(|v| v.parse::<f64>().ok()))
+        };
+        Args {
+            events: positional
+                .first()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(100_000_000),
+            threads: positional
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2)
+                .max(1),
+            journal: positional.get(2).map(|s| s.as_str()) != Some("no-journal"),
+            rate: option("--rate=").filter(|m| *m > 0.0),
+            buffer: option("--buffer=").map_or(100_000, |n| n as usize),
+        }
+    }
+}
+
+/// One recording thread: `events` calls, in chunks of [`CHUNK`]; with
+/// `chunk_secs`, each chunk is due `chunk_secs` after the one before
+/// (counted from `began`) and the thread sleeps while it is ahead.
+fn record(events: u64, chunk_secs: Option<f64>, began: Instant) {
+    let mut left = events;
+    let mut chunks = 0u32;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        for _ in 0..n {
+            let _g = region!("throughput");
+        }
+        left -= n;
+        chunks += 1;
+        if let Some(secs) = chunk_secs {
+            let due = began + Duration::from_secs_f64(secs * f64::from(chunks));
+            if let Some(ahead) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+}
+
+/// Samples (seconds since `began`, RSS in MB) every 250 ms until `done`.
+fn sample_rss(began: Instant, done: &AtomicBool) -> Vec<(f64, f64)> {
+    let mut samples = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        samples.push((began.elapsed().as_secs_f64(), rss_mb()));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    samples
+}
+
 fn main() -> Result<(), scope_profiler::Error> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let events: u64 = args
-        .first()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000_000);
-    let threads: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
-    let journal = args.get(2).map(String::as_str) != Some("no-journal");
-    let rate: Option<f64> = std::env::args()
-        .find_map(|a| a.strip_prefix("--rate=").and_then(|m| m.parse().ok()))
-        .filter(|m: &f64| *m > 0.0);
+    let Args {
+        events,
+        threads,
+        journal,
+        rate,
+        buffer,
+    } = Args::parse();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("throughput.h5");
-    let buffer: usize = std::env::args()
-        .find_map(|a| a.strip_prefix("--buffer=").and_then(|n| n.parse().ok()))
-        .unwrap_or(100_000);
     ProfileManager::setup(
         Config::default()
             .file_path(&out)
@@ -78,38 +137,12 @@ fn main() -> Result<(), scope_profiler::Error> {
     )?;
     let done = AtomicBool::new(false);
     let began = Instant::now();
+    // Seconds per chunk at one thread's share of the rate.
+    let chunk_secs = rate.map(|m| CHUNK as f64 * threads as f64 / (m * 1e6));
     let (samples, produced) = std::thread::scope(|s| {
-        let sampler = s.spawn(|| {
-            let mut samples = Vec::new();
-            while !done.load(Ordering::Relaxed) {
-                samples.push((began.elapsed().as_secs_f64(), rss_mb()));
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            samples
-        });
+        let sampler = s.spawn(|| sample_rss(began, &done));
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(move || {
-                    // Seconds per chunk of CHUNK calls at this thread's share of the rate.
-                    let pace = rate.map(|m| CHUNK as f64 * threads as f64 / (m * 1e6));
-                    let mut left = events / threads;
-                    let mut chunks = 0u32;
-                    while left > 0 {
-                        let n = left.min(CHUNK);
-                        for _ in 0..n {
-                            let _g = region!("throughput");
-                        }
-                        left -= n;
-                        chunks += 1;
-                        if let Some(pace) = pace {
-                            let due = began + Duration::from_secs_f64(pace * f64::from(chunks));
-                            if let Some(ahead) = due.checked_duration_since(Instant::now()) {
-                                std::thread::sleep(ahead);
-                            }
-                        }
-                    }
-                })
-            })
+            .map(|_| s.spawn(move || record(events / threads, chunk_secs, began)))
             .collect();
         workers.into_iter().for_each(|w| w.join().expect("worker"));
         let produced = began.elapsed().as_secs_f64();
