@@ -1,7 +1,7 @@
 //! The recording session: the runtime on/off switch and the set of rings.
 //!
 //! One session exists between `ProfileManager::setup` and `finalize`. Its
-//! `state` word is what the hot path compares against: [`state`] is one
+//! `state` word is what the hot path compares against: reading it is one
 //! relaxed atomic load, 0 when nothing records (no session, paused, or
 //! `profiling_activated = false`), so a disabled region costs a load and a
 //! branch.
