@@ -23,6 +23,10 @@ use tracing_subscriber::prelude::*;
 
 /// Calls per block.
 const BLOCK: u32 = 10_000;
+/// Positions in `subscribers` of the rows compared against each other.
+const NOOP: usize = 0;
+const CLOCK_ONLY: usize = 1;
+const SCOPE_LAYER: usize = 2;
 
 /// Nanoseconds per call of `body`, over one block.
 fn per_call(mut body: impl FnMut()) -> f64 {
@@ -96,12 +100,12 @@ fn main() {
         println!(
             "{name:36} {:7.1} ns per call, adds {:5.1} ns = {:.2}x floor over the no-op layer",
             median(times[i].clone()),
-            added(i, 0),
-            added(i, 0) / floor_ns
+            added(i, NOOP),
+            added(i, NOOP) / floor_ns
         );
     }
     println!(
         "ScopeLayer's bookkeeping (added over the clock-only layer): {:.1} ns",
-        added(2, 1)
+        added(SCOPE_LAYER, CLOCK_ONLY)
     );
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{config_in, serial};
 use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
+use scope_profiler_flusher::journal::Journal;
 use scope_profiler_flusher::repair::{self, Repair};
 
 #[test]
@@ -29,7 +30,7 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
     // While the run goes, every flushed batch is in the crash journal too.
     ProfileManager::flush().unwrap();
     let journal = ProfileManager::run_dir().unwrap().join("rank_0.h5.journal");
-    let journaled = scope_profiler::flusher::journal::Journal::read(&journal, |_| Ok(())).unwrap();
+    let journaled = Journal::read(&journal, |_| Ok(())).unwrap();
     assert_eq!(journaled.calls, 123);
     let err = ProfileManager::finalize().unwrap_err();
     let Error::Output { path, kept, .. } = &err else {
@@ -105,18 +106,12 @@ fn killed_writer_leaves_readable_file() {
     let dir = tempfile::tempdir().unwrap();
     // 20 SIGKILLs at pseudo-random moments: after the k-th reported flush
     // plus 0-3 ms, i.e. anywhere inside recording, draining or appending.
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     let mut killed = Vec::new();
     let mut repaired = 0;
     for _ in 0..20 {
-        let kill_after = 1 + next() % 5;
-        let extra = Duration::from_micros(next() % 3_000);
+        let kill_after = rng.usize(1..=5);
+        let extra = Duration::from_micros(rng.u64(..3_000));
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env("SCOPE_PROFILER_CRASH_CHILD", dir.path())
@@ -134,7 +129,7 @@ fn killed_writer_leaves_readable_file() {
         let flushed: u64 = lines
             .by_ref()
             .filter_map(|l| l.strip_prefix("flushed ").and_then(|n| n.parse().ok()))
-            .nth(kill_after as usize - 1)
+            .nth(kill_after - 1)
             .unwrap();
         // Not synchronisation: a random offset, so the kill lands mid-work.
         std::thread::sleep(extra);

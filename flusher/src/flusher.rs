@@ -223,6 +223,15 @@ impl Flusher {
     }
 }
 
+/// Region `id`'s entry of `stats`, indexed by region id, grown as needed.
+fn stats_of(stats: &mut Vec<RegionStats>, id: RegionId) -> &mut RegionStats {
+    let i = id.index();
+    if i >= stats.len() {
+        stats.resize(i + 1, RegionStats::default());
+    }
+    &mut stats[i]
+}
+
 impl Drainer {
     /// Drains every ring once and stores the batch.
     fn drain_once(&mut self) {
@@ -237,24 +246,15 @@ impl Drainer {
                     return;
                 }
                 for r in records {
-                    let i = r.region.index();
-                    if i >= stats.len() {
-                        stats.resize(i + 1, RegionStats::default());
-                    }
-                    stats[i].add_untimed();
+                    stats_of(stats, r.region).add_untimed();
                 }
             });
         }
         // Statistics per region and drain, not per call: two passes over
         // the batch's columns, no division per call.
         let stats = &mut self.stats;
-        self.batch.summarize_new(|id, new| {
-            let i = id.index();
-            if i >= stats.len() {
-                stats.resize(i + 1, RegionStats::default());
-            }
-            stats[i].merge(&new);
-        });
+        self.batch
+            .summarize_new(|id, new| stats_of(stats, id).merge(&new));
         let retired = &mut self.retired;
         self.rings.retain(|ring| {
             if !ring.is_finished() {

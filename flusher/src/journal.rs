@@ -20,10 +20,11 @@
 //! `end - start`, both as zigzag varints; threads are `runs u32` then
 //! `{thread, calls}` varint pairs. A call takes 2 bytes when calls are short
 //! and back to back, ~6 when they are milliseconds long and apart, against
-//! 20 in format 1: the journal's cost was the kernel copying its bytes into
-//! the page cache (perf: 40 % of the flusher's time), so fewer bytes is what
-//! makes it cheaper (benches/throughput.rs: 2.0 bytes per event, and twice
-//! the sustained rate of format 1 with two threads).
+//! 20 in format 1 (`benches/throughput.rs` prints the journal's bytes per
+//! event). Bytes are the journal's cost: one `perf` profile with format 1
+//! put 40 % of the flusher's time in the kernel copying them into the page
+//! cache, and the README's same-session A/B shows format 2 sustaining
+//! 1.4–3× format 1's rate with two threads.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -105,10 +106,13 @@ impl Journal {
             );
             put_varints(f, n, (0..n).map(|i| ends[i].wrapping_sub(starts[i])));
             let runs = threads.chunk_by(|a, b| a == b);
-            f.extend_from_slice(&(runs.clone().count() as u32).to_le_bytes());
-            for run in runs {
-                put_varints(f, 2, [run[0], run.len() as u32].into_iter());
-            }
+            let count = runs.clone().count();
+            f.extend_from_slice(&(count as u32).to_le_bytes());
+            put_varints(
+                f,
+                2 * count,
+                runs.flat_map(|run| [run[0], run.len() as u32]),
+            );
         }
         let payload_len = (f.len() - 12) as u32;
         let crc = crc32fast::hash(&f[12..]);
@@ -445,19 +449,13 @@ mod tests {
         journal.append(&batch("fuzzed", 1_000, 50, &cal)).unwrap();
         let payload = journal.frame[12..].to_vec();
         assert!(parse_payload(&payload).is_some());
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
             let mut p = payload.clone();
-            for _ in 0..1 + next() % 4 {
-                let at = next() % p.len();
-                match next() % 3 {
-                    0 => p[at] ^= 1 << (next() % 8),
+            for _ in 0..rng.usize(1..=4) {
+                let at = rng.usize(..p.len());
+                match rng.u8(..3) {
+                    0 => p[at] ^= 1 << rng.u8(..8),
                     1 => p[at] = 0xff,
                     _ => p.truncate(at),
                 }

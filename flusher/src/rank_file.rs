@@ -50,9 +50,12 @@ pub struct RankFile {
 }
 
 fn handles<'a>(handles: &'a Option<Handles>, path: &Path) -> hdf5::Result<&'a Handles> {
-    handles
-        .as_ref()
-        .ok_or_else(|| format!("{} could not be reopened", path.display()).into())
+    handles.as_ref().ok_or_else(|| not_reopened(path))
+}
+
+/// The error of every call after reopening `path` failed.
+fn not_reopened(path: &Path) -> hdf5::Error {
+    format!("{} could not be reopened", path.display()).into()
 }
 
 impl RankFile {
@@ -129,15 +132,18 @@ impl RankFile {
 
     /// Writes the run's per-rank counters as root attributes and closes the file.
     pub fn finish(self, counters: &[(&str, i64)]) -> hdf5::Result<()> {
-        for (name, value) in counters {
-            write_i64_attr(&handles(&self.handles, &self.path)?.file, name, *value)?;
-        }
         let RankFile {
-            handles, datasets, ..
+            path,
+            handles,
+            datasets,
+            ..
         } = self;
         let Some(Handles { file, regions }) = handles else {
-            return Err("the rank file could not be reopened".into());
+            return Err(not_reopened(&path));
         };
+        for (name, value) in counters {
+            write_i64_attr(&file, name, *value)?;
+        }
         file.flush()?;
         drop(datasets);
         drop(regions);

@@ -24,16 +24,23 @@ use crate::journal::JournalSummary;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
-/// Where a file's superblock keeps its end-of-allocation mark.
+/// A file's superblock, as far as its end-of-allocation mark goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Superblock {
-    version: u8,
-    /// Byte offset of the EOA field in the file.
-    eoa_field: u64,
-    /// The base address every stored address is relative to.
-    base: u64,
-    /// The stored end-of-allocation address (relative to `base`).
-    eoa: u64,
+enum Superblock {
+    /// Version 0 or 1: no checksum, so the mark can be moved in place.
+    Patchable {
+        /// Byte offset of the EOA field in the file.
+        eoa_field: u64,
+        /// The base address every stored address is relative to.
+        base: u64,
+        /// The stored end-of-allocation address (relative to `base`).
+        eoa: u64,
+    },
+    /// Version 2 or later: checksummed, left to `h5clear`.
+    Checksummed {
+        /// The superblock version.
+        version: u8,
+    },
 }
 
 /// A file's stored end-of-allocation mark against its real length.
@@ -46,6 +53,15 @@ pub struct Allocation {
 }
 
 impl Allocation {
+    /// The allocation a superblock records (`eoa` relative to `base`)
+    /// against a file of `end_of_file` bytes.
+    fn of(base: u64, eoa: u64, end_of_file: u64) -> Allocation {
+        Allocation {
+            end_of_allocation: base.saturating_add(eoa),
+            end_of_file,
+        }
+    }
+
     /// True when the file holds bytes past its recorded allocation: the
     /// writer did not finish (or close) its last flush.
     pub fn behind(&self) -> bool {
@@ -75,18 +91,10 @@ fn read_superblock(file: &mut File) -> io::Result<Option<Superblock>> {
     if filled < 16 || &head[..8] != SIGNATURE {
         return Ok(None);
     }
-    let version = head[8];
-    let (base_field, size_of_offsets) = match version {
+    let (base_field, size_of_offsets) = match head[8] {
         0 => (24, head[13]),
         1 => (28, head[13]),
-        _ => {
-            return Ok(Some(Superblock {
-                version,
-                eoa_field: 0,
-                base: 0,
-                eoa: 0,
-            }))
-        }
+        version => return Ok(Some(Superblock::Checksummed { version })),
     };
     if size_of_offsets != 8 {
         return Err(io::Error::other(format!(
@@ -99,8 +107,7 @@ fn read_superblock(file: &mut File) -> io::Result<Option<Superblock>> {
         return Err(io::Error::other("superblock is truncated"));
     }
     let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
-    Ok(Some(Superblock {
-        version,
+    Ok(Some(Superblock::Patchable {
         eoa_field: eoa_field as u64,
         base: u64_at(base_field),
         eoa: u64_at(eoa_field),
@@ -112,12 +119,12 @@ fn read_superblock(file: &mut File) -> io::Result<Option<Superblock>> {
 pub fn allocation(path: &Path) -> io::Result<Option<Allocation>> {
     let mut file = File::open(path)?;
     let end_of_file = file.metadata()?.len();
-    Ok(read_superblock(&mut file)?
-        .filter(|sb| sb.version <= 1)
-        .map(|sb| Allocation {
-            end_of_allocation: sb.base.saturating_add(sb.eoa),
-            end_of_file,
-        }))
+    Ok(match read_superblock(&mut file)? {
+        Some(Superblock::Patchable { base, eoa, .. }) => {
+            Some(Allocation::of(base, eoa, end_of_file))
+        }
+        _ => None,
+    })
 }
 
 /// Repairs the rank file at `path` left by a killed run (not one still
@@ -132,26 +139,29 @@ pub fn repair(path: &Path) -> io::Result<Repair> {
     }
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let end_of_file = file.metadata()?.len();
-    let Some(sb) = read_superblock(&mut file)? else {
-        return Err(io::Error::other(
-            "not an HDF5 file (no superblock at byte 0)",
-        ));
+    let (eoa_field, base, eoa) = match read_superblock(&mut file)? {
+        Some(Superblock::Patchable {
+            eoa_field,
+            base,
+            eoa,
+        }) => (eoa_field, base, eoa),
+        Some(Superblock::Checksummed { version }) => {
+            return Err(io::Error::other(format!(
+                "superblock version {version} carries a checksum; repair it with `h5clear --increment=0`"
+            )))
+        }
+        None => {
+            return Err(io::Error::other(
+                "not an HDF5 file (no superblock at byte 0)",
+            ))
+        }
     };
-    if sb.version > 1 {
-        return Err(io::Error::other(format!(
-            "superblock version {} carries a checksum; repair it with `h5clear --increment=0`",
-            sb.version
-        )));
-    }
-    let before = Allocation {
-        end_of_allocation: sb.base.saturating_add(sb.eoa),
-        end_of_file,
-    };
+    let before = Allocation::of(base, eoa, end_of_file);
     if !before.behind() {
         return Ok(Repair::NotNeeded(before));
     }
-    file.seek(SeekFrom::Start(sb.eoa_field))?;
-    file.write_all(&(end_of_file - sb.base).to_le_bytes())?;
+    file.seek(SeekFrom::Start(eoa_field))?;
+    file.write_all(&(end_of_file - base).to_le_bytes())?;
     file.sync_all()?;
     Ok(Repair::Extended { before })
 }

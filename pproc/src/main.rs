@@ -117,8 +117,9 @@ fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Moves each file's end-of-allocation mark to its end where a killed writer
-/// left it behind, and says what it did.
+/// Repairs each file a killed writer left (see
+/// `scope_profiler_flusher::repair::repair`: rebuilt from its journal, or
+/// its allocation mark moved to its end) and says what it did.
 fn repair(files: &[PathBuf]) -> Result<()> {
     use scope_profiler_flusher::repair::{self, Repair};
     for path in files {
