@@ -1,7 +1,8 @@
 //! `#[tracing::instrument]` function calls through `registry()` with
 //! `ScopeLayer`, beside the same with a no-op layer and with
 //! `tracing-chrome`, a layer that only reads the clock twice, and the
-//! two-TSC floor, in one run.
+//! two-TSC floor; and through `ScopeSubscriber` beside a subscriber that
+//! does nothing; in one run.
 //!
 //! `cargo bench --bench tracing`. Each line is measured after the one
 //! before, so on a shared machine drift between them shows up in their
@@ -13,11 +14,11 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::layers::{instrumented, ClockOnlyLayer, NoopLayer};
+use common::layers::{instrumented, ClockOnlyLayer, NoopLayer, NullSubscriber};
 use common::DrainedSession;
 use criterion::{criterion_group, criterion_main, Criterion};
 use scope_profiler::core::clock;
-use scope_profiler::ScopeLayer;
+use scope_profiler::{ScopeLayer, ScopeSubscriber};
 use tracing_subscriber::prelude::*;
 
 fn tracing_overhead(c: &mut Criterion) {
@@ -67,6 +68,19 @@ fn tracing_overhead(c: &mut Criterion) {
         });
     });
     drop(flush);
+    tracing::subscriber::with_default(NullSubscriber, || {
+        g.bench_function("do-nothing subscriber", |b| {
+            b.iter(|| instrumented(black_box(1)))
+        });
+    });
+    {
+        let _run = DrainedSession::start(true, true);
+        tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+            g.bench_function("ScopeSubscriber (recording)", |b| {
+                b.iter(|| instrumented(black_box(1)))
+            });
+        });
+    }
     g.finish();
 }
 

@@ -14,10 +14,10 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use common::layers::{instrumented, ClockOnlyLayer, NoopLayer};
+use common::layers::{instrumented, ClockOnlyLayer, NoopLayer, NullSubscriber};
 use common::DrainedSession;
 use scope_profiler::core::clock;
-use scope_profiler::ScopeLayer;
+use scope_profiler::{ScopeLayer, ScopeSubscriber};
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
@@ -27,6 +27,8 @@ const BLOCK: u32 = 10_000;
 const NOOP: usize = 0;
 const CLOCK_ONLY: usize = 1;
 const SCOPE_LAYER: usize = 2;
+const NULL_SUBSCRIBER: usize = 3;
+const SCOPE_SUBSCRIBER: usize = 4;
 
 /// Nanoseconds per call of `body`, over one block.
 fn per_call(mut body: impl FnMut()) -> f64 {
@@ -61,6 +63,11 @@ fn main() {
         (
             "registry + ScopeLayer (recording)",
             Dispatch::new(tracing_subscriber::registry().with(ScopeLayer::new())),
+        ),
+        ("do-nothing subscriber", Dispatch::new(NullSubscriber)),
+        (
+            "ScopeSubscriber (recording)",
+            Dispatch::new(ScopeSubscriber::new()),
         ),
     ];
     let call = || {
@@ -104,6 +111,11 @@ fn main() {
             added(i, NOOP) / floor_ns
         );
     }
+    println!(
+        "ScopeSubscriber adds {:.1} ns = {:.2}x floor over the do-nothing subscriber",
+        added(SCOPE_SUBSCRIBER, NULL_SUBSCRIBER),
+        added(SCOPE_SUBSCRIBER, NULL_SUBSCRIBER) / floor_ns
+    );
     println!(
         "ScopeLayer's bookkeeping (added over the clock-only layer): {:.1} ns",
         added(SCOPE_LAYER, CLOCK_ONLY)

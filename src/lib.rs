@@ -31,7 +31,7 @@ pub use scope_profiler_flusher::{
     read_profile, Config, Damage, Error, Events, OutputSchema, ProfileData, ProfileManager,
     ReadError, RegionData, RegionSummary, Summary,
 };
-pub use scope_profiler_subscriber::{ScopeLayer, SpanMode};
+pub use scope_profiler_subscriber::{ScopeLayer, ScopeSubscriber, SpanMode};
 
 /// Opens a region named by a string literal (or any `&'static str` constant)
 /// until the returned guard drops.

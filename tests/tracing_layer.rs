@@ -8,68 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::traced::{counts, plain_parent, plain_recursive, run, traced_parent, traced_recursive};
 use common::{config_in, serial};
-use scope_profiler::{region, ProfileManager, ScopeLayer, SpanMode, Summary};
+use scope_profiler::{ProfileManager, ScopeLayer, SpanMode};
+use tracing::info_span;
 use tracing::instrument::WithSubscriber;
-use tracing::{info_span, instrument, Instrument};
+use tracing::Instrument;
 use tracing_subscriber::prelude::*;
-
-fn counts(summary: &Summary) -> BTreeMap<String, u64> {
-    summary
-        .regions
-        .iter()
-        .map(|r| (r.name.clone(), r.stats.calls))
-        .collect()
-}
-
-fn run<R>(
-    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
-    body: impl FnOnce() -> R,
-) -> (Summary, R) {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
-    let out = tracing::subscriber::with_default(subscriber, body);
-    (ProfileManager::finalize().unwrap(), out)
-}
-
-#[instrument]
-fn traced_leaf(i: u32) -> u32 {
-    i * 2
-}
-
-#[instrument]
-fn traced_parent(n: u32) -> u32 {
-    (0..n).map(traced_leaf).sum()
-}
-
-#[instrument]
-fn traced_recursive(depth: u32) -> u32 {
-    if depth == 0 {
-        0
-    } else {
-        1 + traced_recursive(depth - 1)
-    }
-}
-
-fn plain_leaf(i: u32) -> u32 {
-    let _g = region!("traced_leaf");
-    i * 2
-}
-
-fn plain_parent(n: u32) -> u32 {
-    let _g = region!("traced_parent");
-    (0..n).map(plain_leaf).sum()
-}
-
-fn plain_recursive(depth: u32) -> u32 {
-    let _g = region!("traced_recursive");
-    if depth == 0 {
-        0
-    } else {
-        1 + plain_recursive(depth - 1)
-    }
-}
 
 #[test]
 fn instrumented_functions_give_the_same_regions_as_region_macros() {

@@ -31,3 +31,20 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockOnlyLayer {
         ENTERED_AT.with(|t| black_box(scope_profiler::core::clock::now().wrapping_sub(t.get())));
     }
 }
+
+/// A subscriber that enables every span and does nothing with it: the cost
+/// of `tracing` itself (span construction, dispatch, the guard).
+pub struct NullSubscriber;
+impl tracing::Subscriber for NullSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}

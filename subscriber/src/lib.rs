@@ -1,52 +1,37 @@
-//! [`ScopeLayer`]: `tracing` spans as scope-profiler regions.
+//! `tracing` spans as scope-profiler regions, two ways:
 //!
-//! Add the layer to a `tracing_subscriber::registry()` and every span the
-//! subscriber enables becomes a region: `#[tracing::instrument]` functions and
-//! `info_span!(..).entered()` scopes are profiled with no other change.
+//! - [`ScopeLayer`], a `tracing_subscriber::Layer`: add it to
+//!   `registry()` beside `fmt`, `EnvFilter` and any other layer, and every
+//!   span the subscriber enables becomes a region. It offers
+//!   [`SpanMode::Lifetime`] for wall time across awaits and threads.
+//! - [`ScopeSubscriber`], a subscriber of its own, for when profiling is
+//!   all the subscriber is for: no registry and no per-span storage (a
+//!   span's id carries its region), so an `#[instrument]` call costs the
+//!   two clock reads and one ring write over what `tracing` itself costs,
+//!   and less than `registry()` with a layer that does nothing.
+//!
+//! Either way `#[tracing::instrument]` functions and
+//! `info_span!(..).entered()` scopes are profiled with no other change:
 //!
 //! ```
 //! use tracing_subscriber::prelude::*;
-//! use scope_profiler_subscriber::ScopeLayer;
+//! use scope_profiler_subscriber::{ScopeLayer, ScopeSubscriber};
 //!
 //! let subscriber = tracing_subscriber::registry().with(ScopeLayer::new());
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let _span = tracing::info_span!("solve").entered(); // a region once ProfileManager::setup ran
 //! });
+//! tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+//!     let _span = tracing::info_span!("solve").entered(); // the same region
+//! });
 //! ```
-//!
-//! What the layer uses of `tracing`, and when:
-//! - `on_new_span` / `on_enter`: a span's region id comes from a per-thread
-//!   map keyed by the callsite's `&'static Metadata` pointer, filled on the
-//!   thread's first span of that callsite; no string is hashed and no lock is
-//!   taken. `on_new_span` also notes the new span's region in a small
-//!   per-thread table by span id, so entering a span created on the same
-//!   thread (every `#[instrument]` call) needs no registry look-up; spans
-//!   from other threads are looked up. On-CPU mode stores nothing in the
-//!   span's extensions.
-//! - `on_enter` / `on_exit` ([`SpanMode::OnCpu`], the default): each
-//!   enter/exit pair on a thread is one call (on-CPU time). A future polled
-//!   many times under `.instrument(span)` gives one call per poll. Exits are
-//!   matched to enters by span id, so out-of-order exits are fine; an exit
-//!   with no enter on this thread (entered before setup, or on another
-//!   thread) records nothing.
-//! - `on_new_span` / `on_close` ([`SpanMode::Lifetime`]): creation to close is
-//!   one call, whichever threads create and close the span (the call is
-//!   written by the closing thread), so a request's wall time is visible.
-//!
-//! Before `ProfileManager::setup` (and after `finalize`) nothing is recorded:
-//! `on_new_span` and `on_enter` return after one load, `on_exit` after
-//! looking at this thread's (then empty) stack of entered spans; in on-CPU
-//! mode `on_close` does nothing at all.
 
-use std::cell::RefCell;
+mod callsites;
+mod layer;
+mod subscriber;
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use scope_profiler_core::{session, CallStart, RegionId, RegionRegistry};
-use tracing_core::span::{Attributes, Id};
-use tracing_core::{Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+pub use layer::ScopeLayer;
+pub use subscriber::ScopeSubscriber;
 
 /// Which span interval becomes a region call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,325 +44,4 @@ pub enum SpanMode {
     /// Both: on-CPU calls under the span's name, lifetimes under
     /// `"<name> [lifetime]"`.
     Both,
-}
-
-/// A `tracing_subscriber::Layer` recording spans as scope-profiler regions.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ScopeLayer {
-    mode: SpanMode,
-    with_target: bool,
-}
-
-/// The region ids of one callsite.
-#[derive(Clone, Copy, Debug)]
-struct SpanRegions {
-    on_cpu: RegionId,
-    lifetime: RegionId,
-}
-
-/// Stored in a span's extensions at creation, in the lifetime modes only.
-///
-/// One entry per lifetime-tracking `ScopeLayer` in the subscriber: nearly
-/// always one (`first`, no allocation beyond the extension's); each layer's
-/// close takes one entry, so with several every region still gets its call.
-struct Lifetimes {
-    first: (RegionId, CallStart),
-    more: Vec<(RegionId, CallStart)>,
-}
-
-/// Key of the per-thread callsite cache: the callsite's metadata address and
-/// the naming options that change its region ids.
-type CallsiteKey = (usize, bool, bool);
-
-/// Slots of the per-thread cache of recently created spans.
-const RECENT_SPANS: usize = 16;
-
-/// A span created on this thread while recording, and its on-CPU region.
-#[derive(Clone, Copy)]
-struct RecentSpan {
-    /// `Id::into_u64`; 0 (never a span id) marks an empty slot.
-    id: u64,
-    region: RegionId,
-    /// [`session::activation`] when it was stored.
-    activation: u32,
-    /// The storing layer's `with_target`: two `ScopeLayer`s in one
-    /// subscriber that name regions differently do not share entries.
-    with_target: bool,
-}
-
-impl RecentSpan {
-    const EMPTY: RecentSpan = RecentSpan {
-        id: 0,
-        region: RegionId(0),
-        activation: 0,
-        with_target: false,
-    };
-}
-
-/// What the layer keeps per thread, in one thread-local so a callback pays
-/// for one thread-local access.
-struct ThreadSpans {
-    /// Region ids per callsite: after a thread's first span of a callsite,
-    /// finding its region is one pointer hash.
-    callsites: FxHashMap<CallsiteKey, SpanRegions>,
-    /// The last callsite looked up, checked before the map: a loop over one
-    /// `#[instrument]` function finds it with one comparison.
-    last_callsite: Option<(CallsiteKey, SpanRegions)>,
-    /// Spans this thread created, by id (direct-mapped): `on_enter` of a
-    /// span created on the same thread (every `#[instrument]` call) finds
-    /// its region here instead of looking the span up in the registry.
-    recent: [RecentSpan; RECENT_SPANS],
-    /// Spans entered on this thread and not yet exited, oldest first.
-    entered: Vec<(Id, RegionId, CallStart)>,
-}
-
-impl ThreadSpans {
-    fn slot(id: u64) -> usize {
-        id as usize % RECENT_SPANS
-    }
-
-    /// The on-CPU region of span `id` if this thread created it during the
-    /// current activation.
-    ///
-    /// Sound with tracing-subscriber's `Registry` without forgetting spans
-    /// at close: an id is handed out again only after its span closed, and
-    /// only to a span created on the same thread (each thread allocates from
-    /// its own slab shard; a new thread that inherits a shard starts with an
-    /// empty table). That new span's `on_new_span` overwrites the slot while
-    /// recording; one created while recording was off cannot match, since
-    /// the activation count changes before recording resumes. A span this
-    /// layer is filtered out of is never entered here either.
-    fn recent(&self, id: &Id, activation: u32, with_target: bool) -> Option<RegionId> {
-        let id = id.into_u64();
-        let hit = self.recent[Self::slot(id)];
-        (hit.id == id && hit.activation == activation && hit.with_target == with_target)
-            .then_some(hit.region)
-    }
-
-    fn remember(&mut self, id: &Id, region: RegionId, activation: u32, with_target: bool) {
-        let id = id.into_u64();
-        self.recent[Self::slot(id)] = RecentSpan {
-            id,
-            region,
-            activation,
-            with_target,
-        };
-    }
-}
-
-thread_local! {
-    static THREAD_SPANS: RefCell<ThreadSpans> = const {
-        RefCell::new(ThreadSpans {
-            callsites: FxHashMap::with_hasher(FxBuildHasher),
-            last_callsite: None,
-            recent: [RecentSpan::EMPTY; RECENT_SPANS],
-            entered: Vec::new(),
-        })
-    };
-}
-
-/// Runs `f` on this thread's [`ThreadSpans`]; `None` (nothing done) while
-/// the thread is exiting, or if a callback runs inside another on this
-/// thread (a span made by an instrumented allocator while the table grows):
-/// that span is not recorded rather than the program panicking.
-#[inline(always)]
-fn with_thread_spans<R>(f: impl FnOnce(&mut ThreadSpans) -> R) -> Option<R> {
-    THREAD_SPANS
-        .try_with(|spans| spans.try_borrow_mut().ok().map(|mut spans| f(&mut spans)))
-        .ok()
-        .flatten()
-}
-
-impl ScopeLayer {
-    /// A layer with region name = span name, on-CPU mode.
-    pub fn new() -> Self {
-        ScopeLayer::default()
-    }
-
-    /// Chooses which interval of a span is a call.
-    pub fn mode(mut self, mode: SpanMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Names regions `target::name` instead of `name`.
-    pub fn with_target(mut self, on: bool) -> Self {
-        self.with_target = on;
-        self
-    }
-
-    #[inline(always)]
-    fn regions_for(
-        &self,
-        spans: &mut ThreadSpans,
-        metadata: &'static Metadata<'static>,
-    ) -> SpanRegions {
-        let key = (
-            metadata as *const Metadata<'static> as usize,
-            self.with_target,
-            self.mode == SpanMode::Both,
-        );
-        match spans.last_callsite {
-            Some((last, regions)) if last == key => regions,
-            _ => self.lookup_callsite(spans, key, metadata),
-        }
-    }
-
-    /// [`regions_for`](Self::regions_for) when the callsite is not the last
-    /// one: out of line, so the common path stays small.
-    #[inline(never)]
-    fn lookup_callsite(
-        &self,
-        spans: &mut ThreadSpans,
-        key: CallsiteKey,
-        metadata: &'static Metadata<'static>,
-    ) -> SpanRegions {
-        let regions = *spans
-            .callsites
-            .entry(key)
-            .or_insert_with(|| self.intern(metadata));
-        spans.last_callsite = Some((key, regions));
-        regions
-    }
-
-    #[cold]
-    fn intern(&self, metadata: &'static Metadata<'static>) -> SpanRegions {
-        let name = if self.with_target {
-            format!("{}::{}", metadata.target(), metadata.name())
-        } else {
-            metadata.name().to_owned()
-        };
-        let registry = RegionRegistry::global();
-        let on_cpu = registry.intern(&name);
-        let lifetime = match self.mode {
-            SpanMode::Both => registry.intern(&format!("{name} [lifetime]")),
-            _ => on_cpu,
-        };
-        SpanRegions { on_cpu, lifetime }
-    }
-
-    /// The on-CPU region of a span this thread did not note at creation,
-    /// from the registry: out of line, so `on_enter` stays small.
-    #[inline(never)]
-    fn foreign_span_region<S>(
-        &self,
-        spans: &mut ThreadSpans,
-        id: &Id,
-        ctx: Context<'_, S>,
-    ) -> Option<RegionId>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let metadata = ctx.metadata(id)?;
-        Some(self.regions_for(spans, metadata).on_cpu)
-    }
-
-    /// Stores the start of span `id`'s lifetime call in its extensions.
-    #[inline(never)]
-    fn start_lifetime<S>(region: RegionId, id: &Id, ctx: Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let (Some(span), Some(created)) = (ctx.span(id), CallStart::now()) else {
-            return;
-        };
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<Lifetimes>() {
-            Some(lifetimes) => lifetimes.more.push((region, created)),
-            None => extensions.insert(Lifetimes {
-                first: (region, created),
-                more: Vec::new(),
-            }),
-        }
-    }
-
-    fn tracks_on_cpu(&self) -> bool {
-        self.mode != SpanMode::Lifetime
-    }
-
-    fn tracks_lifetime(&self) -> bool {
-        self.mode != SpanMode::OnCpu
-    }
-}
-
-impl<S> Layer<S> for ScopeLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    #[inline(always)]
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(activation) = session::activation() else {
-            return;
-        };
-        let regions = with_thread_spans(|spans| {
-            let regions = self.regions_for(spans, attrs.metadata());
-            if self.tracks_on_cpu() {
-                spans.remember(id, regions.on_cpu, activation, self.with_target);
-            }
-            regions
-        });
-        if let (true, Some(regions)) = (self.tracks_lifetime(), regions) {
-            Self::start_lifetime(regions.lifetime, id, ctx);
-        }
-    }
-
-    #[inline(always)]
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if !self.tracks_on_cpu() {
-            return;
-        }
-        let Some(activation) = session::activation() else {
-            return;
-        };
-        with_thread_spans(|spans| {
-            let region = match spans.recent(id, activation, self.with_target) {
-                Some(region) => region,
-                // Created on another thread, or before recording started.
-                None => match self.foreign_span_region(spans, id, ctx) {
-                    Some(region) => region,
-                    None => return,
-                },
-            };
-            if let Some(start) = CallStart::now() {
-                spans.entered.push((id.clone(), region, start));
-            }
-        });
-    }
-
-    #[inline(always)]
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        if !self.tracks_on_cpu() {
-            return;
-        }
-        let open = with_thread_spans(|spans| {
-            let entered = &mut spans.entered;
-            // Usually the last one; out-of-order exits are matched by id.
-            if entered.last().is_some_and(|(open, _, _)| open == id) {
-                return entered.pop();
-            }
-            let at = entered.iter().rposition(|(open, _, _)| open == id)?;
-            Some(entered.remove(at))
-        });
-        if let Some(Some((_, region, start))) = open {
-            start.finish(region);
-        }
-    }
-
-    #[inline(always)]
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        // On-CPU mode needs nothing at close (see `ThreadSpans::recent`).
-        if !self.tracks_lifetime() {
-            return;
-        }
-        let Some(span) = ctx.span(&id) else { return };
-        let mut extensions = span.extensions_mut();
-        let lifetime = extensions
-            .get_mut::<Lifetimes>()
-            .and_then(|lifetimes| lifetimes.more.pop())
-            .or_else(|| extensions.remove::<Lifetimes>().map(|l| l.first));
-        drop(extensions);
-        if let Some((region, created)) = lifetime {
-            created.finish(region);
-        }
-    }
 }

@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use scope_profiler::{Config, ProfileData};
 
+pub mod traced;
+
 /// One profiling run per process at a time: tests in a file share the
 /// process-wide `ProfileManager`, so each takes this lock for its whole run.
 pub fn serial() -> MutexGuard<'static, ()> {

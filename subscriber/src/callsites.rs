@@ -1,0 +1,89 @@
+//! Per-thread cache from a callsite to its region ids.
+//!
+//! A callsite's regions are interned once per thread and naming (a string is
+//! formatted and hashed then, never again): after that, finding them is one
+//! comparison with the last callsite looked up, or one pointer hash.
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use scope_profiler_core::{RegionId, RegionRegistry};
+use tracing_core::Metadata;
+
+/// How spans are named as regions; part of the cache key, so two layers or
+/// subscribers naming differently on one thread do not share entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Naming {
+    /// `target::name` instead of `name`.
+    pub(crate) with_target: bool,
+    /// Lifetime calls get their own region, `"<name> [lifetime]"`.
+    pub(crate) separate_lifetimes: bool,
+}
+
+/// The region ids of one callsite.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpanRegions {
+    pub(crate) on_cpu: RegionId,
+    pub(crate) lifetime: RegionId,
+}
+
+/// The callsite's metadata address and the naming.
+type Key = (usize, Naming);
+
+/// One thread's callsite → regions map.
+pub(crate) struct CallsiteRegions {
+    map: FxHashMap<Key, SpanRegions>,
+    /// Checked before the map: a loop over one `#[instrument]` function
+    /// finds its regions with one comparison.
+    last: Option<(Key, SpanRegions)>,
+}
+
+impl CallsiteRegions {
+    pub(crate) const fn new() -> Self {
+        CallsiteRegions {
+            map: FxHashMap::with_hasher(FxBuildHasher),
+            last: None,
+        }
+    }
+
+    /// The regions of the callsite of `metadata` under `naming`.
+    #[inline(always)]
+    pub(crate) fn get(
+        &mut self,
+        metadata: &'static Metadata<'static>,
+        naming: Naming,
+    ) -> SpanRegions {
+        let key = (metadata as *const Metadata<'static> as usize, naming);
+        match self.last {
+            Some((last, regions)) if last == key => regions,
+            _ => self.lookup(key, metadata),
+        }
+    }
+
+    /// [`get`](Self::get) when the callsite is not the last one: out of
+    /// line, so the common path stays small.
+    #[inline(never)]
+    fn lookup(&mut self, key: Key, metadata: &'static Metadata<'static>) -> SpanRegions {
+        let regions = *self
+            .map
+            .entry(key)
+            .or_insert_with(|| intern(metadata, key.1));
+        self.last = Some((key, regions));
+        regions
+    }
+}
+
+#[cold]
+fn intern(metadata: &'static Metadata<'static>, naming: Naming) -> SpanRegions {
+    let name = if naming.with_target {
+        format!("{}::{}", metadata.target(), metadata.name())
+    } else {
+        metadata.name().to_owned()
+    };
+    let registry = RegionRegistry::global();
+    let on_cpu = registry.intern(&name);
+    let lifetime = if naming.separate_lifetimes {
+        registry.intern(&format!("{name} [lifetime]"))
+    } else {
+        on_cpu
+    };
+    SpanRegions { on_cpu, lifetime }
+}

@@ -1,0 +1,199 @@
+//! [`ScopeSubscriber`]: a `tracing` subscriber that only profiles.
+
+use std::cell::RefCell;
+
+use scope_profiler_core::{CallStart, RegionId};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::Targets;
+
+use crate::callsites::{CallsiteRegions, Naming};
+
+/// A `tracing` subscriber that records spans as regions and does nothing
+/// else: `#[instrument]` functions at close to [`region!`] cost.
+///
+/// Use it instead of `registry().with(ScopeLayer::new())` when profiling is
+/// all the subscriber is for. It keeps no per-span data: a span's id carries
+/// its region, so entering a span is one clock read and one push onto the
+/// thread's stack of entered spans, and exiting it is the other clock read
+/// and one ring write. What it does not do, and [`ScopeLayer`] does:
+/// compose with other layers (`fmt`, `EnvFilter`), lifetime mode, and
+/// `Span::current()` (it reports that it does not track the current span).
+/// Events are disabled at their callsites, so `info!` and friends cost
+/// nothing under it.
+///
+/// Each enter → exit on a thread is one call, as in [`SpanMode::OnCpu`];
+/// exits are matched to enters by span id; before
+/// `ProfileManager::setup` and after `finalize`, entering a span is one
+/// load. Spans of one region are told apart by a per-thread serial.
+///
+/// ```
+/// use scope_profiler_subscriber::ScopeSubscriber;
+///
+/// tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+///     let _span = tracing::info_span!("solve").entered();
+/// });
+/// ```
+///
+/// [`region!`]: https://docs.rs/scope-profiler/latest/scope_profiler/macro.region.html
+/// [`ScopeLayer`]: crate::ScopeLayer
+/// [`SpanMode::OnCpu`]: crate::SpanMode::OnCpu
+#[derive(Clone, Debug, Default)]
+pub struct ScopeSubscriber {
+    with_target: bool,
+    filter: Option<Targets>,
+}
+
+/// The id of every span this subscriber cannot name (made while its thread
+/// state was unavailable: during thread exit, or from inside one of its own
+/// callbacks). Its upper half is 0, which no recorded span's is.
+const UNRECORDED: u64 = 1;
+
+/// A span's id: its on-CPU region plus one in the upper half, a per-thread
+/// serial in the lower.
+fn span_id(region: RegionId, serial: u32) -> Id {
+    Id::from_u64((u64::from(region.0) + 1) << 32 | u64::from(serial))
+}
+
+/// The region of a span id made by [`span_id`]; `None` for [`UNRECORDED`].
+fn region_of(id: u64) -> Option<RegionId> {
+    match id >> 32 {
+        0 => None,
+        region => Some(RegionId(region as u32 - 1)),
+    }
+}
+
+/// A span entered on this thread while recording, not yet exited.
+#[derive(Clone, Copy)]
+struct Entered {
+    id: u64,
+    start: CallStart,
+}
+
+/// What the subscriber keeps per thread.
+struct ThreadState {
+    callsites: CallsiteRegions,
+    /// The serial of the thread's last span.
+    serial: u32,
+    /// Spans entered on this thread while recording, oldest first.
+    entered: Vec<Entered>,
+}
+
+impl ThreadState {
+    /// Removes span `id`'s newest entry: usually the last one; out-of-order
+    /// exits are matched by id.
+    #[inline(always)]
+    fn take_entered(&mut self, id: u64) -> Option<CallStart> {
+        let entered = &mut self.entered;
+        if entered.last().is_some_and(|e| e.id == id) {
+            return entered.pop().map(|e| e.start);
+        }
+        let at = entered.iter().rposition(|e| e.id == id)?;
+        Some(entered.remove(at).start)
+    }
+}
+
+thread_local! {
+    static THREAD_STATE: RefCell<ThreadState> = const {
+        RefCell::new(ThreadState {
+            callsites: CallsiteRegions::new(),
+            serial: 0,
+            entered: Vec::new(),
+        })
+    };
+}
+
+/// Runs `f` on this thread's [`ThreadState`]; `None` while the thread is
+/// exiting or if a callback runs inside another on this thread (a span made
+/// by an instrumented allocator while a table grows).
+#[inline(always)]
+fn with_thread_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    THREAD_STATE
+        .try_with(|state| state.try_borrow_mut().ok().map(|mut state| f(&mut state)))
+        .ok()
+        .flatten()
+}
+
+impl ScopeSubscriber {
+    /// A subscriber with region name = span name, recording every span.
+    pub fn new() -> Self {
+        ScopeSubscriber::default()
+    }
+
+    /// Names regions `target::name` instead of `name`.
+    pub fn with_target(mut self, on: bool) -> Self {
+        self.with_target = on;
+        self
+    }
+
+    /// Records only the spans `filter` enables (for example
+    /// `"my_crate=debug".parse::<Targets>()`); the others are disabled at
+    /// their callsites and cost what a disabled span costs.
+    pub fn with_filter(mut self, filter: Targets) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    fn records(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.is_span()
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.would_enable(metadata.target(), metadata.level()))
+    }
+}
+
+impl Subscriber for ScopeSubscriber {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if self.records(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.records(metadata)
+    }
+
+    #[inline(always)]
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        let naming = Naming {
+            with_target: self.with_target,
+            separate_lifetimes: false,
+        };
+        with_thread_state(|state| {
+            let regions = state.callsites.get(span.metadata(), naming);
+            state.serial = state.serial.wrapping_add(1);
+            span_id(regions.on_cpu, state.serial)
+        })
+        .unwrap_or(Id::from_u64(UNRECORDED))
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    #[inline(always)]
+    fn enter(&self, span: &Id) {
+        let id = span.into_u64();
+        if id == UNRECORDED {
+            return;
+        }
+        if let Some(start) = CallStart::now() {
+            with_thread_state(|state| state.entered.push(Entered { id, start }));
+        }
+    }
+
+    #[inline(always)]
+    fn exit(&self, span: &Id) {
+        let id = span.into_u64();
+        let Some(region) = region_of(id) else { return };
+        if let Some(Some(start)) = with_thread_state(|state| state.take_entered(id)) {
+            start.finish(region);
+        }
+    }
+}

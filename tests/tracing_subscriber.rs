@@ -1,0 +1,207 @@
+//! `ScopeSubscriber`: the dedicated subscriber records the same regions and
+//! counts as `region!` and as `ScopeLayer`, filtered, across threads and in
+//! a multi-thread runtime.
+#![cfg(not(feature = "off"))]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use common::traced::{counts, plain_parent, plain_recursive, run, traced_parent, traced_recursive};
+use common::{config_in, serial};
+use scope_profiler::{ProfileManager, ScopeSubscriber};
+use tracing::instrument::WithSubscriber;
+use tracing::{info_span, Instrument};
+
+#[test]
+fn instrumented_functions_give_the_same_regions_as_region_macros() {
+    let _s = serial();
+    let (traced, _) = run(ScopeSubscriber::new(), || {
+        for _ in 0..20 {
+            traced_parent(7);
+        }
+        traced_recursive(12)
+    });
+    let (plain, _) = run(tracing_subscriber::registry(), || {
+        for _ in 0..20 {
+            plain_parent(7);
+        }
+        plain_recursive(12)
+    });
+    assert_eq!(counts(&traced), counts(&plain));
+    assert_eq!(counts(&traced)["traced_leaf"], 140);
+    assert_eq!(counts(&traced)["traced_recursive"], 13);
+}
+
+#[test]
+fn the_filter_keeps_only_its_spans_and_events_are_harmless() {
+    let _s = serial();
+    let subscriber = ScopeSubscriber::new()
+        .with_target(true)
+        .with_filter("solver=debug".parse().unwrap());
+    let (summary, _) = run(subscriber, || {
+        for _ in 0..5 {
+            let _kept = info_span!(target: "solver", "assemble").entered();
+            let _too_verbose = tracing::trace_span!(target: "solver", "inner").entered();
+            let _other = info_span!(target: "io", "write").entered();
+            tracing::info!(target: "solver", "an event is not a region");
+        }
+        // Not tracked: the current span is unknown, and that is harmless.
+        assert!(tracing::Span::current().is_none());
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([("solver::assemble".to_string(), 5)])
+    );
+}
+
+#[test]
+fn exits_out_of_order_are_matched_by_span_id() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+        // Two spans of one callsite: only their serials tell them apart.
+        let spans: Vec<_> = ["first", "second"]
+            .iter()
+            .map(|which| info_span!("span", which))
+            .collect();
+        let first = spans[0].enter();
+        let second = spans[1].enter();
+        drop(first); // exits the first while the second is still entered
+        std::hint::black_box((0..1000).sum::<u64>());
+        drop(second);
+    });
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(counts(&summary), BTreeMap::from([("span".to_string(), 2)]));
+    // Each exit closed its own enter: the call that started first ended
+    // first, so the two calls are not nested.
+    let data = scope_profiler::read_profile(&path).unwrap();
+    let calls = &data.region("span").unwrap().per_rank[&0];
+    assert!(calls.starts[0] <= calls.starts[1], "{calls:?}");
+    assert!(calls.ends[0] <= calls.ends[1], "{calls:?}");
+}
+
+#[test]
+fn spans_entered_before_setup_record_nothing_and_spans_made_before_record_later() {
+    let _s = serial();
+    let subscriber = Arc::new(ScopeSubscriber::new());
+    let (early, still_open) = tracing::subscriber::with_default(subscriber.clone(), || {
+        let _before = info_span!("before setup").entered();
+        let open = info_span!("entered before setup");
+        let guard = open.clone().entered();
+        (info_span!("made early"), guard)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        drop(still_open); // its enter took no clock reading: no call
+        let _g = early.enter();
+    });
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([("made early".to_string(), 1)])
+    );
+}
+
+#[test]
+fn spans_made_on_one_thread_keep_their_names_on_another() {
+    let _s = serial();
+    let (summary, _) = run(ScopeSubscriber::new(), || {
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let spans = std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                (0..30)
+                    .map(|i| match i % 3 {
+                        0 => info_span!("a"),
+                        1 => info_span!("b"),
+                        _ => info_span!("c"),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .join()
+        .unwrap();
+        for span in &spans {
+            let _g = span.enter();
+        }
+    });
+    assert_eq!(
+        counts(&summary),
+        BTreeMap::from([
+            ("a".to_string(), 10),
+            ("b".to_string(), 10),
+            ("c".to_string(), 10)
+        ])
+    );
+}
+
+/// Counts the polls of the future it wraps.
+struct CountPolls<F> {
+    inner: Pin<Box<F>>,
+    polls: Arc<AtomicU64>,
+}
+
+impl<F: Future> Future for CountPolls<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+#[test]
+fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
+    let _s = serial();
+    let polls = Arc::new(AtomicU64::new(0));
+    let dispatch = tracing::Dispatch::new(ScopeSubscriber::new());
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    runtime.block_on(
+        async {
+            let tasks: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    let task = async move {
+                        for _ in 0..3 {
+                            tokio::task::yield_now().await;
+                        }
+                        i
+                    };
+                    // Each poll of the instrumented future is one enter/exit.
+                    let counted = CountPolls {
+                        inner: Box::pin(task.instrument(info_span!("task"))),
+                        polls: polls.clone(),
+                    };
+                    tokio::spawn(counted.with_subscriber(dispatch.clone()))
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        .with_subscriber(dispatch.clone()),
+    );
+    drop(runtime);
+    let summary = ProfileManager::finalize().unwrap();
+    // One call per poll, and one more per task: `Instrumented` enters its
+    // span to drop the future it wraps.
+    assert_eq!(
+        summary.region("task").unwrap().stats.calls,
+        polls.load(Ordering::Relaxed) + 1000
+    );
+    assert!(polls.load(Ordering::Relaxed) >= 4000);
+    assert_eq!(summary.dropped_events, 0);
+}
