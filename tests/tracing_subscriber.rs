@@ -205,3 +205,20 @@ fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
     assert!(polls.load(Ordering::Relaxed) >= 4000);
     assert_eq!(summary.dropped_events, 0);
 }
+
+#[test]
+fn spans_of_one_callsite_made_on_different_threads_have_different_ids() {
+    let dispatch = tracing::Dispatch::new(ScopeSubscriber::new());
+    let make = || {
+        let dispatch = dispatch.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let span = info_span!("same callsite");
+                (span.id().unwrap(), span)
+            })
+        })
+    };
+    let (a, b) = (make(), make());
+    let ((id_a, _span_a), (id_b, _span_b)) = (a.join().unwrap(), b.join().unwrap());
+    assert_ne!(id_a, id_b);
+}

@@ -1,6 +1,7 @@
 //! [`ScopeSubscriber`]: a `tracing` subscriber that only profiles.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use scope_profiler_core::{CallStart, RegionId};
 use tracing_core::span::{Attributes, Id, Record};
@@ -26,7 +27,9 @@ use crate::callsites::{CallsiteRegions, Naming};
 /// Each enter → exit on a thread is one call, as in [`SpanMode::OnCpu`];
 /// exits are matched to enters by span id; before
 /// `ProfileManager::setup` and after `finalize`, entering a span is one
-/// load. Spans of one region are told apart by a per-thread serial.
+/// load. Spans of one region are told apart by a 32-bit serial that threads
+/// take from a shared counter in blocks, so ids are unique among live spans
+/// until one region has made 2^32 spans.
 ///
 /// ```
 /// use scope_profiler_subscriber::ScopeSubscriber;
@@ -50,8 +53,14 @@ pub struct ScopeSubscriber {
 /// callbacks). Its upper half is 0, which no recorded span's is.
 const UNRECORDED: u64 = 1;
 
-/// A span's id: its on-CPU region plus one in the upper half, a per-thread
-/// serial in the lower.
+/// Serials a thread takes from [`NEXT_SERIALS`] at a time.
+const SERIAL_BLOCK: u32 = 1 << 16;
+
+/// The first serial no thread has taken yet.
+static NEXT_SERIALS: AtomicU32 = AtomicU32::new(0);
+
+/// A span's id: its on-CPU region plus one in the upper half, its serial in
+/// the lower.
 fn span_id(region: RegionId, serial: u32) -> Id {
     Id::from_u64((u64::from(region.0) + 1) << 32 | u64::from(serial))
 }
@@ -74,13 +83,31 @@ struct Entered {
 /// What the subscriber keeps per thread.
 struct ThreadState {
     callsites: CallsiteRegions,
-    /// The serial of the thread's last span.
+    /// The next serial this thread hands out, and the end of its block.
     serial: u32,
+    serial_end: u32,
     /// Spans entered on this thread while recording, oldest first.
     entered: Vec<Entered>,
 }
 
 impl ThreadState {
+    /// A serial for a new span.
+    #[inline(always)]
+    fn next_serial(&mut self) -> u32 {
+        if self.serial == self.serial_end {
+            self.take_serials();
+        }
+        let serial = self.serial;
+        self.serial = serial.wrapping_add(1);
+        serial
+    }
+
+    #[cold]
+    fn take_serials(&mut self) {
+        self.serial = NEXT_SERIALS.fetch_add(SERIAL_BLOCK, Ordering::Relaxed);
+        self.serial_end = self.serial.wrapping_add(SERIAL_BLOCK);
+    }
+
     /// Removes span `id`'s newest entry: usually the last one; out-of-order
     /// exits are matched by id.
     #[inline(always)]
@@ -99,6 +126,7 @@ thread_local! {
         RefCell::new(ThreadState {
             callsites: CallsiteRegions::new(),
             serial: 0,
+            serial_end: 0,
             entered: Vec::new(),
         })
     };
@@ -165,8 +193,7 @@ impl Subscriber for ScopeSubscriber {
         };
         with_thread_state(|state| {
             let regions = state.callsites.get(span.metadata(), naming);
-            state.serial = state.serial.wrapping_add(1);
-            span_id(regions.on_cpu, state.serial)
+            span_id(regions.on_cpu, state.next_serial())
         })
         .unwrap_or(Id::from_u64(UNRECORDED))
     }
