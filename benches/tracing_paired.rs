@@ -6,6 +6,9 @@
 //! moves a whole round and cancels out; it does not between the separate
 //! criterion measurements of `benches/tracing.rs`.
 //!
+//! Each round also times `region!` beside the floor: what recording costs
+//! without `tracing`, under the same conditions.
+//!
 //! `cargo bench --bench tracing_paired -- [ROUNDS]` (default 300 rounds of
 //! 10,000 calls per subscriber; a recording session runs throughout).
 
@@ -17,7 +20,7 @@ use std::time::Instant;
 use common::layers::{instrumented, ClockOnlyLayer, NoopLayer, NullSubscriber};
 use common::DrainedSession;
 use scope_profiler::core::clock;
-use scope_profiler::{ScopeLayer, ScopeSubscriber};
+use scope_profiler::{region, ScopeLayer, ScopeSubscriber};
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
@@ -78,10 +81,15 @@ fn main() {
         tracing::dispatcher::with_default(dispatch, || per_call(call));
     }
     let mut floor = Vec::with_capacity(rounds);
+    let mut region_macro = Vec::with_capacity(rounds);
     let mut times = vec![Vec::with_capacity(rounds); subscribers.len()];
     for round in 0..rounds {
         floor.push(per_call(|| {
             black_box((clock::now(), clock::now()));
+        }));
+        region_macro.push(per_call(|| {
+            let _g = region!("instrumented");
+            black_box(1);
         }));
         for k in 0..subscribers.len() {
             let i = (round + k) % subscribers.len();
@@ -91,9 +99,20 @@ fn main() {
             }));
         }
     }
+    let region_over_floor = median(
+        region_macro
+            .iter()
+            .zip(&floor)
+            .map(|(r, f)| r - f)
+            .collect(),
+    );
     let floor_ns = median(floor);
     println!("{rounds} rounds of {BLOCK} calls per subscriber, order rotating");
     println!("floor: two TSC reads {floor_ns:.1} ns");
+    println!(
+        "region! (no tracing) adds {region_over_floor:.1} ns = {:.2}x floor over the floor itself",
+        region_over_floor / floor_ns
+    );
     let added = |i: usize, to: usize| {
         median(
             times[i]

@@ -1,6 +1,7 @@
 //! [`ScopeSubscriber`]: a `tracing` subscriber that only profiles.
 
 use std::cell::RefCell;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use scope_profiler_core::{CallStart, RegionId};
@@ -61,8 +62,11 @@ static NEXT_SERIALS: AtomicU32 = AtomicU32::new(0);
 
 /// A span's id: its on-CPU region plus one in the upper half, its serial in
 /// the lower.
+#[inline(always)]
 fn span_id(region: RegionId, serial: u32) -> Id {
-    Id::from_u64((u64::from(region.0) + 1) << 32 | u64::from(serial))
+    let id = (u64::from(region.0) + 1) << 32 | u64::from(serial);
+    // Never 0: the upper half is at least 1.
+    Id::from_non_zero_u64(NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN))
 }
 
 /// The region of a span id made by [`span_id`]; `None` for [`UNRECORDED`].
@@ -195,7 +199,7 @@ impl Subscriber for ScopeSubscriber {
             let regions = state.callsites.get(span.metadata(), naming);
             span_id(regions.on_cpu, state.next_serial())
         })
-        .unwrap_or(Id::from_u64(UNRECORDED))
+        .unwrap_or_else(|| Id::from_u64(UNRECORDED))
     }
 
     fn record(&self, _: &Id, _: &Record<'_>) {}
