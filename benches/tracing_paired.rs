@@ -17,7 +17,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use common::layers::{instrumented, ClockOnlyLayer, NoopLayer, NullSubscriber};
+use common::layers::{instrumented, ClockAndRingLayer, ClockOnlyLayer, NoopLayer, NullSubscriber};
 use common::DrainedSession;
 use scope_profiler::core::clock;
 use scope_profiler::{region, ScopeLayer, ScopeSubscriber};
@@ -29,9 +29,9 @@ const BLOCK: u32 = 10_000;
 /// Positions in `subscribers` of the rows compared against each other.
 const NOOP: usize = 0;
 const CLOCK_ONLY: usize = 1;
-const SCOPE_LAYER: usize = 2;
-const NULL_SUBSCRIBER: usize = 3;
-const SCOPE_SUBSCRIBER: usize = 4;
+const SCOPE_LAYER: usize = 3;
+const NULL_SUBSCRIBER: usize = 4;
+const SCOPE_SUBSCRIBER: usize = 5;
 
 /// Nanoseconds per call of `body`, over one block.
 fn per_call(mut body: impl FnMut()) -> f64 {
@@ -62,6 +62,10 @@ fn main() {
         (
             "registry + clock-only layer",
             Dispatch::new(tracing_subscriber::registry().with(ClockOnlyLayer)),
+        ),
+        (
+            "registry + clock-and-ring layer",
+            Dispatch::new(tracing_subscriber::registry().with(ClockAndRingLayer)),
         ),
         (
             "registry + ScopeLayer (recording)",
