@@ -17,7 +17,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use common::layers::{instrumented, ClockAndRingLayer, ClockOnlyLayer, NoopLayer, NullSubscriber};
+use common::layers::{
+    instrumented, CallStartLayer, ClockAndRingLayer, ClockOnlyLayer, NoopLayer, NullSubscriber,
+};
 use common::DrainedSession;
 use scope_profiler::core::clock;
 use scope_profiler::{region, ScopeLayer, ScopeSubscriber};
@@ -29,9 +31,10 @@ const BLOCK: u32 = 10_000;
 /// Positions in `subscribers` of the rows compared against each other.
 const NOOP: usize = 0;
 const CLOCK_ONLY: usize = 1;
-const SCOPE_LAYER: usize = 3;
-const NULL_SUBSCRIBER: usize = 4;
-const SCOPE_SUBSCRIBER: usize = 5;
+const CALL_START: usize = 3;
+const SCOPE_LAYER: usize = 4;
+const NULL_SUBSCRIBER: usize = 5;
+const SCOPE_SUBSCRIBER: usize = 6;
 
 /// Nanoseconds per call of `body`, over one block.
 fn per_call(mut body: impl FnMut()) -> f64 {
@@ -66,6 +69,10 @@ fn main() {
         (
             "registry + clock-and-ring layer",
             Dispatch::new(tracing_subscriber::registry().with(ClockAndRingLayer)),
+        ),
+        (
+            "registry + CallStart layer",
+            Dispatch::new(tracing_subscriber::registry().with(CallStartLayer)),
         ),
         (
             "registry + ScopeLayer (recording)",
@@ -140,7 +147,8 @@ fn main() {
         added(SCOPE_SUBSCRIBER, NULL_SUBSCRIBER) / floor_ns
     );
     println!(
-        "ScopeLayer's bookkeeping (added over the clock-only layer): {:.1} ns",
-        added(SCOPE_LAYER, CLOCK_ONLY)
+        "ScopeLayer's bookkeeping (added over the clock-only layer): {:.1} ns, of which its span mapping and nesting (over the CallStart layer): {:.1} ns",
+        added(SCOPE_LAYER, CLOCK_ONLY),
+        added(SCOPE_LAYER, CALL_START)
     );
 }

@@ -3,6 +3,8 @@
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 
+use scope_profiler::core::CallStart;
+use scope_profiler::RegionId;
 use tracing::span::Id;
 use tracing_subscriber::layer::Context;
 
@@ -75,5 +77,26 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockAndRingLayer 
                 while consumer.pop().is_ok() {}
             }
         });
+    }
+}
+
+thread_local! {
+    static CALL: Cell<Option<CallStart>> = const { Cell::new(None) };
+}
+
+/// [`ClockAndRingLayer`] through core's recording path: a [`CallStart`] in
+/// `on_enter`, [`CallStart::finish`] into the session's ring in `on_exit`,
+/// with no span → region mapping and no nesting. Between this row and
+/// `ScopeLayer` is what the layer's own bookkeeping costs; between this
+/// row and the clock-and-ring one is core's path.
+pub struct CallStartLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CallStartLayer {
+    fn on_enter(&self, _: &Id, _: Context<'_, S>) {
+        CALL.with(|call| call.set(CallStart::now()));
+    }
+    fn on_exit(&self, _: &Id, _: Context<'_, S>) {
+        if let Some(call) = CALL.with(Cell::take) {
+            call.finish(RegionId(0));
+        }
     }
 }
