@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use crate::clock::{self, Ticks};
 use crate::record::Record;
 use crate::registry::{RegionId, RegionSlot};
-use crate::session::{self, TIMED};
+use crate::session::{self, Recording, TIMED};
 use crate::thread_buffer;
 
 /// An open region. Created by `region!`, `profile_region` or
@@ -114,8 +114,20 @@ impl CallStart {
         if state == 0 {
             return None;
         }
+        Some(Self::at_state(state))
+    }
+
+    /// Starts a call now in the session `recording` saw, without looking at
+    /// the switch again.
+    #[inline(always)]
+    pub fn at(recording: Recording) -> CallStart {
+        Self::at_state(recording.state)
+    }
+
+    #[inline(always)]
+    fn at_state(state: u32) -> CallStart {
         let start = if state & TIMED != 0 { clock::now() } else { 0 };
-        Some(CallStart { start, state })
+        CallStart { start, state }
     }
 
     /// Ends the call now as one call of `region`, written to the calling

@@ -85,7 +85,7 @@ static CURRENT: Mutex<Option<Arc<Session>>> = Mutex::new(None);
 /// Epoch counter so every session gets a distinct state word.
 static EPOCH: AtomicU32 = AtomicU32::new(0);
 /// Bumped each time recording switches on (setup with `activated`, or
-/// `set_active(true)`): see [`activation`].
+/// `set_active(true)`): see [`Recording::activation`].
 static ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The hot path's view of the switch: one relaxed load.
@@ -250,16 +250,36 @@ pub fn is_recording() -> bool {
     state() != 0
 }
 
-/// While recording, a number that changes every time recording switches
-/// on; `None` when not recording. Caches of facts observed only while
-/// recording (the subscriber's span → region cache) compare it to tell
-/// that they may have missed events while recording was off.
+/// What one look at the switch saw while recording: the session's state
+/// word and the activation count. See [`recording`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recording {
+    pub(crate) state: u32,
+    activation: u32,
+}
+
+impl Recording {
+    /// A number that changes every time recording switches on. Caches of
+    /// facts observed only while recording (the subscriber's span → region
+    /// cache) compare it to tell that they may have missed events while
+    /// recording was off.
+    pub fn activation(&self) -> u32 {
+        self.activation
+    }
+}
+
+/// The switch, when recording: `None` when not. One load of the switch
+/// serves both the activation check and [`CallStart::at`](crate::CallStart::at).
 #[inline(always)]
-pub fn activation() -> Option<u32> {
+pub fn recording() -> Option<Recording> {
     // Acquire pairs with the Release stores that switch recording on, so a
     // thread that sees the new state also sees the new activation count.
-    if STATE.load(Ordering::Acquire) == 0 {
+    let state = STATE.load(Ordering::Acquire);
+    if state == 0 {
         return None;
     }
-    Some(ACTIVATIONS.load(Ordering::Relaxed))
+    Some(Recording {
+        state,
+        activation: ACTIVATIONS.load(Ordering::Relaxed),
+    })
 }

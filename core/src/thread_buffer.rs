@@ -128,13 +128,43 @@ impl ThreadBuffer {
 
     #[inline(always)]
     fn push(&mut self, record: Record) {
-        if self.producer.push(record).is_err() {
+        if !self.write(record) {
             self.push_full(record);
         }
         self.until_wake -= 1;
         if self.until_wake == 0 {
             self.wake();
         }
+    }
+
+    /// Writes `record` into the ring's next free slot, field by field from
+    /// registers; false if the ring is full.
+    ///
+    /// Not `Producer::push`: it takes the record by value and copies it into
+    /// the slot through the stack, with a 16-byte load over two 8-byte
+    /// stores and an 8-byte load over a 4-byte one, which defeats
+    /// store-to-load forwarding; inside `tracing-subscriber`'s callbacks
+    /// that stall shows (`benches/tracing_paired.rs`, the `CallStart` row).
+    #[inline(always)]
+    fn write(&mut self, record: Record) -> bool {
+        let Ok(mut chunk) = self.producer.write_chunk_uninit(1) else {
+            return false;
+        };
+        let Some(slot) = chunk.as_mut_slices().0.first_mut() else {
+            return false;
+        };
+        let slot = slot.as_mut_ptr();
+        // SAFETY: `slot` is the chunk's one slot, ours alone until the
+        // commit; each field is written in place without reading it, and
+        // all three are written before `commit_all` hands the slot to the
+        // consumer (padding may stay uninitialised in a `Copy` record).
+        unsafe {
+            (&raw mut (*slot).start).write(record.start);
+            (&raw mut (*slot).end).write(record.end);
+            (&raw mut (*slot).region).write(record.region);
+            chunk.commit_all();
+        }
+        true
     }
 
     #[cold]
@@ -183,29 +213,44 @@ thread_local! {
     static LOCAL: LocalSlot = const { LocalSlot { buffer: UnsafeCell::new(None) } };
 }
 
+/// This thread's ring slot; `None` once the thread's thread-locals are being
+/// destroyed.
+///
+/// Only the pointer leaves `try_with`, so a caller's record stays in
+/// registers instead of passing through a closure's environment, where
+/// LLVM reloads it with wider loads than the stores that wrote it (see
+/// [`ThreadBuffer::write`]).
+///
+/// Dereferencing it is sound for the rest of the calling function: the slot
+/// lives until this thread's thread-locals are destroyed, which cannot begin
+/// while this thread runs the caller, and no other reference to it is live,
+/// since `open_region`, `push_call` and `close_region` never call back into
+/// user code or each other.
+#[inline(always)]
+fn local_buffer() -> Option<*mut Option<ThreadBuffer>> {
+    LOCAL.try_with(|slot| slot.buffer.get()).ok()
+}
+
 /// Marks a region open on this thread's ring for session `state`,
 /// registering a ring first if the thread has none for that session.
 /// Returns false if the session ended meanwhile (the region is not recorded).
 #[inline(always)]
 pub(crate) fn open_region(state: u32) -> bool {
-    LOCAL
-        .try_with(|slot| {
-            // SAFETY: `LOCAL` is thread-local, so only this thread reaches the
-            // cell, and no other borrow of it is live: `open_region` and
-            // `close_region` never call back into user code or each other.
-            let buffer = unsafe { &mut *slot.buffer.get() };
-            match buffer {
-                Some(b) if b.state == state => {
-                    // Relaxed load + store: only this thread writes `open`;
-                    // finalize reads it after stopping the session.
-                    let open = b.counters.open.load(Ordering::Relaxed);
-                    b.counters.open.store(open + 1, Ordering::Relaxed);
-                    true
-                }
-                _ => register(buffer, state, 1),
-            }
-        })
-        .unwrap_or(false)
+    let Some(buffer) = local_buffer() else {
+        return false;
+    };
+    // SAFETY: see `local_buffer`.
+    let buffer = unsafe { &mut *buffer };
+    match buffer {
+        Some(b) if b.state == state => {
+            // Relaxed load + store: only this thread writes `open`;
+            // finalize reads it after stopping the session.
+            let open = b.counters.open.load(Ordering::Relaxed);
+            b.counters.open.store(open + 1, Ordering::Relaxed);
+            true
+        }
+        _ => register(buffer, state, 1),
+    }
 }
 
 /// Writes one call measured by the caller into this thread's ring for
@@ -213,21 +258,20 @@ pub(crate) fn open_region(state: u32) -> bool {
 /// open-region count: the caller tracks its own open calls.
 #[inline(always)]
 pub(crate) fn push_call(state: u32, record: Record) -> bool {
-    LOCAL
-        .try_with(|slot| {
-            // SAFETY: as in `open_region`: thread-local, no other live borrow.
-            let buffer = unsafe { &mut *slot.buffer.get() };
-            let ready = match buffer {
-                Some(b) if b.state == state => true,
-                _ => register(buffer, state, 0),
-            };
-            if let (true, Some(b)) = (ready, buffer.as_mut()) {
-                b.push(record);
-                return true;
-            }
-            false
-        })
-        .unwrap_or(false)
+    let Some(buffer) = local_buffer() else {
+        return false;
+    };
+    // SAFETY: see `local_buffer`.
+    let buffer = unsafe { &mut *buffer };
+    let ready = match buffer {
+        Some(b) if b.state == state => true,
+        _ => register(buffer, state, 0),
+    };
+    if let (true, Some(b)) = (ready, buffer.as_mut()) {
+        b.push(record);
+        return true;
+    }
+    false
 }
 
 #[cold]
@@ -254,21 +298,21 @@ fn register(buffer: &mut Option<ThreadBuffer>, state: u32, open: u32) -> bool {
 /// written: that session's finalize counted it as open (dropped).
 #[inline(always)]
 pub(crate) fn close_region(state: u32, record: Record) {
-    let _ = LOCAL.try_with(|slot| {
-        // SAFETY: as in `open_region`: thread-local, no other live borrow.
-        let buffer = unsafe { &mut *slot.buffer.get() };
-        if let Some(b) = buffer {
-            if b.state == state {
-                // Push before the decrement: finalize reads `open` and then
-                // drains, so a record it misses was still counted as open.
-                b.push(record);
-                let open = b.counters.open.load(Ordering::Relaxed);
-                b.counters
-                    .open
-                    .store(open.saturating_sub(1), Ordering::Relaxed);
-            }
+    let Some(buffer) = local_buffer() else {
+        return;
+    };
+    // SAFETY: see `local_buffer`.
+    if let Some(b) = unsafe { &mut *buffer } {
+        if b.state == state {
+            // Push before the decrement: finalize reads `open` and then
+            // drains, so a record it misses was still counted as open.
+            b.push(record);
+            let open = b.counters.open.load(Ordering::Relaxed);
+            b.counters
+                .open
+                .store(open.saturating_sub(1), Ordering::Relaxed);
         }
-    });
+    }
 }
 
 /// The ring's contract: every record a thread writes reaches the flusher,
