@@ -63,21 +63,23 @@ struct RecentSpan {
     /// `Id::into_u64`; 0 (never a span id) marks an empty slot.
     id: u64,
     region: RegionId,
-    /// [`Recording::activation`](session::Recording::activation) when it
-    /// was stored.
-    activation: u32,
-    /// The storing layer's `with_target`: two `ScopeLayer`s in one
-    /// subscriber that name regions differently do not share entries.
-    with_target: bool,
+    /// [`RecentSpan::tag`] of the activation and naming it was stored under.
+    tag: u32,
 }
 
 impl RecentSpan {
     const EMPTY: RecentSpan = RecentSpan {
         id: 0,
         region: RegionId(0),
-        activation: 0,
-        with_target: false,
+        tag: 0,
     };
+
+    /// [`Recording::activation`](session::Recording::activation) and the
+    /// storing layer's `with_target` in one word: two `ScopeLayer`s in one
+    /// subscriber that name regions differently do not share entries.
+    fn tag(activation: u32, with_target: bool) -> u32 {
+        activation << 1 | u32::from(with_target)
+    }
 }
 
 /// What the layer keeps per thread, in one thread-local so a callback pays
@@ -109,21 +111,15 @@ impl ThreadSpans {
     /// recording; one created while recording was off cannot match, since
     /// the activation count changes before recording resumes. A span this
     /// layer is filtered out of is never entered here either.
-    fn recent(&self, id: &Id, activation: u32, with_target: bool) -> Option<RegionId> {
+    fn recent(&self, id: &Id, tag: u32) -> Option<RegionId> {
         let id = id.into_u64();
         let hit = self.recent[Self::slot(id)];
-        (hit.id == id && hit.activation == activation && hit.with_target == with_target)
-            .then_some(hit.region)
+        (hit.id == id && hit.tag == tag).then_some(hit.region)
     }
 
-    fn remember(&mut self, id: &Id, region: RegionId, activation: u32, with_target: bool) {
+    fn remember(&mut self, id: &Id, region: RegionId, tag: u32) {
         let id = id.into_u64();
-        self.recent[Self::slot(id)] = RecentSpan {
-            id,
-            region,
-            activation,
-            with_target,
-        };
+        self.recent[Self::slot(id)] = RecentSpan { id, region, tag };
     }
 }
 
@@ -233,8 +229,8 @@ where
         let regions = with_thread_spans(|spans| {
             let regions = self.regions_for(spans, attrs.metadata());
             if self.tracks_on_cpu() {
-                let activation = recording.activation();
-                spans.remember(id, regions.on_cpu, activation, self.naming.with_target);
+                let tag = RecentSpan::tag(recording.activation(), self.naming.with_target);
+                spans.remember(id, regions.on_cpu, tag);
             }
             regions
         });
@@ -252,8 +248,8 @@ where
             return;
         };
         with_thread_spans(|spans| {
-            let activation = recording.activation();
-            let region = match spans.recent(id, activation, self.naming.with_target) {
+            let tag = RecentSpan::tag(recording.activation(), self.naming.with_target);
+            let region = match spans.recent(id, tag) {
                 Some(region) => region,
                 // Created on another thread, or before recording started.
                 None => match self.foreign_span_region(spans, id, ctx) {
