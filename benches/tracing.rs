@@ -81,6 +81,11 @@ fn tracing_overhead(c: &mut Criterion) {
             });
         });
     }
+    tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+        g.bench_function("ScopeSubscriber (no run set up)", |b| {
+            b.iter(|| instrumented(black_box(1)))
+        });
+    });
     g.finish();
 }
 

@@ -28,13 +28,13 @@ use tracing_subscriber::prelude::*;
 
 /// Calls per block.
 const BLOCK: u32 = 10_000;
-/// Positions in `subscribers` of the rows compared against each other.
-const NOOP: usize = 0;
-const CLOCK_ONLY: usize = 1;
-const CALL_START: usize = 3;
-const SCOPE_LAYER: usize = 4;
-const NULL_SUBSCRIBER: usize = 5;
-const SCOPE_SUBSCRIBER: usize = 6;
+/// Names of the rows compared against each other.
+const NOOP: &str = "registry + no-op layer";
+const CLOCK_ONLY: &str = "registry + clock-only layer";
+const CALL_START: &str = "registry + CallStart layer";
+const SCOPE_LAYER: &str = "registry + ScopeLayer (recording)";
+const NULL_SUBSCRIBER: &str = "do-nothing subscriber";
+const SCOPE_SUBSCRIBER: &str = "ScopeSubscriber (recording)";
 
 /// Nanoseconds per call of `body`, over one block.
 fn per_call(mut body: impl FnMut()) -> f64 {
@@ -59,11 +59,11 @@ fn main() {
     let _run = DrainedSession::start(true, true);
     let subscribers = [
         (
-            "registry + no-op layer",
+            NOOP,
             Dispatch::new(tracing_subscriber::registry().with(NoopLayer)),
         ),
         (
-            "registry + clock-only layer",
+            CLOCK_ONLY,
             Dispatch::new(tracing_subscriber::registry().with(ClockOnlyLayer)),
         ),
         (
@@ -71,18 +71,15 @@ fn main() {
             Dispatch::new(tracing_subscriber::registry().with(ClockAndRingLayer)),
         ),
         (
-            "registry + CallStart layer",
+            CALL_START,
             Dispatch::new(tracing_subscriber::registry().with(CallStartLayer)),
         ),
         (
-            "registry + ScopeLayer (recording)",
+            SCOPE_LAYER,
             Dispatch::new(tracing_subscriber::registry().with(ScopeLayer::new())),
         ),
-        ("do-nothing subscriber", Dispatch::new(NullSubscriber)),
-        (
-            "ScopeSubscriber (recording)",
-            Dispatch::new(ScopeSubscriber::new()),
-        ),
+        (NULL_SUBSCRIBER, Dispatch::new(NullSubscriber)),
+        (SCOPE_SUBSCRIBER, Dispatch::new(ScopeSubscriber::new())),
     ];
     let call = || {
         black_box(instrumented(black_box(1)));
@@ -124,11 +121,17 @@ fn main() {
         "region! (no tracing) adds {region_over_floor:.1} ns = {:.2}x floor over the floor itself",
         region_over_floor / floor_ns
     );
-    let added = |i: usize, to: usize| {
+    let row = |name: &str| {
+        subscribers
+            .iter()
+            .position(|(n, _)| *n == name)
+            .expect("a row of the table")
+    };
+    let added = |i: usize, to: &str| {
         median(
             times[i]
                 .iter()
-                .zip(&times[to])
+                .zip(&times[row(to)])
                 .map(|(t, n)| t - n)
                 .collect(),
         )
@@ -143,12 +146,12 @@ fn main() {
     }
     println!(
         "ScopeSubscriber adds {:.1} ns = {:.2}x floor over the do-nothing subscriber",
-        added(SCOPE_SUBSCRIBER, NULL_SUBSCRIBER),
-        added(SCOPE_SUBSCRIBER, NULL_SUBSCRIBER) / floor_ns
+        added(row(SCOPE_SUBSCRIBER), NULL_SUBSCRIBER),
+        added(row(SCOPE_SUBSCRIBER), NULL_SUBSCRIBER) / floor_ns
     );
     println!(
         "ScopeLayer's bookkeeping (added over the clock-only layer): {:.1} ns, of which its span mapping and nesting (over the CallStart layer): {:.1} ns",
-        added(SCOPE_LAYER, CLOCK_ONLY),
-        added(SCOPE_LAYER, CALL_START)
+        added(row(SCOPE_LAYER), CLOCK_ONLY),
+        added(row(SCOPE_LAYER), CALL_START)
     );
 }

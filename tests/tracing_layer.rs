@@ -8,35 +8,18 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::traced::{counts, plain_parent, plain_recursive, run, traced_parent, traced_recursive};
+use common::traced::{
+    assert_same_counts_as_region_macros, counts, on_another_thread, run, run_thousand_tasks,
+};
 use common::{config_in, serial};
 use scope_profiler::{ProfileManager, ScopeLayer, SpanMode};
 use tracing::info_span;
-use tracing::instrument::WithSubscriber;
-use tracing::Instrument;
 use tracing_subscriber::prelude::*;
 
 #[test]
 fn instrumented_functions_give_the_same_regions_as_region_macros() {
     let _s = serial();
-    let (traced, _) = run(
-        tracing_subscriber::registry().with(ScopeLayer::new()),
-        || {
-            for _ in 0..20 {
-                traced_parent(7);
-            }
-            traced_recursive(12)
-        },
-    );
-    let (plain, _) = run(tracing_subscriber::registry(), || {
-        for _ in 0..20 {
-            plain_parent(7);
-        }
-        plain_recursive(12)
-    });
-    assert_eq!(counts(&traced), counts(&plain));
-    assert_eq!(counts(&traced)["traced_leaf"], 140);
-    assert_eq!(counts(&traced)["traced_recursive"], 13);
+    assert_same_counts_as_region_macros(tracing_subscriber::registry().with(ScopeLayer::new()));
 }
 
 #[test]
@@ -214,14 +197,8 @@ fn reused_span_slots_and_spans_from_other_threads_keep_their_names() {
         }
         // Spans created on another thread are entered here: their ids
         // were never noted by this thread.
-        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-        let foreign: Vec<tracing::Span> = std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                (0..40).map(|_| info_span!("made elsewhere")).collect()
-            })
-        })
-        .join()
-        .unwrap();
+        let foreign: Vec<tracing::Span> =
+            on_another_thread(|| (0..40).map(|_| info_span!("made elsewhere")).collect());
         for span in &foreign {
             let _g = span.enter();
             let _inner = info_span!("a").entered();
@@ -286,39 +263,7 @@ fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
     let subscriber = tracing_subscriber::registry()
         .with(ScopeLayer::new().mode(SpanMode::Both))
         .with(PollCounter(polls.clone()));
-    let dispatch = tracing::Dispatch::new(subscriber);
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = config_in(&dir);
-    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .unwrap();
-    runtime.block_on(
-        async {
-            let tasks: Vec<_> = (0..1000u64)
-                .map(|i| {
-                    let task = async move {
-                        for _ in 0..3 {
-                            tokio::task::yield_now().await;
-                        }
-                        i
-                    };
-                    tokio::spawn(
-                        task.instrument(info_span!("task"))
-                            .with_subscriber(dispatch.clone()),
-                    )
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-        }
-        .with_subscriber(dispatch.clone()),
-    );
-    drop(runtime);
-    let summary = ProfileManager::finalize().unwrap();
+    let summary = run_thousand_tasks(&tracing::Dispatch::new(subscriber), None);
     assert_eq!(summary.region("task [lifetime]").unwrap().stats.calls, 1000);
     // One on-CPU call per poll, as counted by an independent layer.
     assert_eq!(

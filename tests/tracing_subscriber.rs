@@ -6,36 +6,20 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use common::traced::{counts, plain_parent, plain_recursive, run, traced_parent, traced_recursive};
+use common::traced::{
+    assert_same_counts_as_region_macros, counts, on_another_thread, run, run_thousand_tasks,
+};
 use common::{config_in, serial};
 use scope_profiler::{ProfileManager, ScopeSubscriber};
-use tracing::instrument::WithSubscriber;
-use tracing::{info_span, Instrument};
+use tracing::info_span;
 
 #[test]
 fn instrumented_functions_give_the_same_regions_as_region_macros() {
     let _s = serial();
-    let (traced, _) = run(ScopeSubscriber::new(), || {
-        for _ in 0..20 {
-            traced_parent(7);
-        }
-        traced_recursive(12)
-    });
-    let (plain, _) = run(tracing_subscriber::registry(), || {
-        for _ in 0..20 {
-            plain_parent(7);
-        }
-        plain_recursive(12)
-    });
-    assert_eq!(counts(&traced), counts(&plain));
-    assert_eq!(counts(&traced)["traced_leaf"], 140);
-    assert_eq!(counts(&traced)["traced_recursive"], 13);
+    assert_same_counts_as_region_macros(ScopeSubscriber::new());
 }
 
 #[test]
@@ -116,20 +100,15 @@ fn spans_entered_before_setup_record_nothing_and_spans_made_before_record_later(
 fn spans_made_on_one_thread_keep_their_names_on_another() {
     let _s = serial();
     let (summary, _) = run(ScopeSubscriber::new(), || {
-        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-        let spans = std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                (0..30)
-                    .map(|i| match i % 3 {
-                        0 => info_span!("a"),
-                        1 => info_span!("b"),
-                        _ => info_span!("c"),
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .join()
-        .unwrap();
+        let spans = on_another_thread(|| {
+            (0..30)
+                .map(|i| match i % 3 {
+                    0 => info_span!("a"),
+                    1 => info_span!("b"),
+                    _ => info_span!("c"),
+                })
+                .collect::<Vec<_>>()
+        });
         for span in &spans {
             let _g = span.enter();
         }
@@ -144,58 +123,13 @@ fn spans_made_on_one_thread_keep_their_names_on_another() {
     );
 }
 
-/// Counts the polls of the future it wraps.
-struct CountPolls<F> {
-    inner: Pin<Box<F>>,
-    polls: Arc<AtomicU64>,
-}
-
-impl<F: Future> Future for CountPolls<F> {
-    type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
-        self.inner.as_mut().poll(cx)
-    }
-}
-
 #[test]
 fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
     let _s = serial();
     let polls = Arc::new(AtomicU64::new(0));
     let dispatch = tracing::Dispatch::new(ScopeSubscriber::new());
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = config_in(&dir);
-    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()
-        .unwrap();
-    runtime.block_on(
-        async {
-            let tasks: Vec<_> = (0..1000u64)
-                .map(|i| {
-                    let task = async move {
-                        for _ in 0..3 {
-                            tokio::task::yield_now().await;
-                        }
-                        i
-                    };
-                    // Each poll of the instrumented future is one enter/exit.
-                    let counted = CountPolls {
-                        inner: Box::pin(task.instrument(info_span!("task"))),
-                        polls: polls.clone(),
-                    };
-                    tokio::spawn(counted.with_subscriber(dispatch.clone()))
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-        }
-        .with_subscriber(dispatch.clone()),
-    );
-    drop(runtime);
-    let summary = ProfileManager::finalize().unwrap();
+    // Each poll of the instrumented future is one enter/exit.
+    let summary = run_thousand_tasks(&dispatch, Some(&polls));
     // One call per poll, and one more per task: `Instrumented` enters its
     // span to drop the future it wraps.
     assert_eq!(
@@ -208,17 +142,10 @@ fn a_thousand_concurrent_tokio_tasks_lose_no_records() {
 
 #[test]
 fn spans_of_one_callsite_made_on_different_threads_have_different_ids() {
-    let dispatch = tracing::Dispatch::new(ScopeSubscriber::new());
-    let make = || {
-        let dispatch = dispatch.clone();
-        std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let span = info_span!("same callsite");
-                (span.id().unwrap(), span)
-            })
-        })
-    };
-    let (a, b) = (make(), make());
-    let ((id_a, _span_a), (id_b, _span_b)) = (a.join().unwrap(), b.join().unwrap());
-    assert_ne!(id_a, id_b);
+    tracing::subscriber::with_default(ScopeSubscriber::new(), || {
+        let make = || on_another_thread(|| info_span!("same callsite"));
+        let (a, b) = (make(), make());
+        let (id_a, id_b) = (a.id().unwrap(), b.id().unwrap());
+        assert_ne!(id_a, id_b);
+    });
 }

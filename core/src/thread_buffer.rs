@@ -6,7 +6,8 @@
 //! head/tail, producer and consumer indices on separate cache lines), the same
 //! choice fastrace makes in `util/spsc.rs`. We wrap it rather than write one:
 //! `benches/overhead.rs` shows the whole timed enter+exit within a few ns of
-//! two raw TSC reads, so the crate is not in the way.
+//! two raw TSC reads, so the crate is not in the way. We write through its
+//! chunk API rather than `push` (`ThreadBuffer::write` says why).
 //!
 //! A ring outlives its thread: when the thread exits, its producer half is
 //! dropped, the flusher drains what is left and then drops the ring.
@@ -150,10 +151,9 @@ impl ThreadBuffer {
         let Ok(mut chunk) = self.producer.write_chunk_uninit(1) else {
             return false;
         };
-        let Some(slot) = chunk.as_mut_slices().0.first_mut() else {
-            return false;
-        };
-        let slot = slot.as_mut_ptr();
+        // A chunk of one slot: rtrb documents that the first slice is empty
+        // only when no slot was requested.
+        let slot = chunk.as_mut_slices().0.as_mut_ptr().cast::<Record>();
         // SAFETY: `slot` is the chunk's one slot, ours alone until the
         // commit; each field is written in place without reading it, and
         // all three are written before `commit_all` hands the slot to the
@@ -186,7 +186,7 @@ impl ThreadBuffer {
                 loop {
                     self.session.wake_flusher();
                     std::thread::yield_now();
-                    if self.producer.push(record).is_ok() {
+                    if self.write(record) {
                         break;
                     }
                     if self.session.is_finished() {

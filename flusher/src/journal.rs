@@ -307,6 +307,14 @@ mod tests {
     use super::*;
 
     /// A batch of `calls` calls of region `name`, ticks from `first`.
+    /// A new journal for `rank_0.h5` in a fresh temporary directory.
+    fn new_journal() -> (tempfile::TempDir, std::path::PathBuf, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let rank = dir.path().join("rank_0.h5");
+        let journal = Journal::create(&rank).unwrap();
+        (dir, rank, journal)
+    }
+
     fn batch(name: &str, first: u64, calls: u64, cal: &Calibration) -> Batch {
         let region = RegionRegistry::global().intern(name);
         let records: Vec<Record> = (0..calls)
@@ -335,10 +343,8 @@ mod tests {
 
     #[test]
     fn batches_read_back_in_order_and_a_torn_or_corrupt_frame_ends_the_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let rank = dir.path().join("rank_0.h5");
+        let (_dir, rank, mut journal) = new_journal();
         let cal = Calibration::take();
-        let mut journal = Journal::create(&rank).unwrap();
         journal.append(&batch("journal a", 1_000, 5, &cal)).unwrap();
         journal
             .append(&batch("journal b/c", 9_000, 3, &cal))
@@ -373,8 +379,7 @@ mod tests {
 
     #[test]
     fn every_value_reads_back_exactly_in_a_few_bytes_per_call() {
-        let dir = tempfile::tempdir().unwrap();
-        let rank = dir.path().join("rank_0.h5");
+        let (_dir, rank, mut journal) = new_journal();
         let cal = Calibration::take();
         let region = RegionRegistry::global().intern("journal exact");
         // Nested calls arrive inner first (starts go backwards), threads
@@ -392,7 +397,6 @@ mod tests {
         b.push_records(&calls(1_000_000), 0, &cal);
         b.push_records(&calls(2_000_000), 7, &cal);
         b.push_records(&calls(u64::MAX / 2), 0, &cal);
-        let mut journal = Journal::create(&rank).unwrap();
         journal.append(&b).unwrap();
         drop(journal);
 
@@ -442,10 +446,8 @@ mod tests {
 
     #[test]
     fn mutated_payloads_are_decoded_or_rejected_never_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let rank = dir.path().join("rank_0.h5");
+        let (_dir, _rank, mut journal) = new_journal();
         let cal = Calibration::take();
-        let mut journal = Journal::create(&rank).unwrap();
         journal.append(&batch("fuzzed", 1_000, 50, &cal)).unwrap();
         let payload = journal.frame[12..].to_vec();
         assert!(parse_payload(&payload).is_some());
@@ -470,10 +472,8 @@ mod tests {
 
     #[test]
     fn rebuild_writes_every_journaled_call_into_a_readable_rank_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let rank = dir.path().join("rank_0.h5");
+        let (dir, rank, mut journal) = new_journal();
         let cal = Calibration::take();
-        let mut journal = Journal::create(&rank).unwrap();
         journal.append(&batch("rebuilt", 1_000, 4, &cal)).unwrap();
         journal.append(&batch("rebuilt", 50_000, 6, &cal)).unwrap();
         drop(journal);

@@ -34,14 +34,14 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::callsites::{CallsiteRegions, Naming, SpanRegions};
+use crate::local::{with_local, EnteredStack};
 use crate::SpanMode;
 
 /// A `tracing_subscriber::Layer` recording spans as scope-profiler regions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScopeLayer {
     mode: SpanMode,
-    /// Follows `mode` and `with_target`, kept so callbacks need not derive it.
-    naming: Naming,
+    with_target: bool,
 }
 
 /// Stored in a span's extensions at creation, in the lifetime modes only.
@@ -91,8 +91,8 @@ struct ThreadSpans {
     /// span created on the same thread (every `#[instrument]` call) finds
     /// its region here instead of looking the span up in the registry.
     recent: [RecentSpan; RECENT_SPANS],
-    /// Spans entered on this thread and not yet exited, oldest first.
-    entered: Vec<(Id, RegionId, CallStart)>,
+    /// Spans entered on this thread and not yet exited.
+    entered: EnteredStack<(RegionId, CallStart)>,
 }
 
 impl ThreadSpans {
@@ -128,21 +128,9 @@ thread_local! {
         RefCell::new(ThreadSpans {
             callsites: CallsiteRegions::new(),
             recent: [RecentSpan::EMPTY; RECENT_SPANS],
-            entered: Vec::new(),
+            entered: EnteredStack::new(),
         })
     };
-}
-
-/// Runs `f` on this thread's [`ThreadSpans`]; `None` (nothing done) while
-/// the thread is exiting, or if a callback runs inside another on this
-/// thread (a span made by an instrumented allocator while the table grows):
-/// that span is not recorded rather than the program panicking.
-#[inline(always)]
-fn with_thread_spans<R>(f: impl FnOnce(&mut ThreadSpans) -> R) -> Option<R> {
-    THREAD_SPANS
-        .try_with(|spans| spans.try_borrow_mut().ok().map(|mut spans| f(&mut spans)))
-        .ok()
-        .flatten()
 }
 
 impl ScopeLayer {
@@ -154,14 +142,20 @@ impl ScopeLayer {
     /// Chooses which interval of a span is a call.
     pub fn mode(mut self, mode: SpanMode) -> Self {
         self.mode = mode;
-        self.naming.separate_lifetimes = mode == SpanMode::Both;
         self
     }
 
     /// Names regions `target::name` instead of `name`.
     pub fn with_target(mut self, on: bool) -> Self {
-        self.naming.with_target = on;
+        self.with_target = on;
         self
+    }
+
+    fn naming(&self) -> Naming {
+        Naming {
+            with_target: self.with_target,
+            separate_lifetimes: self.mode == SpanMode::Both,
+        }
     }
 
     #[inline(always)]
@@ -170,7 +164,7 @@ impl ScopeLayer {
         spans: &mut ThreadSpans,
         metadata: &'static Metadata<'static>,
     ) -> SpanRegions {
-        spans.callsites.get(metadata, self.naming)
+        spans.callsites.get(metadata, self.naming())
     }
 
     /// The on-CPU region of a span this thread did not note at creation,
@@ -226,10 +220,10 @@ where
         let Some(recording) = session::recording() else {
             return;
         };
-        let regions = with_thread_spans(|spans| {
+        let regions = with_local(&THREAD_SPANS, |spans| {
             let regions = self.regions_for(spans, attrs.metadata());
             if self.tracks_on_cpu() {
-                let tag = RecentSpan::tag(recording.activation(), self.naming.with_target);
+                let tag = RecentSpan::tag(recording.activation(), self.with_target);
                 spans.remember(id, regions.on_cpu, tag);
             }
             regions
@@ -247,8 +241,8 @@ where
         let Some(recording) = session::recording() else {
             return;
         };
-        with_thread_spans(|spans| {
-            let tag = RecentSpan::tag(recording.activation(), self.naming.with_target);
+        with_local(&THREAD_SPANS, |spans| {
+            let tag = RecentSpan::tag(recording.activation(), self.with_target);
             let region = match spans.recent(id, tag) {
                 Some(region) => region,
                 // Created on another thread, or before recording started.
@@ -257,9 +251,8 @@ where
                     None => return,
                 },
             };
-            spans
-                .entered
-                .push((id.clone(), region, CallStart::at(recording)));
+            let start = CallStart::at(recording);
+            spans.entered.push(id.into_u64(), (region, start));
         });
     }
 
@@ -268,16 +261,8 @@ where
         if !self.tracks_on_cpu() {
             return;
         }
-        let open = with_thread_spans(|spans| {
-            let entered = &mut spans.entered;
-            // Usually the last one; out-of-order exits are matched by id.
-            if entered.last().is_some_and(|(open, _, _)| open == id) {
-                return entered.pop();
-            }
-            let at = entered.iter().rposition(|(open, _, _)| open == id)?;
-            Some(entered.remove(at))
-        });
-        if let Some(Some((_, region, start))) = open {
+        let open = with_local(&THREAD_SPANS, |spans| spans.entered.take(id.into_u64()));
+        if let Some(Some((region, start))) = open {
             finish_call(start, region);
         }
     }

@@ -28,6 +28,7 @@
 
 mod callsites;
 mod layer;
+mod local;
 mod subscriber;
 
 pub use layer::ScopeLayer;

@@ -11,6 +11,7 @@ use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::filter::Targets;
 
 use crate::callsites::{CallsiteRegions, Naming};
+use crate::local::{with_local, EnteredStack};
 
 /// A `tracing` subscriber that records spans as regions and does nothing
 /// else: `#[instrument]` functions at close to [`region!`] cost.
@@ -23,7 +24,7 @@ use crate::callsites::{CallsiteRegions, Naming};
 /// compose with other layers (`fmt`, `EnvFilter`), lifetime mode, and
 /// `Span::current()` (it reports that it does not track the current span).
 /// Events are disabled at their callsites, so `info!` and friends cost
-/// nothing under it.
+/// what a disabled event costs.
 ///
 /// Each enter → exit on a thread is one call, as in [`SpanMode::OnCpu`];
 /// exits are matched to enters by span id; before
@@ -77,21 +78,14 @@ fn region_of(id: u64) -> Option<RegionId> {
     }
 }
 
-/// A span entered on this thread while recording, not yet exited.
-#[derive(Clone, Copy)]
-struct Entered {
-    id: u64,
-    start: CallStart,
-}
-
 /// What the subscriber keeps per thread.
 struct ThreadState {
     callsites: CallsiteRegions,
     /// The next serial this thread hands out, and the end of its block.
     serial: u32,
     serial_end: u32,
-    /// Spans entered on this thread while recording, oldest first.
-    entered: Vec<Entered>,
+    /// Spans entered on this thread while recording, not yet exited.
+    entered: EnteredStack<CallStart>,
 }
 
 impl ThreadState {
@@ -111,18 +105,6 @@ impl ThreadState {
         self.serial = NEXT_SERIALS.fetch_add(SERIAL_BLOCK, Ordering::Relaxed);
         self.serial_end = self.serial.wrapping_add(SERIAL_BLOCK);
     }
-
-    /// Removes span `id`'s newest entry: usually the last one; out-of-order
-    /// exits are matched by id.
-    #[inline(always)]
-    fn take_entered(&mut self, id: u64) -> Option<CallStart> {
-        let entered = &mut self.entered;
-        if entered.last().is_some_and(|e| e.id == id) {
-            return entered.pop().map(|e| e.start);
-        }
-        let at = entered.iter().rposition(|e| e.id == id)?;
-        Some(entered.remove(at).start)
-    }
 }
 
 thread_local! {
@@ -131,20 +113,9 @@ thread_local! {
             callsites: CallsiteRegions::new(),
             serial: 0,
             serial_end: 0,
-            entered: Vec::new(),
+            entered: EnteredStack::new(),
         })
     };
-}
-
-/// Runs `f` on this thread's [`ThreadState`]; `None` while the thread is
-/// exiting or if a callback runs inside another on this thread (a span made
-/// by an instrumented allocator while a table grows).
-#[inline(always)]
-fn with_thread_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-    THREAD_STATE
-        .try_with(|state| state.try_borrow_mut().ok().map(|mut state| f(&mut state)))
-        .ok()
-        .flatten()
 }
 
 impl ScopeSubscriber {
@@ -195,7 +166,7 @@ impl Subscriber for ScopeSubscriber {
             with_target: self.with_target,
             separate_lifetimes: false,
         };
-        with_thread_state(|state| {
+        with_local(&THREAD_STATE, |state| {
             let regions = state.callsites.get(span.metadata(), naming);
             span_id(regions.on_cpu, state.next_serial())
         })
@@ -211,11 +182,11 @@ impl Subscriber for ScopeSubscriber {
     #[inline(always)]
     fn enter(&self, span: &Id) {
         let id = span.into_u64();
-        if id == UNRECORDED {
+        if region_of(id).is_none() {
             return;
         }
         if let Some(start) = CallStart::now() {
-            with_thread_state(|state| state.entered.push(Entered { id, start }));
+            with_local(&THREAD_STATE, |state| state.entered.push(id, start));
         }
     }
 
@@ -223,7 +194,7 @@ impl Subscriber for ScopeSubscriber {
     fn exit(&self, span: &Id) {
         let id = span.into_u64();
         let Some(region) = region_of(id) else { return };
-        if let Some(Some(start)) = with_thread_state(|state| state.take_entered(id)) {
+        if let Some(Some(start)) = with_local(&THREAD_STATE, |state| state.entered.take(id)) {
             start.finish(region);
         }
     }

@@ -1,10 +1,16 @@
 //! Programs written twice, with `#[instrument]` and with `region!`, and the
-//! helpers the tracing tests compare them with.
+//! runs and helpers the tracing tests share.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use scope_profiler::{region, ProfileManager, Summary};
-use tracing::instrument;
+use tracing::instrument::WithSubscriber;
+use tracing::{info_span, instrument, Instrument};
 
 use super::config_in;
 
@@ -65,4 +71,92 @@ pub fn plain_recursive(depth: u32) -> u32 {
     } else {
         1 + plain_recursive(depth - 1)
     }
+}
+
+/// Runs one program written with `#[instrument]` under `subscriber` and
+/// written with `region!`, and checks both give the same regions and counts.
+pub fn assert_same_counts_as_region_macros(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+) {
+    let (traced, _) = run(subscriber, || {
+        for _ in 0..20 {
+            traced_parent(7);
+        }
+        traced_recursive(12)
+    });
+    let (plain, _) = run(tracing_subscriber::registry(), || {
+        for _ in 0..20 {
+            plain_parent(7);
+        }
+        plain_recursive(12)
+    });
+    assert_eq!(counts(&traced), counts(&plain));
+    assert_eq!(counts(&traced)["traced_leaf"], 140);
+    assert_eq!(counts(&traced)["traced_recursive"], 13);
+}
+
+/// Runs `make` on a new thread under this thread's default subscriber and
+/// returns what it made (spans, typically).
+pub fn on_another_thread<R: Send + 'static>(make: impl FnOnce() -> R + Send + 'static) -> R {
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    std::thread::spawn(move || tracing::dispatcher::with_default(&dispatch, make))
+        .join()
+        .unwrap()
+}
+
+/// Counts the polls of the future it wraps.
+struct CountPolls<F> {
+    inner: Pin<Box<F>>,
+    polls: Arc<AtomicU64>,
+}
+
+impl<F: Future> Future for CountPolls<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A profiling run (1,024-record rings) in which 1,000 tasks on a 4-worker
+/// tokio runtime, each a future under `.instrument(info_span!("task"))` that
+/// yields three times, run under `dispatch`; its summary. With `polls`,
+/// each instrumented future's polls are counted there.
+pub fn run_thousand_tasks(dispatch: &tracing::Dispatch, polls: Option<&Arc<AtomicU64>>) -> Summary {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_in(&dir);
+    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    runtime.block_on(
+        async {
+            let tasks: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    let task = async move {
+                        for _ in 0..3 {
+                            tokio::task::yield_now().await;
+                        }
+                        i
+                    }
+                    .instrument(info_span!("task"));
+                    let task: Pin<Box<dyn Future<Output = u64> + Send>> = match polls {
+                        Some(polls) => Box::pin(CountPolls {
+                            inner: Box::pin(task),
+                            polls: polls.clone(),
+                        }),
+                        None => Box::pin(task),
+                    };
+                    tokio::spawn(task.with_subscriber(dispatch.clone()))
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        .with_subscriber(dispatch.clone()),
+    );
+    drop(runtime);
+    ProfileManager::finalize().unwrap()
 }
