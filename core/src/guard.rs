@@ -117,6 +117,13 @@ impl CallStart {
         Some(Self::at_state(state))
     }
 
+    /// A start that was never taken: finishing it records nothing (no
+    /// session has state 0). For fixed-size storage that needs a value in
+    /// its empty slots.
+    pub const fn inactive() -> CallStart {
+        CallStart { start: 0, state: 0 }
+    }
+
     /// Starts a call now in the session `recording` saw, without looking at
     /// the switch again.
     #[inline(always)]

@@ -393,6 +393,22 @@ mod tests {
     }
 
     #[test]
+    fn an_inactive_call_start_records_nothing_with_or_without_a_session() {
+        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(!crate::CallStart::inactive().finish(RegionId(1)));
+        let session = session(4, OverflowPolicy::Drop);
+        assert!(!crate::CallStart::inactive().finish(RegionId(1)));
+        // A started call on the same thread does arrive: the ring works.
+        assert!(crate::CallStart::now().unwrap().finish(RegionId(2)));
+        let mut regions = Vec::new();
+        for mut reader in session.take_new_rings() {
+            reader.drain(|records| regions.extend(records.iter().map(|r| r.region)));
+        }
+        session.stop();
+        assert_eq!(regions, [RegionId(2)]);
+    }
+
+    #[test]
     fn a_full_ring_under_drop_counts_every_lost_record() {
         let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
         let session = session(4, OverflowPolicy::Drop);

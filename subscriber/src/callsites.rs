@@ -4,9 +4,13 @@
 //! formatted and hashed then, never again): after that, finding them is one
 //! comparison with the last callsite looked up, or one pointer hash.
 
+use std::cell::RefCell;
+
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use scope_profiler_core::{RegionId, RegionRegistry};
 use tracing_core::Metadata;
+
+use crate::local::with_local;
 
 /// How spans are named as regions; part of the cache key, so two layers or
 /// subscribers naming differently on one thread do not share entries.
@@ -28,20 +32,26 @@ pub(crate) struct SpanRegions {
 /// The callsite's metadata address and the naming.
 type Key = (usize, Naming);
 
-/// One thread's callsite → regions map.
+/// One thread's most recent callsite and its regions; the rest are in
+/// [`CALLSITE_MAP`]. Fixed size and no destructor, so the thread-locals of
+/// the layer and the subscriber that hold one need none (see `local`).
 pub(crate) struct CallsiteRegions {
-    map: FxHashMap<Key, SpanRegions>,
-    /// Checked before the map: a loop over one `#[instrument]` function
-    /// finds its regions with one comparison.
+    /// Checked first: a loop over one `#[instrument]` function finds its
+    /// regions with one comparison.
     last: Option<(Key, SpanRegions)>,
+}
+
+thread_local! {
+    /// Every callsite this thread has looked up, under each naming: shared
+    /// by all layers and subscribers on the thread (the naming is in the
+    /// key).
+    static CALLSITE_MAP: RefCell<FxHashMap<Key, SpanRegions>> =
+        const { RefCell::new(FxHashMap::with_hasher(FxBuildHasher)) };
 }
 
 impl CallsiteRegions {
     pub(crate) const fn new() -> Self {
-        CallsiteRegions {
-            map: FxHashMap::with_hasher(FxBuildHasher),
-            last: None,
-        }
+        CallsiteRegions { last: None }
     }
 
     /// The regions of the callsite of `metadata` under `naming`.
@@ -59,13 +69,15 @@ impl CallsiteRegions {
     }
 
     /// [`get`](Self::get) when the callsite is not the last one: out of
-    /// line, so the common path stays small.
+    /// line, so the common path stays small. Without the map (thread
+    /// exiting, or a callback inside this one) the name is interned again,
+    /// which gives the same regions.
     #[inline(never)]
     fn lookup(&mut self, key: Key, metadata: &'static Metadata<'static>) -> SpanRegions {
-        let regions = *self
-            .map
-            .entry(key)
-            .or_insert_with(|| intern(metadata, key.1));
+        let regions = with_local(&CALLSITE_MAP, |map| {
+            *map.entry(key).or_insert_with(|| intern(metadata, key.1))
+        })
+        .unwrap_or_else(|| intern(metadata, key.1));
         self.last = Some((key, regions));
         regions
     }

@@ -34,7 +34,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::callsites::{CallsiteRegions, Naming, SpanRegions};
-use crate::local::{with_local, EnteredStack};
+use crate::local::{finish_call, with_local, EnteredStack};
 use crate::SpanMode;
 
 /// A `tracing_subscriber::Layer` recording spans as scope-profiler regions.
@@ -83,7 +83,8 @@ impl RecentSpan {
 }
 
 /// What the layer keeps per thread, in one thread-local so a callback pays
-/// for one thread-local access.
+/// for one thread-local access; fixed size with no destructor (see
+/// `local`), which the assertion below keeps true.
 struct ThreadSpans {
     /// Region ids per callsite.
     callsites: CallsiteRegions,
@@ -128,10 +129,15 @@ thread_local! {
         RefCell::new(ThreadSpans {
             callsites: CallsiteRegions::new(),
             recent: [RecentSpan::EMPTY; RECENT_SPANS],
-            entered: EnteredStack::new(),
+            entered: EnteredStack::new((RegionId(0), CallStart::inactive()), &ENTERED_SPILL),
         })
     };
+    /// `ThreadSpans::entered` past its inline entries.
+    static ENTERED_SPILL: RefCell<Vec<(u64, (RegionId, CallStart))>> =
+        const { RefCell::new(Vec::new()) };
 }
+
+const _: () = assert!(!std::mem::needs_drop::<ThreadSpans>());
 
 impl ScopeLayer {
     /// A layer with region name = span name, on-CPU mode.
@@ -284,14 +290,4 @@ where
             created.finish(region);
         }
     }
-}
-
-/// Ends an on-CPU call: out of line on purpose. Inlined into `Layered`'s
-/// `exit`, the ring write's chunk handling stayed a separate call and the
-/// path spilled more registers; out of line, `exit` passes the call in
-/// registers and the write is inlined here (`benches/tracing_paired.rs`:
-/// the layer added 1.53x the floor inlined, 1.16-1.32x out of line).
-#[inline(never)]
-fn finish_call(start: CallStart, region: RegionId) {
-    start.finish(region);
 }

@@ -11,7 +11,7 @@ use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::filter::Targets;
 
 use crate::callsites::{CallsiteRegions, Naming};
-use crate::local::{with_local, EnteredStack};
+use crate::local::{finish_call, with_local, EnteredStack};
 
 /// A `tracing` subscriber that records spans as regions and does nothing
 /// else: `#[instrument]` functions at close to [`region!`] cost.
@@ -78,7 +78,8 @@ fn region_of(id: u64) -> Option<RegionId> {
     }
 }
 
-/// What the subscriber keeps per thread.
+/// What the subscriber keeps per thread: fixed size with no destructor, so
+/// reaching it is cheap (see `local`); the assertion below keeps it so.
 struct ThreadState {
     callsites: CallsiteRegions,
     /// The next serial this thread hands out, and the end of its block.
@@ -113,10 +114,14 @@ thread_local! {
             callsites: CallsiteRegions::new(),
             serial: 0,
             serial_end: 0,
-            entered: EnteredStack::new(),
+            entered: EnteredStack::new(CallStart::inactive(), &ENTERED_SPILL),
         })
     };
+    /// `ThreadState::entered` past its inline entries.
+    static ENTERED_SPILL: RefCell<Vec<(u64, CallStart)>> = const { RefCell::new(Vec::new()) };
 }
+
+const _: () = assert!(!std::mem::needs_drop::<ThreadState>());
 
 impl ScopeSubscriber {
     /// A subscriber with region name = span name, recording every span.
@@ -195,7 +200,7 @@ impl Subscriber for ScopeSubscriber {
         let id = span.into_u64();
         let Some(region) = region_of(id) else { return };
         if let Some(Some(start)) = with_local(&THREAD_STATE, |state| state.entered.take(id)) {
-            start.finish(region);
+            finish_call(start, region);
         }
     }
 }
