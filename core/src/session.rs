@@ -6,7 +6,7 @@
 //! `profiling_activated = false`), so a disabled region costs a load and a
 //! branch.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 
@@ -77,23 +77,38 @@ impl std::error::Error for SessionError {}
 /// Bit 0 of a state word: timestamps are taken.
 pub(crate) const TIMED: u32 = 1;
 
-/// The hot path's switch: 0 = not recording, else the recording session's
-/// state word (`epoch << 1 | TIMED?`). Written only under `CURRENT`'s lock.
-static STATE: AtomicU32 = AtomicU32::new(0);
+/// The hot path's switch, one word so one load reads both halves. Low half:
+/// 0 = not recording, else the recording session's state word
+/// (`epoch << 1 | TIMED?`). High half: the activation count, bumped each
+/// time recording switches on (setup with `activated`, or
+/// `set_active(true)`), see [`Recording::activation`]. Written only under
+/// `CURRENT`'s lock, by [`set_switch`].
+static SWITCH: AtomicU64 = AtomicU64::new(0);
 /// The running session, if any. Slow paths only.
 static CURRENT: Mutex<Option<Arc<Session>>> = Mutex::new(None);
 /// Epoch counter so every session gets a distinct state word.
 static EPOCH: AtomicU32 = AtomicU32::new(0);
-/// Bumped each time recording switches on (setup with `activated`, or
-/// `set_active(true)`): see [`Recording::activation`].
-static ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The hot path's view of the switch: one relaxed load.
 #[inline(always)]
 pub(crate) fn state() -> u32 {
     // Relaxed: a thread that sees a stale value records into (or skips) a
     // session a few ns late; registration re-checks under the lock.
-    STATE.load(Ordering::Relaxed)
+    SWITCH.load(Ordering::Relaxed) as u32
+}
+
+/// Sets the switch to `state` (0 = off), bumping the activation count when
+/// it goes from off to on. Call with `CURRENT`'s lock held.
+fn set_switch(state: u32) {
+    let switch = SWITCH.load(Ordering::Relaxed);
+    let mut activation = (switch >> 32) as u32;
+    if state != 0 && switch as u32 == 0 {
+        activation = activation.wrapping_add(1);
+    }
+    SWITCH.store(
+        u64::from(activation) << 32 | u64::from(state),
+        Ordering::Relaxed,
+    );
 }
 
 /// A recording session: its switch value, its rings and its flusher.
@@ -134,8 +149,7 @@ impl Session {
         });
         *current = Some(session.clone());
         if config.activated {
-            ACTIVATIONS.fetch_add(1, Ordering::Relaxed);
-            STATE.store(state, Ordering::Release);
+            set_switch(state);
         }
         Ok(session)
     }
@@ -158,10 +172,7 @@ impl Session {
     pub fn set_active(&self, active: bool) {
         let current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|s| s.state == self.state) {
-            if active && STATE.load(Ordering::Relaxed) == 0 {
-                ACTIVATIONS.fetch_add(1, Ordering::Relaxed);
-            }
-            STATE.store(if active { self.state } else { 0 }, Ordering::Release);
+            set_switch(if active { self.state } else { 0 });
         }
     }
 
@@ -172,7 +183,7 @@ impl Session {
     pub fn stop(&self) {
         let mut current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
         if current.as_ref().is_some_and(|s| s.state == self.state) {
-            STATE.store(0, Ordering::Relaxed);
+            set_switch(0);
             *current = None;
         }
         // Release: pairs with the Acquire in `is_finished`.
@@ -272,14 +283,13 @@ impl Recording {
 /// serves both the activation check and [`CallStart::at`](crate::CallStart::at).
 #[inline(always)]
 pub fn recording() -> Option<Recording> {
-    // Acquire pairs with the Release stores that switch recording on, so a
-    // thread that sees the new state also sees the new activation count.
-    let state = STATE.load(Ordering::Acquire);
+    let switch = SWITCH.load(Ordering::Relaxed);
+    let state = switch as u32;
     if state == 0 {
         return None;
     }
     Some(Recording {
         state,
-        activation: ACTIVATIONS.load(Ordering::Relaxed),
+        activation: (switch >> 32) as u32,
     })
 }

@@ -14,7 +14,7 @@ use crate::local::with_local;
 
 /// How spans are named as regions; part of the cache key, so two layers or
 /// subscribers naming differently on one thread do not share entries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Naming {
     /// `target::name` instead of `name`.
     pub(crate) with_target: bool,
@@ -29,16 +29,32 @@ pub(crate) struct SpanRegions {
     pub(crate) lifetime: RegionId,
 }
 
-/// The callsite's metadata address and the naming.
-type Key = (usize, Naming);
+impl Naming {
+    /// The naming in the two low bits of a [`Key`].
+    fn bits(self) -> usize {
+        usize::from(self.with_target) | usize::from(self.separate_lifetimes) << 1
+    }
+}
+
+/// The callsite's metadata address with the naming in its two low bits
+/// (free: `Metadata` holds pointers, so its address is a multiple of at
+/// least 4), so a cache hit is one comparison. Never 0.
+type Key = usize;
+
+const _: () = assert!(std::mem::align_of::<Metadata<'static>>() >= 4);
+
+fn key(metadata: &'static Metadata<'static>, naming: Naming) -> Key {
+    metadata as *const Metadata<'static> as usize | naming.bits()
+}
 
 /// One thread's most recent callsite and its regions; the rest are in
 /// [`CALLSITE_MAP`]. Fixed size and no destructor, so the thread-locals of
 /// the layer and the subscriber that hold one need none (see `local`).
 pub(crate) struct CallsiteRegions {
     /// Checked first: a loop over one `#[instrument]` function finds its
-    /// regions with one comparison.
-    last: Option<(Key, SpanRegions)>,
+    /// regions with one comparison. Key 0 (no callsite) until the first.
+    last_key: Key,
+    last: SpanRegions,
 }
 
 thread_local! {
@@ -51,7 +67,13 @@ thread_local! {
 
 impl CallsiteRegions {
     pub(crate) const fn new() -> Self {
-        CallsiteRegions { last: None }
+        CallsiteRegions {
+            last_key: 0,
+            last: SpanRegions {
+                on_cpu: RegionId(0),
+                lifetime: RegionId(0),
+            },
+        }
     }
 
     /// The regions of the callsite of `metadata` under `naming`.
@@ -61,11 +83,11 @@ impl CallsiteRegions {
         metadata: &'static Metadata<'static>,
         naming: Naming,
     ) -> SpanRegions {
-        let key = (metadata as *const Metadata<'static> as usize, naming);
-        match self.last {
-            Some((last, regions)) if last == key => regions,
-            _ => self.lookup(key, metadata),
+        let key = key(metadata, naming);
+        if key == self.last_key {
+            return self.last;
         }
+        self.lookup(key, metadata, naming)
     }
 
     /// [`get`](Self::get) when the callsite is not the last one: out of
@@ -73,12 +95,18 @@ impl CallsiteRegions {
     /// exiting, or a callback inside this one) the name is interned again,
     /// which gives the same regions.
     #[inline(never)]
-    fn lookup(&mut self, key: Key, metadata: &'static Metadata<'static>) -> SpanRegions {
+    fn lookup(
+        &mut self,
+        key: Key,
+        metadata: &'static Metadata<'static>,
+        naming: Naming,
+    ) -> SpanRegions {
         let regions = with_local(&CALLSITE_MAP, |map| {
-            *map.entry(key).or_insert_with(|| intern(metadata, key.1))
+            *map.entry(key).or_insert_with(|| intern(metadata, naming))
         })
-        .unwrap_or_else(|| intern(metadata, key.1));
-        self.last = Some((key, regions));
+        .unwrap_or_else(|| intern(metadata, naming));
+        self.last_key = key;
+        self.last = regions;
         regions
     }
 }
