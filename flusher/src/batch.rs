@@ -2,17 +2,42 @@
 
 use scope_profiler_core::{Calibration, Record, RegionId, RegionStats};
 
-/// One region's converted events.
+/// One region's converted events: three columns, always of one length
+/// (only [`Batch`] writes them).
 #[derive(Debug, Default, Clone)]
 pub struct Columns {
-    /// Start of each call, CLOCK_MONOTONIC ns.
-    pub starts: Vec<i64>,
-    /// End of each call, CLOCK_MONOTONIC ns.
-    pub ends: Vec<i64>,
-    /// Thread index of each call.
-    pub threads: Vec<u32>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    threads: Vec<u32>,
     /// Calls already handed out by [`Batch::summarize_new`].
     summarized: usize,
+}
+
+impl Columns {
+    /// Start of each call, CLOCK_MONOTONIC ns.
+    pub fn starts(&self) -> &[i64] {
+        &self.starts
+    }
+
+    /// End of each call, CLOCK_MONOTONIC ns.
+    pub fn ends(&self) -> &[i64] {
+        &self.ends
+    }
+
+    /// Thread index of each call.
+    pub fn threads(&self) -> &[u32] {
+        &self.threads
+    }
+
+    /// Calls held: the length of every column.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether no call is held.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
 }
 
 /// Events grouped by region. Clearing keeps the allocations, so a steady run
@@ -82,7 +107,7 @@ impl Batch {
 
     /// Total events held.
     pub fn len(&self) -> usize {
-        self.regions().map(|(_, c)| c.starts.len()).sum()
+        self.regions().map(|(_, c)| c.len()).sum()
     }
 
     /// Whether no event is held.
@@ -127,10 +152,10 @@ mod tests {
         assert_eq!(order, [RegionId(1), RegionId(0), RegionId(2)]);
         let (_, ones) = batch.regions().next().unwrap();
         assert_eq!(
-            ones.starts,
+            ones.starts(),
             [cal.to_ns(100), cal.to_ns(200), cal.to_ns(400)]
         );
-        assert_eq!(ones.threads, [7, 7, 7]);
+        assert_eq!(ones.threads(), [7, 7, 7]);
         assert_eq!(batch.len(), 5);
         let mut calls = Vec::new();
         batch.summarize_new(|id, stats| calls.push((id, stats.calls)));

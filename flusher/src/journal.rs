@@ -89,12 +89,8 @@ impl Journal {
         f.extend_from_slice(&(batch.regions().count() as u32).to_le_bytes());
         for (id, cols) in batch.regions() {
             let name = crate::rank_file::region_name(id);
-            let n = cols
-                .starts
-                .len()
-                .min(cols.ends.len())
-                .min(cols.threads.len());
-            let (starts, ends, threads) = (&cols.starts[..n], &cols.ends[..n], &cols.threads[..n]);
+            let n = cols.len();
+            let (starts, ends, threads) = (cols.starts(), cols.ends(), cols.threads());
             f.extend_from_slice(&id.0.to_le_bytes());
             f.extend_from_slice(&(name.len() as u32).to_le_bytes());
             f.extend_from_slice(name.as_bytes());
@@ -408,9 +404,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(read.len(), 1);
-        assert_eq!(read[0].starts, cols.starts);
-        assert_eq!(read[0].ends, cols.ends);
-        assert_eq!(read[0].threads, cols.threads);
+        assert_eq!(read[0].starts, cols.starts());
+        assert_eq!(read[0].ends, cols.ends());
+        assert_eq!(read[0].threads, cols.threads());
         // Format 1 took 20 bytes a call.
         let bytes = std::fs::metadata(path_for(&rank)).unwrap().len();
         assert!(bytes < 3000 * 6, "{bytes} bytes for 3000 calls");

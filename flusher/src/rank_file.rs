@@ -100,7 +100,7 @@ impl RankFile {
         }
         for (id, cols) in batch.regions() {
             let name = region_name(id);
-            self.append_region(id, &name, &cols.starts, &cols.ends, &cols.threads)?;
+            self.append_region(id, &name, cols.starts(), cols.ends(), cols.threads())?;
         }
         handles(&self.handles, &self.path)?.file.flush()?;
         self.since_open += batch.len();
