@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{config_in, serial};
+use common::{serial, setup_run};
 use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
 use scope_profiler_flusher::journal::Journal;
 use scope_profiler_flusher::repair::{self, Repair};
@@ -54,21 +54,18 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
 
 #[test]
 fn a_successful_run_leaves_no_temporary_files() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     let temp = ProfileManager::run_dir().unwrap();
     {
         let _g = region!("tidy");
     }
     ProfileManager::finalize().unwrap();
     assert!(!temp.exists(), "run directory {temp:?} left behind");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
+    let left: Vec<_> = std::fs::read_dir(run.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left, vec![path.file_name().unwrap().to_owned()]);
+    assert_eq!(left, vec![run.path.file_name().unwrap().to_owned()]);
 }
 
 /// Child side of `killed_writer_leaves_readable_file`: records, flushes,

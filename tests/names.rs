@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{config_in, serial};
+use common::{config_in, serial, setup_run};
 use scope_profiler::{read_profile, ProfileManager};
 
 #[test]
@@ -70,10 +70,7 @@ fn awkward_names_round_trip_exactly() {
 
 #[test]
 fn ten_thousand_distinct_regions() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     let names: Vec<String> = (0..10_000).map(|i| format!("region {i:05}")).collect();
     for name in &names {
         let _g = ProfileManager::profile_region(name);
@@ -83,7 +80,7 @@ fn ten_thousand_distinct_regions() {
     }
     let summary = ProfileManager::finalize().unwrap();
     assert_eq!(summary.regions.len(), 10_000);
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     assert_eq!(data.regions.len(), 10_000);
     for (i, region) in data.regions.iter().enumerate() {
         let expected = if region.name[7..].parse::<usize>().unwrap() % 2 == 0 {
@@ -99,7 +96,7 @@ fn ten_thousand_distinct_regions() {
         );
     }
     // Ten thousand one-call regions keep the file small (chunks sized to use).
-    let size = std::fs::metadata(&path).unwrap().len();
+    let size = std::fs::metadata(&run.path).unwrap().len();
     assert!(size < 32 << 20, "file is {size} bytes");
     eprintln!("10 000 regions: {size} bytes");
 }

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{config_in, python_venv, serial};
+use common::{python_venv, setup_run};
 use scope_profiler::{region, ProfileManager};
 
 const READ_H5: &str = r#"
@@ -24,10 +24,7 @@ print(json.dumps({n: {str(k): int(v.num_calls) for k, v in r._region_dict[n].reg
 #[test]
 fn python_package_reads_our_file_with_the_same_regions_and_counts() {
     let Some(venv) = python_venv() else { return };
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     for _ in 0..42 {
         let _g = region!("solve");
         for _ in 0..3 {
@@ -63,7 +60,7 @@ fn python_package_reads_our_file_with_the_same_regions_and_counts() {
     // scope_profiler.read_h5: the same names (the '/'-name under its escaped
     // link name, since schema 1 has no other place for it) and counts.
     let theirs: BTreeMap<String, BTreeMap<String, u64>> =
-        serde_json::from_str(&common::run_python(&venv, READ_H5, [&path])).unwrap();
+        serde_json::from_str(&common::run_python(&venv, READ_H5, [&run.path])).unwrap();
     let expected: BTreeMap<String, BTreeMap<String, u64>> = ours
         .iter()
         .map(|(name, calls)| {
@@ -87,7 +84,7 @@ fn python_package_reads_our_file_with_the_same_regions_and_counts() {
             "calls",
             "--",
         ])
-        .arg(&path)
+        .arg(&run.path)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -114,10 +111,7 @@ fn python_package_reads_our_file_with_the_same_regions_and_counts() {
 #[test]
 fn columnar_schema_3_output_reads_in_the_python_package_and_ours() {
     let Some(venv) = python_venv() else { return };
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config.output_schema(scope_profiler::OutputSchema::Columnar)).unwrap();
+    let run = setup_run(|c| c.output_schema(scope_profiler::OutputSchema::Columnar));
     for _ in 0..9 {
         let _g = region!("solve");
         let _h = region!("a/b: any name works");
@@ -132,7 +126,7 @@ fn columnar_schema_3_output_reads_in_the_python_package_and_ours() {
     let summary = ProfileManager::finalize().unwrap();
 
     // Our reader: schema 3, same calls and totals as the summary.
-    let data = scope_profiler::read_profile(&path).unwrap();
+    let data = scope_profiler::read_profile(&run.path).unwrap();
     assert_eq!(data.schema, 3);
     for r in &summary.regions {
         let read = data
@@ -161,7 +155,7 @@ for name in full._region_dict:
 print(json.dumps(out))
 "#;
     let theirs: BTreeMap<String, Vec<i64>> =
-        serde_json::from_str(&common::run_python(&venv, script, [&path])).unwrap();
+        serde_json::from_str(&common::run_python(&venv, script, [&run.path])).unwrap();
     assert_eq!(theirs.len(), 3);
     for r in &summary.regions {
         let row = &theirs[&r.name];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{calls_on_rank0, config_in, serial};
+use common::{calls_on_rank0, config_in, serial, setup_run};
 use scope_profiler::{profile, read_profile, region, Config, OverflowPolicy, ProfileManager};
 
 fn fib(n: u32) -> u64 {
@@ -18,10 +18,7 @@ fn fib(n: u32) -> u64 {
 
 #[test]
 fn timed_flushed_run_writes_every_call_and_the_summary_agrees() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config.buffer_limit(64)).unwrap();
+    let run = setup_run(|c| c.buffer_limit(64));
     for _ in 0..1_000 {
         let _outer = region!("outer");
         let _inner = region!("inner");
@@ -30,7 +27,7 @@ fn timed_flushed_run_writes_every_call_and_the_summary_agrees() {
     profile("closure", || ());
     let summary = ProfileManager::finalize().unwrap();
 
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     let calls = calls_on_rank0(&data);
     // fib(15) makes 1973 calls.
     for (name, expected) in [
@@ -68,10 +65,7 @@ fn timed_flushed_run_writes_every_call_and_the_summary_agrees() {
 
 #[test]
 fn nested_regions_lie_inside_their_parent() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     for _ in 0..50 {
         let _outer = region!("parent");
         std::hint::black_box((0..100).sum::<u64>());
@@ -79,7 +73,7 @@ fn nested_regions_lie_inside_their_parent() {
         std::hint::black_box((0..100).sum::<u64>());
     }
     ProfileManager::finalize().unwrap();
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     let parent = &data.region("parent").unwrap().per_rank[&0];
     let child = &data.region("child").unwrap().per_rank[&0];
     assert_eq!(parent.calls(), 50);
@@ -109,10 +103,7 @@ fn nested_regions_lie_inside_their_parent() {
 
 #[test]
 fn in_memory_mode_writes_everything_at_finalize() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config.flush_to_disk(false).buffer_limit(16)).unwrap();
+    let run = setup_run(|c| c.flush_to_disk(false).buffer_limit(16));
     let rank_file = ProfileManager::run_dir().unwrap().join("rank_0.h5");
     for _ in 0..5_000 {
         let _g = region!("kept");
@@ -123,7 +114,7 @@ fn in_memory_mode_writes_everything_at_finalize() {
         "flush_to_disk(false) must not write during the run"
     );
     ProfileManager::finalize().unwrap();
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     assert_eq!(calls_on_rank0(&data), vec![("kept".to_string(), 5_000)]);
     assert_eq!(
         data.region("kept").unwrap().per_rank[&0].starts.len(),
@@ -133,27 +124,21 @@ fn in_memory_mode_writes_everything_at_finalize() {
 
 #[test]
 fn count_only_mode_counts_calls_without_timestamps() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config.time_trace(false)).unwrap();
+    let run = setup_run(|c| c.time_trace(false));
     for _ in 0..777 {
         let _g = region!("counted");
     }
     let summary = ProfileManager::finalize().unwrap();
     assert_eq!(summary.region("counted").unwrap().stats.calls, 777);
     assert_eq!(summary.region("counted").unwrap().stats.total_ns, 0);
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     let events = &data.region("counted").unwrap().per_rank[&0];
     assert_eq!((events.calls(), events.starts.len()), (777, 0));
 }
 
 #[test]
 fn disabled_and_runtime_switch_record_only_while_active() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config.profiling_activated(false)).unwrap();
+    let run = setup_run(|c| c.profiling_activated(false));
     for _ in 0..100 {
         let g = region!("switched");
         assert!(!g.is_recording());
@@ -169,17 +154,14 @@ fn disabled_and_runtime_switch_record_only_while_active() {
     let summary = ProfileManager::finalize().unwrap();
     assert_eq!(summary.region("switched").unwrap().stats.calls, 10);
     assert_eq!(
-        calls_on_rank0(&read_profile(&path).unwrap()),
+        calls_on_rank0(&read_profile(&run.path).unwrap()),
         vec![("switched".to_string(), 10)]
     );
 }
 
 #[test]
 fn a_guard_dropped_by_a_panic_still_records_its_region() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     let caught = std::panic::catch_unwind(|| {
         let _g = region!("panicking");
         panic!("user code failed");
@@ -188,7 +170,7 @@ fn a_guard_dropped_by_a_panic_still_records_its_region() {
     let caught = std::panic::catch_unwind(|| profile("panicking closure", || panic!("again")));
     assert!(caught.is_err());
     ProfileManager::finalize().unwrap();
-    let calls = calls_on_rank0(&read_profile(&path).unwrap());
+    let calls = calls_on_rank0(&read_profile(&run.path).unwrap());
     assert_eq!(
         calls,
         vec![
@@ -309,10 +291,7 @@ fn finalize_without_setup_is_an_error() {
 
 #[test]
 fn a_region_open_at_finalize_is_counted_as_dropped() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     {
         let _closed = region!("closed");
     }
@@ -321,7 +300,7 @@ fn a_region_open_at_finalize_is_counted_as_dropped() {
     drop(still_open);
     assert_eq!(summary.open_at_finalize, 1);
     assert!(summary.region("left open").is_none());
-    let data = read_profile(&path).unwrap();
+    let data = read_profile(&run.path).unwrap();
     assert_eq!(
         data.metadata["open_regions_at_finalize"],
         scope_profiler::flusher::AttrValue::Int(1)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::traced::{
     assert_same_counts_as_region_macros, counts, on_another_thread, run, run_thousand_tasks,
 };
-use common::{config_in, serial};
+use common::{config_in, serial, setup_run};
 use scope_profiler::{ProfileManager, ScopeLayer, SpanMode};
 use tracing::info_span;
 use tracing_subscriber::prelude::*;
@@ -97,10 +97,7 @@ fn two_lifetime_layers_in_one_subscriber_each_record_every_span() {
 
 #[test]
 fn exits_out_of_order_are_matched_by_span_id() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     tracing::subscriber::with_default(
         tracing_subscriber::registry().with(ScopeLayer::new()),
         || {
@@ -119,7 +116,7 @@ fn exits_out_of_order_are_matched_by_span_id() {
         BTreeMap::from([("first".to_string(), 1), ("second".to_string(), 1)])
     );
     // Each exit closed its own span: "first" started first and ended first.
-    let data = scope_profiler::read_profile(&path).unwrap();
+    let data = scope_profiler::read_profile(&run.path).unwrap();
     let first = &data.region("first").unwrap().per_rank[&0];
     let second = &data.region("second").unwrap().per_rank[&0];
     assert!(first.starts[0] <= second.starts[0], "{first:?} {second:?}");

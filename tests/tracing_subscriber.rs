@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::traced::{
     assert_same_counts_as_region_macros, counts, on_another_thread, run, run_thousand_tasks,
 };
-use common::{config_in, serial};
+use common::{config_in, serial, setup_run};
 use scope_profiler::{ProfileManager, ScopeSubscriber};
 use tracing::info_span;
 
@@ -46,10 +46,7 @@ fn the_filter_keeps_only_its_spans_and_events_are_harmless() {
 
 #[test]
 fn exits_out_of_order_are_matched_by_span_id() {
-    let _s = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let run = setup_run(|c| c);
     tracing::subscriber::with_default(ScopeSubscriber::new(), || {
         // Two spans of one callsite: only their serials tell them apart.
         let spans: Vec<_> = ["first", "second"]
@@ -66,7 +63,7 @@ fn exits_out_of_order_are_matched_by_span_id() {
     assert_eq!(counts(&summary), BTreeMap::from([("span".to_string(), 2)]));
     // Each exit closed its own enter: the call that started first ended
     // first, so the two calls are not nested.
-    let data = scope_profiler::read_profile(&path).unwrap();
+    let data = scope_profiler::read_profile(&run.path).unwrap();
     let calls = &data.region("span").unwrap().per_rank[&0];
     assert!(calls.starts[0] <= calls.starts[1], "{calls:?}");
     assert!(calls.ends[0] <= calls.ends[1], "{calls:?}");

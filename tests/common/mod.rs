@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use scope_profiler::{Config, ProfileData};
+use scope_profiler::{Config, ProfileData, ProfileManager};
 
 pub mod traced;
 
@@ -24,6 +24,29 @@ pub fn config_in(dir: &tempfile::TempDir) -> (Config, PathBuf) {
         .print_summary(false)
         .shared_tmp_dir(dir.path());
     (config, path)
+}
+
+/// One test's profiling run: holds the [`serial`] lock and the temp dir
+/// (removed before the lock is released) the run writes into.
+pub struct TestRun {
+    /// The file the run writes at finalize.
+    pub path: PathBuf,
+    pub dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+/// Takes the [`serial`] lock and sets up a run with the [`config_in`] config
+/// of a fresh temp dir, changed by `configure`.
+pub fn setup_run(configure: impl FnOnce(Config) -> Config) -> TestRun {
+    let serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(configure(config)).unwrap();
+    TestRun {
+        path,
+        dir,
+        _serial: serial,
+    }
 }
 
 /// Calls per region name on rank 0.
