@@ -7,6 +7,7 @@
 //! [`crate::repair`] deal with it, is in `docs/performance.md`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hdf5::{File, Group};
 use scope_profiler_core::{RegionId, RegionRegistry};
@@ -15,10 +16,10 @@ use crate::batch::Batch;
 use crate::schema::write::{write_i64_attr, RegionDatasets};
 
 /// The registered name of region `id` (`region#<id>` if it has none).
-pub(crate) fn region_name(id: RegionId) -> String {
+pub(crate) fn region_name(id: RegionId) -> Arc<str> {
     RegionRegistry::global()
         .name(id)
-        .map_or_else(|| format!("region#{}", id.0), |n| n.to_string())
+        .unwrap_or_else(|| format!("region#{}", id.0).into())
 }
 
 /// Calls appended before the rank file is closed and opened again. libhdf5
