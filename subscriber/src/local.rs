@@ -154,11 +154,12 @@ impl<V: Copy + 'static> EnteredStack<V> {
     }
 }
 
-/// Ends a call: out of line on purpose. Inlined into `Layered`'s `exit`
-/// (or the subscriber's), the ring write's chunk handling stayed a separate call and the
-/// path spilled more registers; out of line, `exit` passes the call in
-/// registers and the write is inlined here (`benches/tracing_paired.rs`:
-/// the layer added 1.53x the floor inlined, 1.16-1.32x out of line).
+/// Ends a call: out of line on purpose. Inlined into `Layered`'s `exit` (or
+/// the subscriber's), the ring write's chunk handling stayed a separate
+/// call and the path spilled more registers; out of line, `exit` passes the
+/// call in registers and the write is inlined here
+/// (`benches/tracing_paired.rs`: the layer added 1.53x the floor inlined,
+/// 1.16-1.32x out of line).
 #[inline(never)]
 pub(crate) fn finish_call(start: CallStart, region: RegionId) {
     start.finish(region);
