@@ -84,7 +84,8 @@ impl RecentSpan {
 
 /// What the layer keeps per thread, in one thread-local so a callback pays
 /// for one thread-local access; fixed size with no destructor (see
-/// `local`), which the assertion below keeps true.
+/// `local`): 1.3 KB in every thread of the process, which the assertions
+/// below keep true.
 struct ThreadSpans {
     /// Region ids per callsite.
     callsites: CallsiteRegions,
@@ -138,6 +139,7 @@ thread_local! {
 }
 
 const _: () = assert!(!std::mem::needs_drop::<ThreadSpans>());
+const _: () = assert!(std::mem::size_of::<RefCell<ThreadSpans>>() <= 1536);
 
 impl ScopeLayer {
     /// A layer with region name = span name, on-CPU mode.

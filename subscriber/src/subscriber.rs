@@ -79,7 +79,8 @@ fn region_of(id: u64) -> Option<RegionId> {
 }
 
 /// What the subscriber keeps per thread: fixed size with no destructor, so
-/// reaching it is cheap (see `local`); the assertion below keeps it so.
+/// reaching it is cheap (see `local`), and 0.8 KB in every thread of the
+/// process; the assertions below keep it so.
 struct ThreadState {
     callsites: CallsiteRegions,
     /// The next serial this thread hands out, and the end of its block.
@@ -122,6 +123,7 @@ thread_local! {
 }
 
 const _: () = assert!(!std::mem::needs_drop::<ThreadState>());
+const _: () = assert!(std::mem::size_of::<RefCell<ThreadState>>() <= 1024);
 
 impl ScopeSubscriber {
     /// A subscriber with region name = span name, recording every span.
