@@ -114,6 +114,8 @@ impl<V: Copy + 'static> EnteredStack<V> {
                 self.len = last;
                 last
             }
+            // Empty: every exit before setup, so not a call.
+            None if self.spilled == 0 => return None,
             _ => self.take_other(id)?,
         };
         // Read here on every path: returning the value from `take_other`
