@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::traced::{
-    assert_same_counts_as_region_macros, counts, on_another_thread, run, run_thousand_tasks,
+    assert_counts, assert_same_counts_as_region_macros, on_another_thread, run, run_thousand_tasks,
 };
 use common::{config_in, serial, setup_run};
 use scope_profiler::{ProfileManager, ScopeLayer, SpanMode};
@@ -33,7 +32,7 @@ fn filtered_out_spans_never_appear() {
             let _dropped = tracing::trace_span!("too verbose").entered();
         }
     });
-    assert_eq!(counts(&summary), BTreeMap::from([("kept".to_string(), 5)]));
+    assert_counts(&summary, &[("kept", 5)]);
 }
 
 #[test]
@@ -45,10 +44,7 @@ fn target_names_and_fmt_layers_compose() {
     let (summary, _) = run(subscriber, || {
         let _span = info_span!(target: "solver", "assemble").entered();
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([("solver::assemble".to_string(), 1)])
-    );
+    assert_counts(&summary, &[("solver::assemble", 1)]);
 }
 
 #[test]
@@ -63,14 +59,14 @@ fn two_scope_layers_naming_differently_each_record_every_call() {
             let _inner = info_span!(target: "solver", "assemble").entered();
         }
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([
-            ("assemble".to_string(), 50),
-            ("solver::assemble".to_string(), 50),
-            ("solver::step".to_string(), 50),
-            ("step".to_string(), 50),
-        ])
+    assert_counts(
+        &summary,
+        &[
+            ("assemble", 50),
+            ("solver::assemble", 50),
+            ("solver::step", 50),
+            ("step", 50),
+        ],
     );
 }
 
@@ -85,13 +81,13 @@ fn two_lifetime_layers_in_one_subscriber_each_record_every_span() {
             let _request = info_span!(target: "web", "request").entered();
         }
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([
-            ("request".to_string(), 30),
-            ("web::request".to_string(), 30),
-            ("web::request [lifetime]".to_string(), 30),
-        ])
+    assert_counts(
+        &summary,
+        &[
+            ("request", 30),
+            ("web::request", 30),
+            ("web::request [lifetime]", 30),
+        ],
     );
 }
 
@@ -111,10 +107,7 @@ fn exits_out_of_order_are_matched_by_span_id() {
         },
     );
     let summary = ProfileManager::finalize().unwrap();
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([("first".to_string(), 1), ("second".to_string(), 1)])
-    );
+    assert_counts(&summary, &[("first", 1), ("second", 1)]);
     // Each exit closed its own span: "first" started first and ended first.
     let data = scope_profiler::read_profile(&run.path).unwrap();
     let first = &data.region("first").unwrap().per_rank[&0];
@@ -141,10 +134,7 @@ fn spans_before_setup_record_nothing_and_do_not_break_later_runs() {
         let _g = early.enter();
     });
     let summary = ProfileManager::finalize().unwrap();
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([("made early".to_string(), 1)])
-    );
+    assert_counts(&summary, &[("made early", 1)]);
 }
 
 #[test]
@@ -167,13 +157,7 @@ fn spans_made_while_paused_keep_their_own_names_after_resume() {
             let _g = info_span!("while on").entered();
         }
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([
-            ("made while off".to_string(), 20),
-            ("while on".to_string(), 200)
-        ])
-    );
+    assert_counts(&summary, &[("made while off", 20), ("while on", 200)]);
 }
 
 #[test]
@@ -201,14 +185,7 @@ fn reused_span_slots_and_spans_from_other_threads_keep_their_names() {
             let _inner = info_span!("a").entered();
         }
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([
-            ("a".to_string(), 540),
-            ("b".to_string(), 500),
-            ("made elsewhere".to_string(), 40)
-        ])
-    );
+    assert_counts(&summary, &[("a", 540), ("b", 500), ("made elsewhere", 40)]);
 }
 
 #[test]
@@ -227,13 +204,7 @@ fn a_span_created_on_one_thread_and_closed_on_another_is_one_lifetime_call() {
         .join()
         .unwrap();
     });
-    assert_eq!(
-        counts(&summary),
-        BTreeMap::from([
-            ("request".to_string(), 1),
-            ("request [lifetime]".to_string(), 1)
-        ])
-    );
+    assert_counts(&summary, &[("request", 1), ("request [lifetime]", 1)]);
     let life = summary.region("request [lifetime]").unwrap().stats;
     let cpu = summary.region("request").unwrap().stats;
     assert!(life.total_ns >= cpu.total_ns);

@@ -23,6 +23,17 @@ pub fn counts(summary: &Summary) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Asserts that `summary` has exactly the regions `expected`, with those
+/// call counts.
+#[track_caller]
+pub fn assert_counts(summary: &Summary, expected: &[(&str, u64)]) {
+    let expected: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|(name, calls)| (name.to_string(), *calls))
+        .collect();
+    assert_eq!(counts(summary), expected);
+}
+
 /// Runs `body` under `subscriber` in a fresh profiling run; its summary.
 pub fn run<R>(
     subscriber: impl tracing::Subscriber + Send + Sync + 'static,
