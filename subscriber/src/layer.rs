@@ -34,7 +34,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::callsites::{CallsiteRegions, Naming, SpanRegions};
-use crate::local::{finish_call, with_local, EnteredStack};
+use crate::local::{with_local, EnteredStack};
 use crate::SpanMode;
 
 /// A `tracing_subscriber::Layer` recording spans as scope-profiler regions.
@@ -271,7 +271,7 @@ where
         }
         let open = with_local(&THREAD_SPANS, |spans| spans.entered.take(id.into_u64()));
         if let Some(Some((region, start))) = open {
-            finish_call(start, region);
+            start.finish(region);
         }
     }
 

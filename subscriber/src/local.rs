@@ -16,12 +16,11 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use scope_profiler_core::{CallStart, RegionId};
-
-/// Runs `f` on the value in `key`; `None` (nothing done) while the thread is
-/// exiting, or if a callback runs inside another on this thread (a span made
-/// by an instrumented allocator while a table grows): that span is not
-/// recorded rather than the program panicking.
+/// Runs `f` on the value in `key`; `None` (nothing done) if a callback runs
+/// inside another on this thread (a span made by an instrumented allocator
+/// while a table grows), or, for a thread-local with a destructor, while
+/// the thread is exiting: that span is not recorded rather than the program
+/// panicking.
 #[inline(always)]
 pub(crate) fn with_local<T: 'static, R>(
     key: &'static LocalKey<RefCell<T>>,
@@ -154,17 +153,6 @@ impl<V: Copy + 'static> EnteredStack<V> {
         self.values[SPARE] = value;
         Some(SPARE)
     }
-}
-
-/// Ends a call: out of line on purpose. Inlined into `Layered`'s `exit` (or
-/// the subscriber's), the ring write's chunk handling stayed a separate
-/// call and the path spilled more registers; out of line, `exit` passes the
-/// call in registers and the write is inlined here
-/// (`benches/tracing_paired.rs`: the layer added 1.53x the floor inlined,
-/// 1.16-1.32x out of line).
-#[inline(never)]
-pub(crate) fn finish_call(start: CallStart, region: RegionId) {
-    start.finish(region);
 }
 
 /// The stack's contract: values come back for the ids they were pushed

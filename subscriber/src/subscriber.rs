@@ -11,7 +11,7 @@ use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::filter::Targets;
 
 use crate::callsites::{CallsiteRegions, Naming};
-use crate::local::{finish_call, with_local, EnteredStack};
+use crate::local::{with_local, EnteredStack};
 
 /// A `tracing` subscriber that records spans as regions and does nothing
 /// else: `#[instrument]` functions at close to [`region!`] cost.
@@ -50,9 +50,9 @@ pub struct ScopeSubscriber {
     filter: Option<Targets>,
 }
 
-/// The id of every span this subscriber cannot name (made while its thread
-/// state was unavailable: during thread exit, or from inside one of its own
-/// callbacks). Its upper half is 0, which no recorded span's is.
+/// The id of every span this subscriber cannot name (made from inside one
+/// of its own callbacks, while its thread state is borrowed). Its upper
+/// half is 0, which no recorded span's is.
 const UNRECORDED: u64 = 1;
 
 /// Serials a thread takes from [`NEXT_SERIALS`] at a time.
@@ -202,7 +202,7 @@ impl Subscriber for ScopeSubscriber {
         let id = span.into_u64();
         let Some(region) = region_of(id) else { return };
         if let Some(Some(start)) = with_local(&THREAD_STATE, |state| state.entered.take(id)) {
-            finish_call(start, region);
+            start.finish(region);
         }
     }
 }
