@@ -26,6 +26,23 @@ pub fn config_in(dir: &tempfile::TempDir) -> (Config, PathBuf) {
     (config, path)
 }
 
+/// A profiling run set up in a fresh temp dir (removed on drop) with the
+/// [`config_in`] config changed by `configure`. The caller holds the
+/// [`serial`] lock; [`setup_run`] takes it too.
+pub struct RunDir {
+    /// The file the run writes at finalize.
+    pub path: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Sets up a run in a fresh temp dir; see [`RunDir`].
+pub fn setup_in_temp_dir(configure: impl FnOnce(Config) -> Config) -> RunDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, path) = config_in(&dir);
+    ProfileManager::setup(configure(config)).unwrap();
+    RunDir { path, dir }
+}
+
 /// One test's profiling run: holds the [`serial`] lock and the temp dir
 /// (removed before the lock is released) the run writes into.
 pub struct TestRun {
@@ -35,13 +52,10 @@ pub struct TestRun {
     _serial: MutexGuard<'static, ()>,
 }
 
-/// Takes the [`serial`] lock and sets up a run with the [`config_in`] config
-/// of a fresh temp dir, changed by `configure`.
+/// Takes the [`serial`] lock and sets up a run in a fresh temp dir.
 pub fn setup_run(configure: impl FnOnce(Config) -> Config) -> TestRun {
     let serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (config, path) = config_in(&dir);
-    ProfileManager::setup(configure(config)).unwrap();
+    let RunDir { path, dir } = setup_in_temp_dir(configure);
     TestRun {
         path,
         dir,

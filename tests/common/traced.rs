@@ -12,7 +12,7 @@ use scope_profiler::{region, ProfileManager, Summary};
 use tracing::instrument::WithSubscriber;
 use tracing::{info_span, instrument, Instrument};
 
-use super::config_in;
+use super::setup_in_temp_dir;
 
 /// Calls per region name.
 pub fn counts(summary: &Summary) -> BTreeMap<String, u64> {
@@ -39,9 +39,7 @@ pub fn run<R>(
     subscriber: impl tracing::Subscriber + Send + Sync + 'static,
     body: impl FnOnce() -> R,
 ) -> (Summary, R) {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = config_in(&dir);
-    ProfileManager::setup(config).unwrap();
+    let _dir = setup_in_temp_dir(|c| c);
     let out = tracing::subscriber::with_default(subscriber, body);
     (ProfileManager::finalize().unwrap(), out)
 }
@@ -138,9 +136,7 @@ impl<F: Future> Future for CountPolls<F> {
 /// yields three times, run under `dispatch`; its summary. With `polls`,
 /// each instrumented future's polls are counted there.
 pub fn run_thousand_tasks(dispatch: &tracing::Dispatch, polls: Option<&Arc<AtomicU64>>) -> Summary {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = config_in(&dir);
-    ProfileManager::setup(config.buffer_limit(1024)).unwrap();
+    let _dir = setup_in_temp_dir(|c| c.buffer_limit(1024));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .build()
