@@ -277,6 +277,10 @@ pub(crate) fn push_call(state: u32, record: Record) -> bool {
 #[cold]
 #[inline(never)]
 fn register(buffer: &mut Option<ThreadBuffer>, state: u32, open: u32) -> bool {
+    // No session has state 0 (`CallStart::inactive`): refuse without the lock.
+    if state == 0 {
+        return false;
+    }
     let fresh = Session::with_current(state, |session| {
         let (fresh, reader) = ThreadBuffer::new(session.clone());
         fresh.counters.open.store(open, Ordering::Relaxed);
