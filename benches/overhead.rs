@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::DrainedSession;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scope_profiler::core::{clock, Record, RegionId};
 use scope_profiler::{region, ProfileManager};
+use scope_profiler_core::{clock, Record, RegionId};
 
 fn overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("region enter+exit");

@@ -17,8 +17,8 @@ use std::time::Duration;
 use common::layers::{instrumented, ClockOnlyLayer, NoopLayer, NullSubscriber};
 use common::DrainedSession;
 use criterion::{criterion_group, criterion_main, Criterion};
-use scope_profiler::core::clock;
 use scope_profiler::{ScopeLayer, ScopeSubscriber};
+use scope_profiler_core::clock;
 use tracing_subscriber::prelude::*;
 
 fn tracing_overhead(c: &mut Criterion) {

@@ -29,8 +29,8 @@ use common::layers::{
     instrumented, CallStartLayer, ClockAndRingLayer, ClockOnlyLayer, NoopLayer, NullSubscriber,
 };
 use common::DrainedSession;
-use scope_profiler::core::clock;
 use scope_profiler::{region, ScopeLayer, ScopeSubscriber};
+use scope_profiler_core::clock;
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use scope_profiler::flusher::mpi;
-use scope_profiler::flusher::mpi::collective::CommunicatorCollectives;
-use scope_profiler::flusher::mpi::topology::Communicator;
+use scope_profiler::mpi;
+use scope_profiler::mpi::collective::CommunicatorCollectives;
+use scope_profiler::mpi::topology::Communicator;
 use scope_profiler::{region, Config, ProfileManager};
 
 fn main() -> Result<(), scope_profiler::Error> {

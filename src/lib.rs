@@ -24,12 +24,16 @@
 //!
 //! Cargo feature `off` compiles [`region!`] and [`profile`] down to nothing.
 
-pub use scope_profiler_core as core;
-pub use scope_profiler_core::{OverflowPolicy, RegionGuard, RegionId, RegionSlot, RegionStats};
-pub use scope_profiler_flusher as flusher;
+#[doc(hidden)]
+pub use scope_profiler_core::RegionSlot;
+pub use scope_profiler_core::{OverflowPolicy, RegionGuard};
+#[cfg(feature = "mpi")]
+pub use scope_profiler_flusher::mpi;
 pub use scope_profiler_flusher::{
-    read_profile, Config, Damage, Error, Events, OutputSchema, ProfileData, ProfileManager,
-    ReadError, RegionData, RegionSummary, Summary,
+    Config, Error, OutputSchema, ProfileManager, RegionSummary, Summary,
+};
+pub use scope_profiler_format::{
+    read_profile, AttrValue, Damage, Events, ProfileData, ReadError, RegionData, RegionStats,
 };
 pub use scope_profiler_subscriber::{ScopeLayer, ScopeSubscriber, SpanMode};
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{serial, setup_run};
 use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
-use scope_profiler_flusher::journal::Journal;
-use scope_profiler_flusher::repair::{self, Repair};
+use scope_profiler_format::journal::Journal;
+use scope_profiler_format::repair::{self, Repair};
 
 #[test]
 fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {

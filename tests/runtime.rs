@@ -86,11 +86,11 @@ fn nested_regions_lie_inside_their_parent() {
     }
     // Timestamps are CLOCK_MONOTONIC ns between setup and finalize.
     let start = match data.metadata["start_time_ns"] {
-        scope_profiler::flusher::AttrValue::Int(v) => v,
+        scope_profiler::AttrValue::Int(v) => v,
         ref v => panic!("{v:?}"),
     };
     let end = match data.metadata["finalize_time_ns"] {
-        scope_profiler::flusher::AttrValue::Int(v) => v,
+        scope_profiler::AttrValue::Int(v) => v,
         ref v => panic!("{v:?}"),
     };
     assert!(
@@ -303,11 +303,11 @@ fn a_region_open_at_finalize_is_counted_as_dropped() {
     let data = read_profile(&run.path).unwrap();
     assert_eq!(
         data.metadata["open_regions_at_finalize"],
-        scope_profiler::flusher::AttrValue::Int(1)
+        scope_profiler::AttrValue::Int(1)
     );
     assert_eq!(
         data.metadata["dropped_events"],
-        scope_profiler::flusher::AttrValue::Int(1)
+        scope_profiler::AttrValue::Int(1)
     );
     assert_eq!(calls_on_rank0(&data), vec![("closed".to_string(), 1)]);
 }

@@ -3,8 +3,8 @@
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 
-use scope_profiler::core::CallStart;
-use scope_profiler::RegionId;
+use scope_profiler_core::CallStart;
+use scope_profiler_core::RegionId;
 use tracing::span::Id;
 use tracing_subscriber::layer::Context;
 
@@ -27,10 +27,10 @@ thread_local! {
 pub struct ClockOnlyLayer;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockOnlyLayer {
     fn on_enter(&self, _: &Id, _: Context<'_, S>) {
-        ENTERED_AT.with(|t| t.set(scope_profiler::core::clock::now()));
+        ENTERED_AT.with(|t| t.set(scope_profiler_core::clock::now()));
     }
     fn on_exit(&self, _: &Id, _: Context<'_, S>) {
-        ENTERED_AT.with(|t| black_box(scope_profiler::core::clock::now().wrapping_sub(t.get())));
+        ENTERED_AT.with(|t| black_box(scope_profiler_core::clock::now().wrapping_sub(t.get())));
     }
 }
 
@@ -65,10 +65,10 @@ thread_local! {
 pub struct ClockAndRingLayer;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockAndRingLayer {
     fn on_enter(&self, _: &Id, _: Context<'_, S>) {
-        ENTERED_AT.with(|t| t.set(scope_profiler::core::clock::now()));
+        ENTERED_AT.with(|t| t.set(scope_profiler_core::clock::now()));
     }
     fn on_exit(&self, _: &Id, _: Context<'_, S>) {
-        let end = scope_profiler::core::clock::now();
+        let end = scope_profiler_core::clock::now();
         let start = ENTERED_AT.with(Cell::get);
         RING.with(|ring| {
             let mut ring = ring.borrow_mut();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use scope_profiler::core::{RecorderConfig, Session};
+use scope_profiler_core::{RecorderConfig, Session};
 
 /// Runs a session whose rings are drained and discarded by a helper thread.
 pub struct DrainedSession {

@@ -3,10 +3,10 @@
 use std::marker::PhantomData;
 
 use crate::clock::{self, Ticks};
+use crate::local;
 use crate::record::Record;
 use crate::registry::{RegionId, RegionSlot};
 use crate::session::{self, Recording, TIMED};
-use crate::thread_buffer;
 
 /// An open region. Created by `region!`, `profile_region` or
 /// [`RegionGuard::enter`]; the region is recorded when the guard drops,
@@ -44,7 +44,7 @@ impl RegionGuard {
 
     #[inline(always)]
     fn enter_with(state: u32, region: RegionId) -> RegionGuard {
-        if state == 0 || !thread_buffer::open_region(state) {
+        if state == 0 || !local::open_region(state) {
             return RegionGuard::inactive();
         }
         let start = if state & TIMED != 0 { clock::now() } else { 0 };
@@ -84,7 +84,7 @@ impl Drop for RegionGuard {
         } else {
             0
         };
-        thread_buffer::close_region(
+        local::close_region(
             self.state,
             Record {
                 start: self.start,
@@ -149,7 +149,7 @@ impl CallStart {
         } else {
             0
         };
-        thread_buffer::push_call(
+        local::push_call(
             self.state,
             Record {
                 start: self.start,

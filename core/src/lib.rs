@@ -10,23 +10,25 @@
 //! - [`clock`]: raw ticks on the hot path, [`Calibration`] to CLOCK_MONOTONIC ns later;
 //! - [`registry`]: region name ⇄ [`RegionId`], and per-call-site [`RegionSlot`]s;
 //! - [`record`]: the 24-byte [`Record`] a region call becomes;
-//! - [`thread_buffer`]: the per-thread [`ThreadBuffer`] ring and the flusher's [`RingReader`];
+//! - [`thread_buffer`]: one ring, the producer's [`ThreadBuffer`] and the
+//!   flusher's [`RingReader`];
 //! - [`session`]: the recording session (runtime on/off switch, registered rings);
-//! - [`guard`]: [`RegionGuard`], the RAII enter/exit pair;
-//! - [`stats`]: [`RegionStats`], exact running statistics per region.
+//! - `local`: this thread's ring slot, reached by the guards;
+//! - [`guard`]: [`RegionGuard`], the RAII enter/exit pair, and [`CallStart`].
+//!
+//! Modules depend one way: `thread_buffer` ← `session` ← `local` ← `guard`.
 
 pub mod clock;
 pub mod guard;
+mod local;
 pub mod record;
 pub mod registry;
 pub mod session;
-pub mod stats;
 pub mod thread_buffer;
 
 pub use clock::{Calibration, Ticks};
 pub use guard::{CallStart, RegionGuard};
 pub use record::Record;
 pub use registry::{RegionId, RegionRegistry, RegionSlot};
-pub use session::{OverflowPolicy, RecorderConfig, Session, SessionError};
-pub use stats::RegionStats;
-pub use thread_buffer::{RingCounters, RingReader, ThreadBuffer};
+pub use session::{RecorderConfig, Session, SessionError};
+pub use thread_buffer::{OverflowPolicy, RingCounters, RingReader, ThreadBuffer};

@@ -91,6 +91,13 @@ impl RegionRegistry {
         self.read().by_id.get(id.index()).cloned()
     }
 
+    /// The name of `id`, or `region#<id>` for an id never interned (what
+    /// the files and the summary show for it).
+    pub fn name_or_placeholder(&self, id: RegionId) -> Arc<str> {
+        self.name(id)
+            .unwrap_or_else(|| format!("region#{}", id.0).into())
+    }
+
     /// All names in id order (`names()[id]` is the name of `id`).
     pub fn names(&self) -> Vec<Arc<str>> {
         self.read().by_id.clone()

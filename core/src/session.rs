@@ -6,25 +6,15 @@
 //! `profiling_activated = false`), so a disabled region costs a load and a
 //! branch.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 
-use crate::thread_buffer::RingReader;
+use crate::thread_buffer::{DrainSignal, OverflowPolicy, RingReader, RingSpec, ThreadBuffer};
 
-/// What a producer does when its ring is full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OverflowPolicy {
-    /// Wake the flusher and yield until there is room. Nothing is lost; the
-    /// time spent waiting is counted per thread (`blocked_ns` in the file).
-    #[default]
-    Block,
-    /// Drop the record and count it per thread (`dropped_events` in the file).
-    Drop,
-}
-
-/// The parts of the configuration the hot path needs.
-#[derive(Clone, Copy, Debug)]
+/// The parts of the configuration the hot path needs. Its `Default` is the
+/// run's default (`Config::default()` starts from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecorderConfig {
     /// Records per thread ring. A ring costs 24 bytes per record.
     pub capacity: usize,
@@ -118,12 +108,11 @@ pub struct Session {
     config: RecorderConfig,
     /// Rings registered since the flusher last took them.
     new_rings: Mutex<Vec<RingReader>>,
-    /// The flusher thread, woken when a ring passes half full.
-    flusher: Mutex<Option<Thread>>,
+    /// Shared with every ring: wakes the flusher, tells producers the
+    /// session stopped.
+    signal: Arc<DrainSignal>,
     /// Next thread index to hand out (dense, per session).
     next_thread: AtomicU32,
-    /// Set once by [`Session::stop`]; blocked producers give up when set.
-    finished: AtomicBool,
 }
 
 impl Session {
@@ -143,9 +132,8 @@ impl Session {
             state,
             config,
             new_rings: Mutex::new(Vec::new()),
-            flusher: Mutex::new(None),
+            signal: Arc::new(DrainSignal::default()),
             next_thread: AtomicU32::new(0),
-            finished: AtomicBool::new(false),
         });
         *current = Some(session.clone());
         if config.activated {
@@ -186,30 +174,17 @@ impl Session {
             set_switch(0);
             *current = None;
         }
-        // Release: pairs with the Acquire in `is_finished`.
-        self.finished.store(true, Ordering::Release);
+        self.signal.finish();
     }
 
     /// Whether [`stop`](Self::stop) has run.
     pub fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
+        self.signal.is_finished()
     }
 
     /// Registers the thread to wake when a ring passes half full.
     pub fn set_flusher(&self, thread: Thread) {
-        *self.flusher.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
-    }
-
-    /// Wakes the flusher (a no-op before one is registered).
-    pub fn wake_flusher(&self) {
-        if let Some(thread) = self
-            .flusher
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            thread.unpark();
-        }
+        self.signal.set_flusher(thread);
     }
 
     /// Hands the flusher every ring registered since its last call.
@@ -222,19 +197,27 @@ impl Session {
         )
     }
 
+    #[cfg(test)]
     pub(crate) fn state_word(&self) -> u32 {
         self.state
     }
 
-    pub(crate) fn register_ring(&self, reader: RingReader) {
+    /// A new ring for the calling thread: its producer half is returned,
+    /// its consumer half waits for the flusher's next
+    /// [`take_new_rings`](Self::take_new_rings).
+    pub(crate) fn new_ring(&self) -> ThreadBuffer {
+        let spec = RingSpec {
+            capacity: self.config.capacity,
+            overflow: self.config.overflow,
+            state: self.state,
+            thread_index: self.next_thread.fetch_add(1, Ordering::Relaxed),
+        };
+        let (buffer, reader) = ThreadBuffer::new(spec, self.signal.clone());
         self.new_rings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(reader);
-    }
-
-    pub(crate) fn next_thread_index(&self) -> u32 {
-        self.next_thread.fetch_add(1, Ordering::Relaxed)
+        buffer
     }
 
     /// Threads that have recorded in this session.

@@ -11,16 +11,71 @@
 //!
 //! A ring outlives its thread: when the thread exits, its producer half is
 //! dropped, the flusher drains what is left and then drops the ring.
+//!
+//! A ring knows nothing of sessions: it is handed a [`DrainSignal`], the
+//! one thing it needs from the outside (wake the flusher; has the run ended).
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::clock;
 use crate::record::Record;
-use crate::session::{OverflowPolicy, Session};
+
+/// What a producer does when its ring is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Wake the flusher and yield until there is room. Nothing is lost; the
+    /// time spent waiting is counted per thread (`blocked_ns` in the file).
+    #[default]
+    Block,
+    /// Drop the record and count it per thread (`dropped_events` in the file).
+    Drop,
+}
+
+/// The link between the rings of a run and the thread that drains them:
+/// producers wake the flusher through it and learn that the run ended.
+#[derive(Debug, Default)]
+pub(crate) struct DrainSignal {
+    /// The flusher thread, woken when a ring passes half full; `None`
+    /// before one is registered.
+    flusher: Mutex<Option<Thread>>,
+    /// Set once when the run stops; a blocked producer then gives up.
+    finished: AtomicBool,
+}
+
+impl DrainSignal {
+    /// Registers the thread to wake.
+    pub(crate) fn set_flusher(&self, thread: Thread) {
+        *self.flusher.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
+    }
+
+    /// Wakes the flusher (a no-op before one is registered).
+    pub(crate) fn wake(&self) {
+        if let Some(thread) = self
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            thread.unpark();
+        }
+    }
+
+    /// Marks the run ended: nobody will drain a ring again after its final
+    /// drain, so blocked producers give up.
+    pub(crate) fn finish(&self) {
+        // Release: pairs with the Acquire in `is_finished`.
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Whether [`finish`](Self::finish) has run.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}
 
 /// Counters a recording thread updates and the flusher reads.
 #[derive(Debug, Default)]
@@ -38,10 +93,10 @@ pub struct RingCounters {
 /// The producer half of a thread's ring, kept in thread-local storage.
 pub struct ThreadBuffer {
     /// State word of the session this ring belongs to.
-    state: u32,
+    pub(crate) state: u32,
     producer: Producer<Record>,
-    counters: Arc<RingCounters>,
-    session: Arc<Session>,
+    pub(crate) counters: Arc<RingCounters>,
+    signal: Arc<DrainSignal>,
     /// Pushes left until the flusher is woken; reset to half the capacity.
     until_wake: u32,
     half: u32,
@@ -104,31 +159,47 @@ impl RingReader {
     }
 }
 
+/// How to make a ring: its size, what a full one does, whose it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RingSpec {
+    /// Records the ring holds (at least 2).
+    pub(crate) capacity: usize,
+    /// What the producer does when the ring is full.
+    pub(crate) overflow: OverflowPolicy,
+    /// State word of the session the ring records for.
+    pub(crate) state: u32,
+    /// Dense index of the owning thread in its session.
+    pub(crate) thread_index: u32,
+}
+
 impl ThreadBuffer {
-    fn new(session: Arc<Session>) -> (ThreadBuffer, RingReader) {
-        let config = *session.config();
-        let (producer, consumer) = RingBuffer::new(config.capacity);
+    /// A ring made to `spec`: the producer half for the recording thread and
+    /// the consumer half for the flusher, linked to it by `signal`.
+    pub(crate) fn new(spec: RingSpec, signal: Arc<DrainSignal>) -> (ThreadBuffer, RingReader) {
+        let (producer, consumer) = RingBuffer::new(spec.capacity);
         let counters = Arc::new(RingCounters::default());
-        let half = (config.capacity / 2).clamp(1, u32::MAX as usize) as u32;
+        let half = (spec.capacity / 2).clamp(1, u32::MAX as usize) as u32;
         let reader = RingReader {
-            thread_index: session.next_thread_index(),
+            thread_index: spec.thread_index,
             consumer,
             counters: counters.clone(),
         };
         let buffer = ThreadBuffer {
-            state: session.state_word(),
+            state: spec.state,
             producer,
             counters,
-            session,
+            signal,
             until_wake: half,
             half,
-            policy: config.overflow,
+            policy: spec.overflow,
         };
         (buffer, reader)
     }
 
+    /// Writes `record`, waking the flusher every half ring; a full ring is
+    /// handled by the [`OverflowPolicy`].
     #[inline(always)]
-    fn push(&mut self, record: Record) {
+    pub(crate) fn push(&mut self, record: Record) {
         if !self.write(record) {
             self.push_full(record);
         }
@@ -171,7 +242,7 @@ impl ThreadBuffer {
     #[inline(never)]
     fn wake(&mut self) {
         self.until_wake = self.half;
-        self.session.wake_flusher();
+        self.signal.wake();
     }
 
     #[cold]
@@ -184,12 +255,12 @@ impl ThreadBuffer {
             OverflowPolicy::Block => {
                 let began = clock::monotonic_ns();
                 loop {
-                    self.session.wake_flusher();
+                    self.signal.wake();
                     std::thread::yield_now();
                     if self.write(record) {
                         break;
                     }
-                    if self.session.is_finished() {
+                    if self.signal.is_finished() {
                         // Nobody will drain this ring again.
                         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                         break;
@@ -204,256 +275,58 @@ impl ThreadBuffer {
     }
 }
 
-/// Thread-local home of the thread's [`ThreadBuffer`].
-struct LocalSlot {
-    buffer: UnsafeCell<Option<ThreadBuffer>>,
-}
-
-thread_local! {
-    static LOCAL: LocalSlot = const { LocalSlot { buffer: UnsafeCell::new(None) } };
-}
-
-/// This thread's ring slot; `None` once the thread's thread-locals are being
-/// destroyed.
-///
-/// Only the pointer leaves `try_with`, so a caller's record stays in
-/// registers instead of passing through a closure's environment, where
-/// LLVM reloads it with wider loads than the stores that wrote it (see
-/// [`ThreadBuffer::write`]).
-///
-/// Dereferencing it is sound for the rest of the calling function: the slot
-/// lives until this thread's thread-locals are destroyed, which cannot begin
-/// while this thread runs the caller, and no other reference to it is live,
-/// since `open_region`, `push_call` and `close_region` never call back into
-/// user code or each other.
-#[inline(always)]
-fn local_buffer() -> Option<*mut Option<ThreadBuffer>> {
-    LOCAL.try_with(|slot| slot.buffer.get()).ok()
-}
-
-/// Marks a region open on this thread's ring for session `state`,
-/// registering a ring first if the thread has none for that session.
-/// Returns false if the session ended meanwhile (the region is not recorded).
-#[inline(always)]
-pub(crate) fn open_region(state: u32) -> bool {
-    let Some(buffer) = local_buffer() else {
-        return false;
-    };
-    // SAFETY: see `local_buffer`.
-    let buffer = unsafe { &mut *buffer };
-    match buffer {
-        Some(b) if b.state == state => {
-            // Relaxed load + store: only this thread writes `open`;
-            // finalize reads it after stopping the session.
-            let open = b.counters.open.load(Ordering::Relaxed);
-            b.counters.open.store(open + 1, Ordering::Relaxed);
-            true
-        }
-        _ => register(buffer, state, 1),
-    }
-}
-
-/// Writes one call measured by the caller into this thread's ring for
-/// session `state`, registering a ring first if needed. Does not touch the
-/// open-region count: the caller tracks its own open calls.
-#[inline(always)]
-pub(crate) fn push_call(state: u32, record: Record) -> bool {
-    let Some(buffer) = local_buffer() else {
-        return false;
-    };
-    // SAFETY: see `local_buffer`.
-    let buffer = unsafe { &mut *buffer };
-    let ready = match buffer {
-        Some(b) if b.state == state => true,
-        _ => register(buffer, state, 0),
-    };
-    if let (true, Some(b)) = (ready, buffer.as_mut()) {
-        b.push(record);
-        return true;
-    }
-    false
-}
-
-#[cold]
-#[inline(never)]
-fn register(buffer: &mut Option<ThreadBuffer>, state: u32, open: u32) -> bool {
-    // No session has state 0 (`CallStart::inactive`): refuse without the lock.
-    if state == 0 {
-        return false;
-    }
-    let fresh = Session::with_current(state, |session| {
-        let (fresh, reader) = ThreadBuffer::new(session.clone());
-        fresh.counters.open.store(open, Ordering::Relaxed);
-        session.register_ring(reader);
-        fresh
-    });
-    match fresh {
-        Some(fresh) => {
-            // Dropping the previous session's producer lets that ring be freed.
-            *buffer = Some(fresh);
-            true
-        }
-        None => false,
-    }
-}
-
-/// Writes `record` for a region opened under `state` and marks it closed.
-/// A region whose session has since been replaced on this thread is not
-/// written: that session's finalize counted it as open (dropped).
-#[inline(always)]
-pub(crate) fn close_region(state: u32, record: Record) {
-    let Some(buffer) = local_buffer() else {
-        return;
-    };
-    // SAFETY: see `local_buffer`.
-    if let Some(b) = unsafe { &mut *buffer } {
-        if b.state == state {
-            // Push before the decrement: finalize reads `open` and then
-            // drains, so a record it misses was still counted as open.
-            b.push(record);
-            let open = b.counters.open.load(Ordering::Relaxed);
-            b.counters
-                .open
-                .store(open.saturating_sub(1), Ordering::Relaxed);
-        }
-    }
-}
-
-/// The ring's contract: every record a thread writes reaches the flusher,
-/// once, in order, across wrap-around, blocking and thread exit; a full ring
-/// under `Drop` counts each record it loses. Small enough to run under Miri
-/// (`cargo +nightly miri test -p scope-profiler-core thread_buffer`), which
-/// checks the `unsafe` thread-local access and the ring's memory accesses.
+/// The ring on its own: records pushed arrive once and in order across
+/// wrap-around, and a full ring under `Drop` counts what it loses. Small
+/// enough for Miri. End-to-end tests with sessions and threads are in
+/// `local.rs`.
 #[cfg(test)]
 mod tests {
-    use std::sync::{Mutex, PoisonError};
-
     use super::*;
-    use crate::session::RecorderConfig;
     use crate::RegionId;
 
-    /// One session per process at a time.
-    static SERIAL: Mutex<()> = Mutex::new(());
-
-    fn session(capacity: usize, overflow: OverflowPolicy) -> Arc<Session> {
-        Session::begin(RecorderConfig {
+    fn ring(capacity: usize, overflow: OverflowPolicy) -> (ThreadBuffer, RingReader) {
+        let spec = RingSpec {
             capacity,
             overflow,
-            time_trace: false,
-            activated: true,
-        })
-        .unwrap()
+            state: 2,
+            thread_index: 0,
+        };
+        ThreadBuffer::new(spec, Arc::new(DrainSignal::default()))
     }
 
-    /// Record `seq` of thread `thread`.
-    fn record(thread: u32, seq: u64) -> Record {
+    fn record(seq: u64) -> Record {
         Record {
             start: seq,
             end: seq + 1,
-            region: RegionId(thread),
+            region: RegionId(0),
         }
     }
 
     #[test]
-    fn records_from_several_threads_arrive_once_and_in_order() {
-        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        const PER_THREAD: u64 = 300;
-        // 8 slots: each ring wraps ~40 times and its producer blocks.
-        let session = session(8, OverflowPolicy::Block);
-        session.set_flusher(std::thread::current());
-        let state = session.state_word();
-        let producers: Vec<_> = (0..2u32)
-            .map(|t| {
-                std::thread::spawn(move || {
-                    (0..PER_THREAD).all(|seq| push_call(state, record(t, seq)))
-                })
-            })
-            .collect();
-        let mut readers = Vec::new();
-        let mut seen = [Vec::new(), Vec::new()];
-        loop {
-            readers.extend(session.take_new_rings());
-            for reader in &mut readers {
-                reader.drain(|records| {
-                    for r in records {
-                        seen[r.region.0 as usize].push(r.start);
-                    }
-                });
+    fn records_wrap_around_and_arrive_once_in_order() {
+        let (mut producer, mut reader) = ring(4, OverflowPolicy::Drop);
+        let mut seen = Vec::new();
+        for seq in 0..10 {
+            producer.push(record(seq));
+            if seq % 3 == 2 {
+                reader.drain(|records| seen.extend(records.iter().map(|r| r.start)));
             }
-            let done = producers.iter().all(|p| p.is_finished());
-            readers.retain(|r| !r.is_finished());
-            if done && readers.is_empty() && session.take_new_rings().is_empty() {
-                break;
-            }
-            std::thread::yield_now();
         }
-        for p in producers {
-            assert!(p.join().unwrap(), "a push was refused");
-        }
-        session.stop();
-        let expected: Vec<u64> = (0..PER_THREAD).collect();
-        assert_eq!(seen[0], expected);
-        assert_eq!(seen[1], expected);
-    }
-
-    #[test]
-    fn an_inactive_call_start_records_nothing_with_or_without_a_session() {
-        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        assert!(!crate::CallStart::inactive().finish(RegionId(1)));
-        let session = session(4, OverflowPolicy::Drop);
-        assert!(!crate::CallStart::inactive().finish(RegionId(1)));
-        // A started call on the same thread does arrive: the ring works.
-        assert!(crate::CallStart::now().unwrap().finish(RegionId(2)));
-        let mut regions = Vec::new();
-        for mut reader in session.take_new_rings() {
-            reader.drain(|records| regions.extend(records.iter().map(|r| r.region)));
-        }
-        session.stop();
-        assert_eq!(regions, [RegionId(2)]);
-    }
-
-    #[test]
-    fn a_full_ring_under_drop_counts_every_lost_record() {
-        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        let session = session(4, OverflowPolicy::Drop);
-        let state = session.state_word();
-        let (pushed, drained, dropped) = std::thread::spawn(move || {
-            let pushed = (0..10)
-                .filter(|&seq| push_call(state, record(0, seq)))
-                .count();
-            let mut reader = session.take_new_rings().pop().unwrap();
-            let mut drained = Vec::new();
-            reader.drain(|records| drained.extend(records.iter().map(|r| r.start)));
-            let dropped = reader.counters().dropped.load(Ordering::Relaxed);
-            session.stop();
-            (pushed, drained, dropped)
-        })
-        .join()
-        .unwrap();
-        assert_eq!(pushed, 10, "push_call reports the call as taken");
-        assert_eq!(drained, [0, 1, 2, 3]);
-        assert_eq!(dropped, 6);
-    }
-
-    #[test]
-    fn a_ring_outlives_its_thread_until_drained() {
-        let _one = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        let session = session(16, OverflowPolicy::Block);
-        let state = session.state_word();
-        std::thread::spawn(move || {
-            assert!(open_region(state));
-            close_region(state, record(7, 1));
-            push_call(state, record(7, 2));
-        })
-        .join()
-        .unwrap();
-        let mut reader = session.take_new_rings().pop().unwrap();
-        assert!(!reader.is_finished(), "records are still in it");
-        let mut drained = Vec::new();
-        reader.drain(|records| drained.extend_from_slice(records));
-        assert_eq!(drained, [record(7, 1), record(7, 2)]);
+        reader.drain(|records| seen.extend(records.iter().map(|r| r.start)));
+        assert_eq!(seen, (0..10).collect::<Vec<u64>>());
+        assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 0);
+        assert!(!reader.is_finished(), "the producer is alive");
+        drop(producer);
         assert!(reader.is_finished());
-        assert_eq!(reader.counters().open.load(Ordering::Relaxed), 0);
-        session.stop();
+    }
+
+    #[test]
+    fn a_blocked_producer_gives_up_once_the_run_is_finished() {
+        let (mut producer, reader) = ring(2, OverflowPolicy::Block);
+        producer.push(record(0));
+        producer.push(record(1));
+        producer.signal.finish();
+        producer.push(record(2)); // full and finished: counted, not waited for
+        assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 1);
     }
 }

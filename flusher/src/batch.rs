@@ -1,58 +1,29 @@
-//! [`Batch`]: converted events grouped by region, between drain and write.
+//! [`Batch`]: one drain's converted calls grouped by region, between the
+//! rings and the writers.
 
-use scope_profiler_core::{Calibration, Record, RegionId, RegionStats};
+use std::sync::Arc;
 
-/// One region's converted events: three columns, always of one length
-/// (only [`Batch`] writes them).
-#[derive(Debug, Default, Clone)]
-pub struct Columns {
-    starts: Vec<i64>,
-    ends: Vec<i64>,
-    threads: Vec<u32>,
-    /// Calls already handed out by [`Batch::summarize_new`].
-    summarized: usize,
-}
+use scope_profiler_core::{Calibration, Record, RegionId, RegionRegistry};
+use scope_profiler_format::{EventColumns, RegionCalls, RegionStats};
 
-impl Columns {
-    /// Start of each call, CLOCK_MONOTONIC ns.
-    pub fn starts(&self) -> &[i64] {
-        &self.starts
-    }
-
-    /// End of each call, CLOCK_MONOTONIC ns.
-    pub fn ends(&self) -> &[i64] {
-        &self.ends
-    }
-
-    /// Thread index of each call.
-    pub fn threads(&self) -> &[u32] {
-        &self.threads
-    }
-
-    /// Calls held: the length of every column.
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    /// Whether no call is held.
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
-    }
-}
-
-/// Events grouped by region. Clearing keeps the allocations, so a steady run
+/// Calls grouped by region. Clearing keeps the allocations, so a steady run
 /// converts without allocating.
 #[derive(Debug, Default)]
 pub struct Batch {
-    columns: Vec<Columns>,
-    /// Regions with at least one event, in first-touched order.
+    /// `columns[id]`: region `id`'s calls in this batch.
+    columns: Vec<EventColumns>,
+    /// `names[id]`: region `id`'s name, looked up once per run and region.
+    names: Vec<Arc<str>>,
+    /// `summarized[id]`: calls of region `id` already handed out by
+    /// [`summarize_new`](Self::summarize_new).
+    summarized: Vec<usize>,
+    /// Regions with at least one call, in first-touched order.
     touched: Vec<RegionId>,
 }
 
 impl Batch {
     /// Adds one thread's calls, oldest first, converting ticks with `cal`.
-    /// Consecutive calls of one region (a loop's) are appended as one run:
-    /// three tight `extend`s instead of three pushes per call.
+    /// Consecutive calls of one region (a loop's) are appended as one run.
     pub fn push_records(&mut self, records: &[Record], thread: u32, cal: &Calibration) {
         let mut rest = records;
         while let Some(first) = rest.first() {
@@ -62,55 +33,71 @@ impl Batch {
                 .position(|r| r.region != region)
                 .unwrap_or(rest.len());
             let (calls, later) = rest.split_at(run);
-            let c = self.columns_mut(region);
-            c.starts.extend(calls.iter().map(|r| cal.to_ns(r.start)));
-            c.ends.extend(calls.iter().map(|r| cal.to_ns(r.end)));
-            c.threads.extend(std::iter::repeat_n(thread, run));
+            self.columns_mut(region).extend_thread_run(
+                calls,
+                thread,
+                |r| cal.to_ns(r.start),
+                |r| cal.to_ns(r.end),
+            );
             rest = later;
         }
     }
 
-    fn columns_mut(&mut self, region: RegionId) -> &mut Columns {
+    fn columns_mut(&mut self, region: RegionId) -> &mut EventColumns {
         let i = region.index();
         if i >= self.columns.len() {
-            self.columns.resize_with(i + 1, Columns::default);
+            self.grow_to(i + 1);
         }
         let c = &mut self.columns[i];
-        if c.starts.is_empty() {
+        if c.is_empty() {
             self.touched.push(region);
         }
         c
     }
 
-    /// Regions with events and their columns, in first-touched order.
-    pub fn regions(&self) -> impl Iterator<Item = (RegionId, &Columns)> {
-        self.touched
-            .iter()
-            .map(|id| (*id, &self.columns[id.index()]))
+    /// Makes room for region ids below `len`, naming the new ones.
+    #[cold]
+    fn grow_to(&mut self, len: usize) {
+        let registry = RegionRegistry::global();
+        for id in self.columns.len()..len {
+            self.names
+                .push(registry.name_or_placeholder(RegionId(id as u32)));
+        }
+        self.columns.resize_with(len, EventColumns::default);
+        self.summarized.resize(len, 0);
+    }
+
+    /// The regions with calls, in first-touched order, as the writers take
+    /// them.
+    pub fn regions(&self) -> impl ExactSizeIterator<Item = RegionCalls<'_>> + Clone {
+        self.touched.iter().map(|id| RegionCalls {
+            id: id.0,
+            name: &self.names[id.index()],
+            calls: &self.columns[id.index()],
+        })
     }
 
     /// Hands `sink` the statistics of each region's calls added since the
     /// last call (or the last [`clear`](Self::clear)).
     pub fn summarize_new(&mut self, mut sink: impl FnMut(RegionId, RegionStats)) {
         for id in &self.touched {
-            let c = &mut self.columns[id.index()];
-            let from = c.summarized;
-            if from < c.starts.len() {
+            let (c, from) = (&self.columns[id.index()], &mut self.summarized[id.index()]);
+            if *from < c.len() {
                 sink(
                     *id,
-                    RegionStats::of_calls(&c.starts[from..], &c.ends[from..]),
+                    RegionStats::of_calls(&c.starts()[*from..], &c.ends()[*from..]),
                 );
-                c.summarized = c.starts.len();
+                *from = c.len();
             }
         }
     }
 
-    /// Total events held.
+    /// Total calls held.
     pub fn len(&self) -> usize {
-        self.regions().map(|(_, c)| c.len()).sum()
+        self.regions().map(|r| r.calls.len()).sum()
     }
 
-    /// Whether no event is held.
+    /// Whether no call is held.
     pub fn is_empty(&self) -> bool {
         self.touched.is_empty()
     }
@@ -118,11 +105,8 @@ impl Batch {
     /// Empties the batch, keeping capacity.
     pub fn clear(&mut self) {
         for id in self.touched.drain(..) {
-            let c = &mut self.columns[id.index()];
-            c.starts.clear();
-            c.ends.clear();
-            c.threads.clear();
-            c.summarized = 0;
+            self.columns[id.index()].clear();
+            self.summarized[id.index()] = 0;
         }
     }
 }
@@ -134,35 +118,37 @@ mod tests {
     #[test]
     fn interleaved_regions_keep_their_own_calls_in_order() {
         let cal = Calibration::take();
+        let registry = RegionRegistry::global();
+        let [a, b, c] = ["batch a", "batch b/c", "batch d"].map(|n| registry.intern(n));
         let rec = |region, t| Record {
             start: t,
             end: t + 10,
-            region: RegionId(region),
+            region,
         };
         let records = [
-            rec(1, 100),
-            rec(1, 200),
-            rec(0, 300),
-            rec(1, 400),
-            rec(2, 500),
+            rec(b, 100),
+            rec(b, 200),
+            rec(a, 300),
+            rec(b, 400),
+            rec(c, 500),
         ];
         let mut batch = Batch::default();
         batch.push_records(&records, 7, &cal);
-        let order: Vec<RegionId> = batch.regions().map(|(id, _)| id).collect();
-        assert_eq!(order, [RegionId(1), RegionId(0), RegionId(2)]);
-        let (_, ones) = batch.regions().next().unwrap();
+        let order: Vec<(u32, &str)> = batch.regions().map(|r| (r.id, r.name)).collect();
         assert_eq!(
-            ones.starts(),
+            order,
+            [(b.0, "batch b/c"), (a.0, "batch a"), (c.0, "batch d")]
+        );
+        let bs = batch.regions().next().unwrap().calls;
+        assert_eq!(
+            bs.starts(),
             [cal.to_ns(100), cal.to_ns(200), cal.to_ns(400)]
         );
-        assert_eq!(ones.threads(), [7, 7, 7]);
+        assert_eq!(bs.threads(), [7, 7, 7]);
         assert_eq!(batch.len(), 5);
         let mut calls = Vec::new();
         batch.summarize_new(|id, stats| calls.push((id, stats.calls)));
-        assert_eq!(
-            calls,
-            [(RegionId(1), 3), (RegionId(0), 1), (RegionId(2), 1)]
-        );
+        assert_eq!(calls, [(b, 3), (a, 1), (c, 1)]);
         batch.summarize_new(|_, _| panic!("nothing new"));
         batch.clear();
         assert!(batch.is_empty());

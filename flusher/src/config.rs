@@ -5,19 +5,7 @@ use std::time::Duration;
 
 pub use scope_profiler_core::OverflowPolicy;
 use scope_profiler_core::RecorderConfig;
-
-/// Layout of the merged file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OutputSchema {
-    /// Schema 1: `/rank<N>/regions/<name>/{start_times,end_times}` (read by
-    /// scope-profiler 0.2.1 and 0.7.5). Default.
-    #[default]
-    Tree,
-    /// Schema 3, columnar: shared event columns and a fixed-size index (read
-    /// by scope-profiler 0.7.5, including its summary-only reader); scales to
-    /// many ranks and regions, and any string is a region name as is.
-    Columnar,
-}
+pub use scope_profiler_format::merged::OutputSchema;
 
 /// Settings of a profiling run, with the Python package's names and defaults.
 ///
@@ -29,13 +17,12 @@ pub enum OutputSchema {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
-    profiling_activated: bool,
-    time_trace: bool,
+    /// `profiling_activated`, `time_trace`, `buffer_limit` and `overflow`:
+    /// what the hot path reads, with the hot path's defaults.
+    recorder: RecorderConfig,
     flush_to_disk: bool,
     crash_journal: bool,
-    buffer_limit: usize,
     file_path: PathBuf,
-    overflow: OverflowPolicy,
     flush_interval: Duration,
     print_summary: bool,
     temp_parent: Option<PathBuf>,
@@ -48,13 +35,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            profiling_activated: true,
-            time_trace: true,
+            recorder: RecorderConfig::default(),
             flush_to_disk: true,
             crash_journal: true,
-            buffer_limit: 100_000,
             file_path: PathBuf::from("profiling_data.h5"),
-            overflow: OverflowPolicy::Block,
             flush_interval: Duration::from_millis(10),
             print_summary: true,
             temp_parent: None,
@@ -70,13 +54,13 @@ impl Config {
     /// Record from the start (default `true`); `false` starts paused, and
     /// each region then costs one relaxed load and a branch.
     pub fn profiling_activated(mut self, on: bool) -> Self {
-        self.profiling_activated = on;
+        self.recorder.activated = on;
         self
     }
 
     /// Take timestamps (default `true`); `false` only counts calls.
     pub fn time_trace(mut self, on: bool) -> Self {
-        self.time_trace = on;
+        self.recorder.time_trace = on;
         self
     }
 
@@ -102,7 +86,7 @@ impl Config {
     /// Events each thread's ring holds (default 100 000; 24 bytes each).
     /// The flusher is woken whenever a ring has taken half this many.
     pub fn buffer_limit(mut self, events: usize) -> Self {
-        self.buffer_limit = events;
+        self.recorder.capacity = events;
         self
     }
 
@@ -114,7 +98,7 @@ impl Config {
 
     /// What a thread does when its ring is full (default [`OverflowPolicy::Block`]).
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.overflow = policy;
+        self.recorder.overflow = policy;
         self
     }
 
@@ -186,11 +170,11 @@ impl Config {
 
     /// See [`profiling_activated`](Self::profiling_activated).
     pub fn get_profiling_activated(&self) -> bool {
-        self.profiling_activated
+        self.recorder.activated
     }
     /// See [`time_trace`](Self::time_trace).
     pub fn get_time_trace(&self) -> bool {
-        self.time_trace
+        self.recorder.time_trace
     }
     /// See [`flush_to_disk`](Self::flush_to_disk).
     pub fn get_flush_to_disk(&self) -> bool {
@@ -202,7 +186,7 @@ impl Config {
     }
     /// See [`buffer_limit`](Self::buffer_limit).
     pub fn get_buffer_limit(&self) -> usize {
-        self.buffer_limit
+        self.recorder.capacity
     }
     /// See [`file_path`](Self::file_path).
     pub fn get_file_path(&self) -> &Path {
@@ -210,7 +194,7 @@ impl Config {
     }
     /// See [`overflow`](Self::overflow).
     pub fn get_overflow(&self) -> OverflowPolicy {
-        self.overflow
+        self.recorder.overflow
     }
     /// See [`flush_interval`](Self::flush_interval).
     pub fn get_flush_interval(&self) -> Duration {
@@ -229,12 +213,8 @@ impl Config {
         self.finalize_timeout
     }
 
+    /// The settings the hot path reads.
     pub(crate) fn recorder(&self) -> RecorderConfig {
-        RecorderConfig {
-            capacity: self.buffer_limit,
-            overflow: self.overflow,
-            time_trace: self.time_trace,
-            activated: self.profiling_activated,
-        }
+        self.recorder
     }
 }

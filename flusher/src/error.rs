@@ -1,16 +1,17 @@
-//! [`Error`]: everything setup and finalize can report.
+//! The runtime's errors: [`Error`], what setup and finalize report, and the
+//! typed causes it carries ([`ParallelError`], [`FinalizeError`],
+//! [`RankFileError`]). Each names the file, rank or state involved.
 
 use std::path::PathBuf;
 
 use scope_profiler_core::SessionError;
+use scope_profiler_format::{ReadError, WriteError};
 
-use crate::schema::read::ReadError;
-
-/// An error from the profiler; each names the file or state involved.
+/// An error from the profiler.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `setup` while a run is going, or a bad `buffer_limit`.
-    #[error("{0}")]
+    #[error(transparent)]
     Session(#[from] SessionError),
     /// `finalize` (or another run-time call) without `setup`.
     #[error("the profiler is not set up: call ProfileManager::setup() first")]
@@ -23,37 +24,105 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// This rank's file could not be created or written.
-    #[error("cannot write rank file {path}: {message}")]
-    RankFile {
-        /// The rank file.
-        path: PathBuf,
-        /// What HDF5 said.
-        message: String,
-    },
+    /// The flusher thread could not be started.
+    #[error("cannot start the flusher thread: {0}")]
+    FlusherThread(#[source] std::io::Error),
     /// The merged output could not be written; the rank data survives.
-    #[error("cannot write the profile to {path}: {message}; the rank data is kept in {kept}")]
+    #[error("cannot write the profile to {path}: {source}; the rank data is kept in {kept}")]
     Output {
         /// The requested `file_path`.
         path: PathBuf,
         /// Why it failed.
-        message: String,
+        source: FinalizeError,
         /// The directory holding the rank files, left in place.
         kept: PathBuf,
     },
-    /// The ranks could not agree (MPI set-up, a rank missing at finalize).
-    #[error("{0}")]
-    Parallel(String),
+    /// The ranks could not agree at setup (MPI, the run directory).
+    #[error(transparent)]
+    Parallel(#[from] ParallelError),
     /// The SIGTERM/SIGINT watcher could not be started.
-    #[error("{0}")]
-    Signals(String),
-    /// A profile file could not be read.
+    #[error("cannot watch SIGTERM/SIGINT: {0}")]
+    Signals(#[source] std::io::Error),
+    /// A profile file could not be read (so `?` on
+    /// [`read_profile`](scope_profiler_format::read_profile) works in a
+    /// function returning this error).
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// The flusher thread panicked; its events are lost (and the error says so).
+    /// The flusher thread panicked; its events are lost (the message says why).
     #[error("the flusher thread panicked: {0}")]
     FlusherPanicked(String),
 }
 
-/// Result with the flusher's [`Error`].
+/// Result with the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A collective step among ranks failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParallelError {
+    /// MPI was finalized before setup.
+    #[error("MPI has already been finalized in this process; a process can profile one MPI run")]
+    MpiFinalized,
+    /// `MPI_Init` failed.
+    #[error("MPI could not be initialized")]
+    MpiInit,
+    /// A collective call from a thread other than setup's.
+    #[error("under MPI, finalize must run on the thread that called setup")]
+    WrongThread,
+    /// Rank 0 could not make the run directory (its message).
+    #[error("rank 0 could not create the run directory: {0}")]
+    RunDir(String),
+    /// A rank did not arrive within the timeout.
+    #[error(
+        "not every rank reached finalize within {secs:.0} s (a rank may have crashed or skipped finalize)"
+    )]
+    Timeout {
+        /// The timeout, seconds.
+        secs: f64,
+    },
+    /// A rank's finalize report could not be decoded.
+    #[error("a rank sent an unreadable finalize report")]
+    UnreadableReport,
+    /// Rank 0 failed to write the profile (its message, as it reported it).
+    #[error("rank 0 could not write the profile: {0}")]
+    OnRankZero(String),
+}
+
+/// Why finalize could not write the merged profile.
+#[derive(Debug, thiserror::Error)]
+pub enum FinalizeError {
+    /// The ranks could not finish together.
+    #[error(transparent)]
+    Parallel(#[from] ParallelError),
+    /// A rank's file was not complete (its rank file error, as reported).
+    #[error("rank {rank}'s file is incomplete: {message}")]
+    RankFileIncomplete {
+        /// The rank.
+        rank: u32,
+        /// What went wrong with its file.
+        message: String,
+    },
+    /// The merged file could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// This rank's file could not be created or written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RankFileError {
+    /// Creating the file failed.
+    #[error("cannot create {path}: {source}")]
+    Create {
+        /// The rank file.
+        path: PathBuf,
+        /// What HDF5 said.
+        source: scope_profiler_format::hdf5::Error,
+    },
+    /// Appending, or closing, failed; later calls were counted, not stored.
+    #[error("writing {path} failed: {source}")]
+    Write {
+        /// The rank file.
+        path: PathBuf,
+        /// What HDF5 said.
+        source: scope_profiler_format::hdf5::Error,
+    },
+}

@@ -1,33 +1,28 @@
-//! scope-profiler's background side: the [`Flusher`](flusher::Flusher)
-//! thread that drains every thread's ring, the HDF5 [`schema`] (write and
-//! read), finalize, and the user-facing [`ProfileManager`].
+//! scope-profiler's runtime: the [`Flusher`](drain::Flusher) thread that
+//! drains every thread's ring into this rank's file, finalize (every rank
+//! waits, rank 0 merges), MPI and clock alignment ([`ranks`]), and the
+//! user-facing [`ProfileManager`] and [`Config`].
+//!
+//! Data flows one way: `scope-profiler-core` records, this crate drains and
+//! decides what to write, `scope-profiler-format` writes the bytes.
+//!
+//! The modules: [`config`], [`manager`] (setup, run-time control, finalize,
+//! signal and panic hooks), [`drain`] (the flusher thread), [`batch`] (one
+//! drain's calls by region), [`ranks`] (this process's place in the job),
+//! [`report`] (what each rank tells rank 0), [`summary`], [`error`].
 
 pub mod batch;
 pub mod config;
-pub mod emergency;
+pub mod drain;
 pub mod error;
-pub mod flusher;
-pub mod h5file;
-pub mod journal;
 pub mod manager;
-pub mod merge;
-pub mod metadata;
-#[cfg(feature = "mpi")]
-pub mod mpi_world;
-pub mod output;
-pub mod rank_file;
 pub mod ranks;
-pub mod repair;
-pub mod schema;
+pub mod report;
 pub mod summary;
 
 pub use config::{Config, OutputSchema, OverflowPolicy};
-pub use error::{Error, Result};
-pub use hdf5;
+pub use error::{Error, FinalizeError, ParallelError, RankFileError, Result};
 pub use manager::ProfileManager;
 #[cfg(feature = "mpi")]
 pub use mpi;
-pub use schema::read::{
-    read_profile, AttrValue, Damage, Events, ProfileData, ReadError, RegionData,
-};
 pub use summary::{RegionSummary, Summary};

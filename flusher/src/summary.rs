@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use scope_profiler_core::RegionStats;
+use scope_profiler_format::RegionStats;
 
 /// One region's totals over the run.
 #[derive(Clone, Debug, PartialEq)]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use scope_profiler_flusher::ReadError;
+use scope_profiler_format::ReadError;
 
 /// A post-processing error; the command prints it as one line and exits 2.
 #[derive(Debug, thiserror::Error)]

@@ -118,10 +118,10 @@ fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Repairs each file a killed writer left (see
-/// `scope_profiler_flusher::repair::repair`: rebuilt from its journal, or
+/// `scope_profiler_format::repair::repair`: rebuilt from its journal, or
 /// its allocation mark moved to its end) and says what it did.
 fn repair(files: &[PathBuf]) -> Result<()> {
-    use scope_profiler_flusher::repair::{self, Repair};
+    use scope_profiler_format::repair::{self, Repair};
     for path in files {
         let done = repair::repair(path).map_err(|source| PprocError::Repair {
             path: path.clone(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use scope_profiler_flusher::{read_profile, AttrValue, Damage, ProfileData, RegionData};
+use scope_profiler_format::{read_profile, AttrValue, Damage, ProfileData, RegionData};
 
 use crate::error::{PprocError, Result};
 

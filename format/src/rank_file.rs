@@ -7,20 +7,11 @@
 //! [`crate::repair`] deal with it, is in `docs/performance.md`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use hdf5::{File, Group};
-use scope_profiler_core::{RegionId, RegionRegistry};
 
-use crate::batch::Batch;
-use crate::schema::write::{write_i64_attr, RegionDatasets};
-
-/// The registered name of region `id` (`region#<id>` if it has none).
-pub(crate) fn region_name(id: RegionId) -> Arc<str> {
-    RegionRegistry::global()
-        .name(id)
-        .unwrap_or_else(|| format!("region#{}", id.0).into())
-}
+use crate::tree::RegionDatasets;
+use crate::{attrs, names, RegionCalls};
 
 /// Calls appended before the rank file is closed and opened again. libhdf5
 /// keeps every chunk-index B-tree node it has touched in memory (~18 KB
@@ -93,42 +84,43 @@ impl RankFile {
         &self.path
     }
 
-    /// Appends every region's events in `batch`, then flushes the file so a
-    /// killed process leaves them readable.
-    pub fn append(&mut self, batch: &Batch) -> hdf5::Result<()> {
-        if batch.is_empty() {
+    /// Appends one batch, the calls of each region in `regions`, then
+    /// flushes the file so a killed process leaves them readable.
+    pub fn append<'a>(
+        &mut self,
+        regions: impl IntoIterator<Item = RegionCalls<'a>>,
+    ) -> hdf5::Result<()> {
+        let mut appended = 0;
+        for region in regions {
+            appended += region.calls.len();
+            self.append_region(region)?;
+        }
+        if appended == 0 {
             return Ok(());
         }
-        for (id, cols) in batch.regions() {
-            let name = region_name(id);
-            self.append_region(id, &name, cols.starts(), cols.ends(), cols.threads())?;
-        }
         handles(&self.handles, &self.path)?.file.flush()?;
-        self.since_open += batch.len();
+        self.since_open += appended;
         if self.since_open >= self.reopen_every {
             self.reopen()?;
         }
         Ok(())
     }
 
-    /// Appends calls of region `id`, named `name` (used when the region's
-    /// group is first created), without flushing.
-    pub fn append_region(
-        &mut self,
-        id: RegionId,
-        name: &str,
-        starts: &[i64],
-        ends: &[i64],
-        threads: &[u32],
-    ) -> hdf5::Result<()> {
-        self.region(id, name, starts.len())?
-            .append(starts, ends, threads)
+    /// Appends one region's calls (its name is used when the region's group
+    /// is first created), without flushing.
+    pub fn append_region(&mut self, region: RegionCalls<'_>) -> hdf5::Result<()> {
+        let calls = region.calls;
+        self.region(region.id, region.name, calls.len())?.append(
+            calls.starts(),
+            calls.ends(),
+            calls.threads(),
+        )
     }
 
-    /// Records `calls` untimed calls of region `id` (count-only mode).
-    pub fn write_call_count(&mut self, id: RegionId, calls: u64) -> hdf5::Result<()> {
-        self.region(id, &region_name(id), 0)?
-            .write_call_count(calls)
+    /// Records `calls` untimed calls of region `id`, named `name`
+    /// (count-only mode).
+    pub fn write_call_count(&mut self, id: u32, name: &str, calls: u64) -> hdf5::Result<()> {
+        self.region(id, name, 0)?.write_call_count(calls)
     }
 
     /// Writes the run's per-rank counters as root attributes and closes the file.
@@ -143,7 +135,7 @@ impl RankFile {
             return Err(not_reopened(&path));
         };
         for (name, value) in counters {
-            write_i64_attr(&file, name, *value)?;
+            attrs::write_i64(&file, name, *value)?;
         }
         file.flush()?;
         drop(datasets);
@@ -153,11 +145,11 @@ impl RankFile {
 
     fn region(
         &mut self,
-        id: RegionId,
+        id: u32,
         name: &str,
         first_batch: usize,
     ) -> hdf5::Result<&mut RegionDatasets> {
-        let i = id.index();
+        let i = id as usize;
         if i >= self.datasets.len() {
             self.datasets.resize_with(i + 1, || None);
         }
@@ -166,7 +158,7 @@ impl RankFile {
         let datasets = match slot.take() {
             Some(ds) => ds,
             // Written before the file was last reopened.
-            None if regions.link_exists(&crate::schema::names::escape(name)) => {
+            None if regions.link_exists(&names::escape(name)) => {
                 RegionDatasets::open(regions, name)?
             }
             None => RegionDatasets::create(regions, name, first_batch)?,
@@ -177,9 +169,8 @@ impl RankFile {
 
 #[cfg(test)]
 mod tests {
-    use scope_profiler_core::{Calibration, Record, RegionRegistry};
-
     use super::*;
+    use crate::EventColumns;
 
     #[test]
     fn appends_across_reopens_keep_every_call_in_order() {
@@ -187,28 +178,29 @@ mod tests {
         let path = dir.path().join("rank_0.h5");
         let mut file = RankFile::create(&path).unwrap();
         file.reopen_every = 10;
-        let cal = Calibration::take();
-        let early = RegionRegistry::global().intern("reopen early");
-        let late = RegionRegistry::global().intern("reopen late/new");
-        let mut tick = 1_000u64;
+        let mut tick = 1_000i64;
+        let mut four_calls = || {
+            let starts: Vec<i64> = (0..4).map(|i| tick + 10 * i).collect();
+            tick += 40;
+            let ends = starts.iter().map(|s| s + 5).collect();
+            EventColumns::from_columns(starts, ends, vec![0; 4]).unwrap()
+        };
         for round in 0..8 {
-            let mut records = Vec::new();
-            for region in [early, late]
-                .into_iter()
-                .take(if round < 3 { 1 } else { 2 })
-            {
-                for _ in 0..4 {
-                    records.push(Record {
-                        start: tick,
-                        end: tick + 5,
-                        region,
-                    });
-                    tick += 10;
-                }
+            let early = four_calls();
+            let late = four_calls();
+            let mut batch = vec![RegionCalls {
+                id: 0,
+                name: "reopen early",
+                calls: &early,
+            }];
+            if round >= 3 {
+                batch.push(RegionCalls {
+                    id: 1,
+                    name: "reopen late/new",
+                    calls: &late,
+                });
             }
-            let mut batch = Batch::default();
-            batch.push_records(&records, 0, &cal);
-            file.append(&batch).unwrap();
+            file.append(batch).unwrap();
         }
         file.finish(&[]).unwrap();
         let data = crate::read_profile(&path).unwrap();

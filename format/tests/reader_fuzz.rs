@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use scope_profiler_flusher::read_profile;
+use scope_profiler_format::read_profile;
 
 /// xorshift64*: deterministic, so a failure reproduces from its seed.
 struct Rng(u64);

@@ -11,10 +11,10 @@ use std::sync::Once;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::manager::ProfileManager;
+use super::ProfileManager;
 
 /// Starts (once per process) the thread that finalizes on SIGTERM/SIGINT.
-pub fn finalize_on_signal() -> Result<(), String> {
+pub(super) fn finalize_on_signal() -> std::io::Result<()> {
     static STARTED: Once = Once::new();
     let mut result = Ok(());
     STARTED.call_once(|| {
@@ -35,12 +35,12 @@ pub fn finalize_on_signal() -> Result<(), String> {
                 .map(|_| ())
         });
     });
-    result.map_err(|e| format!("cannot watch SIGTERM/SIGINT: {e}"))
+    result
 }
 
 /// Installs (once per process) a panic hook that runs the previous hook,
 /// then finalizes the run if one is set up.
-pub fn finalize_on_panic() {
+pub(super) fn finalize_on_panic() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
         let previous = std::panic::take_hook();

@@ -1,4 +1,4 @@
-//! The MPI side of [`RankContext`](crate::ranks::RankContext) (feature `mpi`).
+//! The MPI side of [`RankContext`](super::RankContext) (feature `mpi`).
 //!
 //! Every call here is made by every rank from the thread that called
 //! `setup`/`finalize`; the flusher threads never touch MPI, so MPI's
@@ -19,8 +19,9 @@ use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use scope_profiler_core::clock::monotonic_ns;
+use scope_profiler_format::ClockOffset;
 
-use crate::ranks::ClockOffset;
+use crate::error::{Error, FinalizeError, ParallelError};
 
 /// Ping-pong exchanges per rank; the one with the shortest round trip is kept.
 const CLOCK_ROUNDS: usize = 10;
@@ -31,7 +32,7 @@ thread_local! {
 }
 
 /// Joins MPI's world on this thread; returns (rank, size).
-pub fn join() -> Result<(u32, u32), String> {
+pub fn join() -> Result<(u32, u32), ParallelError> {
     let world = MpiWorld::join()?;
     let placement = (world.rank(), world.size());
     WORLD.with(|w| *w.borrow_mut() = Some(world));
@@ -39,10 +40,10 @@ pub fn join() -> Result<(u32, u32), String> {
 }
 
 /// Runs `f` with the world joined on this thread.
-pub fn with_world<R>(f: impl FnOnce(&MpiWorld) -> Result<R, String>) -> Result<R, String> {
+pub fn with_world<R>(f: impl FnOnce(&MpiWorld) -> R) -> Result<R, ParallelError> {
     WORLD.with(|w| match w.borrow().as_ref() {
-        Some(world) => f(world),
-        None => Err("under MPI, finalize must run on the thread that called setup".into()),
+        Some(world) => Ok(f(world)),
+        None => Err(ParallelError::WrongThread),
     })
 }
 
@@ -60,12 +61,9 @@ pub struct MpiWorld {
 
 impl MpiWorld {
     /// Joins MPI's world, initializing MPI if the program has not.
-    pub fn join() -> Result<MpiWorld, String> {
+    pub fn join() -> Result<MpiWorld, ParallelError> {
         if mpi::environment::is_finalized() {
-            return Err(
-                "MPI has already been finalized in this process; a process can profile one MPI run"
-                    .into(),
-            );
+            return Err(ParallelError::MpiFinalized);
         }
         if mpi::environment::is_initialized() {
             return Ok(MpiWorld {
@@ -73,7 +71,7 @@ impl MpiWorld {
                 _universe: None,
             });
         }
-        let universe = mpi::initialize().ok_or("MPI could not be initialized")?;
+        let universe = mpi::initialize().ok_or(ParallelError::MpiInit)?;
         Ok(MpiWorld {
             world: universe.world(),
             _universe: Some(universe),
@@ -90,35 +88,52 @@ impl MpiWorld {
         self.world.size() as u32
     }
 
-    /// Rank 0 runs `make` and broadcasts the path (or its error) to all.
-    pub fn share_dir(
-        &self,
-        make: impl FnOnce() -> Result<PathBuf, String>,
-    ) -> Result<PathBuf, String> {
+    /// Rank 0's `message` on every rank (the other ranks' argument is
+    /// ignored): its length first, then its bytes.
+    fn broadcast_bytes(&self, message: Vec<u8>) -> Vec<u8> {
         let root = self.world.process_at_rank(0);
-        let mut message: Vec<u8> = Vec::new();
-        let mut failed: u8 = 0;
-        if self.rank() == 0 {
-            match make() {
-                Ok(path) => message = path.to_string_lossy().into_owned().into_bytes(),
-                Err(e) => {
-                    failed = 1;
-                    message = e.into_bytes();
-                }
-            }
-        }
+        let mut message = if self.rank() == 0 {
+            message
+        } else {
+            Vec::new()
+        };
         let mut len = message.len() as u64;
         root.broadcast_into(&mut len);
-        root.broadcast_into(&mut failed);
         message.resize(len as usize, 0);
+        // Open MPI rejects a zero-length broadcast of an empty Vec's pointer.
         if len > 0 {
             root.broadcast_into(&mut message[..]);
         }
-        let text = String::from_utf8_lossy(&message).into_owned();
-        if failed == 1 {
-            Err(format!("rank 0 could not create the run directory: {text}"))
+        message
+    }
+
+    /// Rank 0 runs `make` and broadcasts the path, or that it failed (other
+    /// ranks then get [`ParallelError::RunDir`], rank 0 its own error).
+    pub fn share_dir(
+        &self,
+        make: impl FnOnce() -> Result<PathBuf, Error>,
+    ) -> Result<PathBuf, Error> {
+        // First byte: 0 = a path follows, 1 = an error message follows.
+        let (made, message) = if self.rank() == 0 {
+            match make() {
+                Ok(path) => (
+                    Ok(()),
+                    [&[0u8][..], path.to_string_lossy().as_bytes()].concat(),
+                ),
+                Err(e) => {
+                    let message = [&[1u8][..], e.to_string().as_bytes()].concat();
+                    (Err(e), message)
+                }
+            }
         } else {
-            Ok(PathBuf::from(text))
+            (Ok(()), Vec::new())
+        };
+        let message = self.broadcast_bytes(message);
+        made?;
+        let text = String::from_utf8_lossy(message.get(1..).unwrap_or_default()).into_owned();
+        match message.first() {
+            Some(0) => Ok(PathBuf::from(text)),
+            _ => Err(ParallelError::RunDir(text).into()),
         }
     }
 
@@ -180,7 +195,7 @@ impl MpiWorld {
 
     /// A barrier that gives up after `timeout` (a rank that crashed never
     /// arrives; a plain barrier would wait forever).
-    pub fn barrier(&self, timeout: Duration) -> Result<(), String> {
+    pub fn barrier(&self, timeout: Duration) -> Result<(), ParallelError> {
         let began = Instant::now();
         let mut request = self.world.immediate_barrier();
         loop {
@@ -192,43 +207,31 @@ impl MpiWorld {
                 // An incomplete request must not be dropped (rsmpi panics);
                 // the job is broken anyway, so leave it to MPI's teardown.
                 std::mem::forget(request);
-                return Err(format!(
-                    "not every rank reached finalize within {:.0} s (a rank may have crashed or skipped finalize)",
-                    timeout.as_secs_f64()
-                ));
+                return Err(ParallelError::Timeout {
+                    secs: timeout.as_secs_f64(),
+                });
             }
             std::thread::sleep(Duration::from_millis(1));
         }
     }
 
-    /// Rank 0's outcome, on every rank.
+    /// Rank 0's outcome, on every rank: rank 0 keeps its own error, the
+    /// others get its message as [`ParallelError::OnRankZero`].
     pub fn broadcast_outcome(
         &self,
-        outcome: Result<(), String>,
+        outcome: Result<(), FinalizeError>,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), FinalizeError> {
         self.barrier(timeout)?;
-        let root = self.world.process_at_rank(0);
-        let mut message = match &outcome {
+        let message = match &outcome {
             Ok(()) => Vec::new(),
-            Err(e) => e.clone().into_bytes(),
+            Err(e) => e.to_string().into_bytes(),
         };
-        let mut len = message.len() as u64;
-        root.broadcast_into(&mut len);
-        message.resize(len as usize, 0);
-        // Open MPI rejects a zero-length broadcast of an empty Vec's pointer.
-        if len > 0 {
-            root.broadcast_into(&mut message[..]);
-        }
-        if self.rank() == 0 {
+        let message = self.broadcast_bytes(message);
+        if self.rank() == 0 || message.is_empty() {
             outcome
-        } else if message.is_empty() {
-            Ok(())
         } else {
-            Err(format!(
-                "rank 0 could not write the profile: {}",
-                String::from_utf8_lossy(&message)
-            ))
+            Err(ParallelError::OnRankZero(String::from_utf8_lossy(&message).into_owned()).into())
         }
     }
 }

@@ -22,11 +22,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hdf5::types::VarLenUnicode;
-use hdf5::{Dataset, File, Group, H5Type};
+use hdf5::{File, Group, H5Type};
 
-use scope_profiler_core::RegionStats;
-
-use super::write::{write_i64_attr, write_str_attr};
+use crate::append::AppendableColumns;
+use crate::deltas::StartDeltas;
+use crate::{attrs, names, RegionStats};
 
 /// Events appended per write; bounds the merge's memory.
 const SLAB: usize = 1 << 20;
@@ -59,10 +59,8 @@ struct Row {
 /// Builds a schema-3 file rank by rank.
 pub struct ColumnarWriter {
     file: File,
-    deltas: Dataset,
-    durations: Dataset,
-    threads: Dataset,
-    len: usize,
+    /// `events/{start_deltas,durations,thread_ids}`.
+    events: AppendableColumns,
     rows: Vec<Row>,
     names: Vec<String>,
     ids: HashMap<String, u32>,
@@ -72,29 +70,16 @@ impl ColumnarWriter {
     /// Creates the file with empty, appendable event columns.
     pub fn create(path: &Path) -> hdf5::Result<ColumnarWriter> {
         let file = crate::h5file::create(path)?;
-        write_i64_attr(&file, super::SCHEMA_ATTRIBUTE, 3)?;
-        write_str_attr(&file, "storage_layout", "columnar")?;
-        let events = file.create_group("events")?;
-        let column = |name: &str| {
-            events
-                .new_dataset::<i64>()
-                .chunk(1 << 16)
-                .shape(0..)
-                .create(name)
-        };
-        let deltas = column("start_deltas")?;
-        let durations = column("durations")?;
-        let threads = events
-            .new_dataset::<u32>()
-            .chunk(1 << 16)
-            .shape(0..)
-            .create("thread_ids")?;
+        attrs::write_i64(&file, crate::SCHEMA_ATTRIBUTE, 3)?;
+        attrs::write_str(&file, "storage_layout", "columnar")?;
+        let events = AppendableColumns::create(
+            &file.create_group("events")?,
+            ["start_deltas", "durations", "thread_ids"],
+            1 << 16,
+        )?;
         Ok(ColumnarWriter {
             file,
-            deltas,
-            durations,
-            threads,
-            len: 0,
+            events,
             rows: Vec::new(),
             names: Vec::new(),
             ids: HashMap::new(),
@@ -119,15 +104,15 @@ impl ColumnarWriter {
         };
         for link in regions.member_names()? {
             let group = regions.group(&link)?;
-            let name = super::names::stored_name(&group, &link);
+            let name = names::stored_name(&group, &link);
             let starts = group.dataset("start_times")?;
             let ends = group.dataset("end_times")?;
             let threads = group.dataset("thread_ids").ok();
             let n = starts.size().min(ends.size());
             let region = self.region_id(&name);
-            let offset = self.len as u64;
+            let offset = self.events.len() as u64;
             let mut row = RowStats::default();
-            let mut previous_start = 0i64;
+            let mut deltas_of = StartDeltas::default();
             let mut at = 0;
             while at < n {
                 let end = (at + SLAB).min(n);
@@ -148,12 +133,11 @@ impl ColumnarWriter {
                 let mut deltas = Vec::with_capacity(s.len());
                 let mut durations = Vec::with_capacity(s.len());
                 for (start, stop) in s.iter().zip(&e) {
-                    deltas.push(start - previous_start);
-                    previous_start = *start;
+                    deltas.push(deltas_of.encode(*start));
                     durations.push(stop - start);
                     row.add(*start, *stop);
                 }
-                self.append(&deltas, &durations, &t)?;
+                self.events.append(&deltas, &durations, &t)?;
                 at = end;
             }
             self.rows.push(Row {
@@ -175,18 +159,6 @@ impl ColumnarWriter {
         self.names.push(name.to_owned());
         self.ids.insert(name.to_owned(), id);
         id
-    }
-
-    fn append(&mut self, deltas: &[i64], durations: &[i64], threads: &[u32]) -> hdf5::Result<()> {
-        let (from, to) = (self.len, self.len + deltas.len());
-        self.deltas.resize(to)?;
-        self.deltas.write_slice(deltas, from..to)?;
-        self.durations.resize(to)?;
-        self.durations.write_slice(durations, from..to)?;
-        self.threads.resize(to)?;
-        self.threads.write_slice(threads, from..to)?;
-        self.len = to;
-        Ok(())
     }
 
     /// Writes the region table and the index, and closes the file.
@@ -237,14 +209,8 @@ impl ColumnarWriter {
             &rows.iter().map(|r| r.summary).collect::<Vec<RowSummary>>(),
         )?;
         write_column(&index, "exclusive_totals", &vec![-1i64; rows.len()])?;
-        let ColumnarWriter {
-            file,
-            deltas,
-            durations,
-            threads,
-            ..
-        } = self;
-        drop((deltas, durations, threads, table, index));
+        let ColumnarWriter { file, events, .. } = self;
+        drop((events, table, index));
         file.flush()?;
         file.close()
     }

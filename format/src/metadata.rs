@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use hdf5::Group;
 
-use crate::schema::write::{write_i64_attr, write_str_attr};
+use crate::attrs;
 
 /// Values known only at finalize.
 pub struct RunFacts {
@@ -22,28 +22,28 @@ pub struct RunFacts {
 
 /// Writes `/metadata` with the attributes the Python readers show.
 pub fn write(meta: &Group, facts: &RunFacts) -> hdf5::Result<()> {
-    write_i64_attr(meta, "mpi_size", facts.mpi_size)?;
-    write_i64_attr(meta, "start_time_ns", facts.start_time_ns)?;
-    write_i64_attr(meta, "finalize_time_ns", facts.finalize_time_ns)?;
-    write_i64_attr(
+    attrs::write_i64(meta, "mpi_size", facts.mpi_size)?;
+    attrs::write_i64(meta, "start_time_ns", facts.start_time_ns)?;
+    attrs::write_i64(meta, "finalize_time_ns", facts.finalize_time_ns)?;
+    attrs::write_i64(
         meta,
         "total_cores",
         std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
     )?;
     let timestamp = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-    write_str_attr(meta, "timestamp", &timestamp)?;
-    write_str_attr(meta, "hostname", &hostname())?;
-    write_str_attr(meta, "platform", &platform())?;
-    write_str_attr(meta, "scope_profiler_version", env!("CARGO_PKG_VERSION"))?;
-    write_str_attr(meta, "writer", "scope-profiler (Rust)")?;
+    attrs::write_str(meta, "timestamp", &timestamp)?;
+    attrs::write_str(meta, "hostname", &hostname())?;
+    attrs::write_str(meta, "platform", &platform())?;
+    attrs::write_str(meta, "scope_profiler_version", env!("CARGO_PKG_VERSION"))?;
+    attrs::write_str(meta, "writer", "scope-profiler (Rust)")?;
     if let Ok(dir) = std::env::current_dir() {
-        write_str_attr(meta, "working_directory", &dir.to_string_lossy())?;
+        attrs::write_str(meta, "working_directory", &dir.to_string_lossy())?;
     }
     for (name, value) in &facts.counters {
-        write_i64_attr(meta, name, *value)?;
+        attrs::write_i64(meta, name, *value)?;
     }
     for (name, value) in &facts.labels {
-        write_str_attr(meta, name, value)?;
+        attrs::write_str(meta, name, value)?;
     }
     Ok(())
 }

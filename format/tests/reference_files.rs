@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use scope_profiler_flusher::schema::read::read_profile;
+use scope_profiler_format::read_profile;
 
 fn reference(kind: &str, file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

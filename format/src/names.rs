@@ -17,7 +17,7 @@ pub fn stored_name(group: &hdf5::Group, link: &str) -> String {
         .attr("name")
         .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
     {
-        Ok(name) => super::text(name.as_bytes()),
+        Ok(name) => crate::text(name.as_bytes()),
         Err(_) if link.contains("%00") => unescape(link),
         Err(_) => link.to_owned(),
     }
@@ -26,7 +26,7 @@ pub fn stored_name(group: &hdf5::Group, link: &str) -> String {
 /// The HDF5 link name for region `name`.
 ///
 /// ```
-/// use scope_profiler_flusher::schema::names::{escape, unescape};
+/// use scope_profiler_format::names::{escape, unescape};
 /// assert_eq!(escape("a/b"), "a%2Fb");
 /// assert_eq!(escape("100%"), "100%25");
 /// assert_eq!(escape("."), "%2E");

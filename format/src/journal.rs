@@ -19,22 +19,20 @@
 //! difference to the previous start (the first to 0) and durations are
 //! `end - start`, both as zigzag varints; threads are `runs u32` then
 //! `{thread, calls}` varint pairs. A call takes 2 bytes when calls are short
-//! and back to back, ~6 when they are milliseconds long and apart, against
-//! 20 in format 1 (`benches/throughput.rs` prints the journal's bytes per
-//! event). Bytes are the journal's cost: one `perf` profile with format 1
-//! put 40 % of the flusher's time in the kernel copying them into the page
-//! cache, and the README's same-session A/B shows format 2 sustaining
-//! 1.4–3× format 1's rate with two threads.
+//! and back to back, ~6 when they are milliseconds long and apart
+//! (`benches/throughput.rs` prints the journal's bytes per event). Bytes
+//! are the journal's cost: copying them into the page cache is most of what
+//! it costs the flusher (docs/performance.md).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use integer_encoding::VarInt;
-use scope_profiler_core::RegionId;
 
-use crate::batch::Batch;
+use crate::deltas::StartDeltas;
 use crate::rank_file::RankFile;
+use crate::{EventColumns, RegionCalls};
 
 /// The header's text before the format number.
 const HEADER_PREFIX: &[u8] = b"scope-profiler journal ";
@@ -77,31 +75,38 @@ impl Journal {
         &self.path
     }
 
-    /// Appends `batch` as one frame with one `write` (into the page cache:
-    /// it survives a killed process, not a power cut, like the HDF5 flush).
-    pub fn append(&mut self, batch: &Batch) -> io::Result<()> {
-        if batch.is_empty() {
+    /// Appends one batch, the calls of each region in `regions`, as one
+    /// frame with one `write` (into the page cache: it survives a killed
+    /// process, not a power cut, like the HDF5 flush).
+    pub fn append<'a>(
+        &mut self,
+        regions: impl ExactSizeIterator<Item = RegionCalls<'a>>,
+    ) -> io::Result<()> {
+        if regions.len() == 0 {
             return Ok(());
         }
         let f = &mut self.frame;
         f.clear();
         f.extend_from_slice(&[0; 12]); // magic, length, crc: filled below
-        f.extend_from_slice(&(batch.regions().count() as u32).to_le_bytes());
-        for (id, cols) in batch.regions() {
-            let name = crate::rank_file::region_name(id);
-            let n = cols.len();
-            let (starts, ends, threads) = (cols.starts(), cols.ends(), cols.threads());
-            f.extend_from_slice(&id.0.to_le_bytes());
+        f.extend_from_slice(&(regions.len() as u32).to_le_bytes());
+        for RegionCalls { id, name, calls } in regions {
+            let n = calls.len();
+            f.extend_from_slice(&id.to_le_bytes());
             f.extend_from_slice(&(name.len() as u32).to_le_bytes());
             f.extend_from_slice(name.as_bytes());
             f.extend_from_slice(&(n as u32).to_le_bytes());
+            let mut deltas = StartDeltas::default();
+            put_varints(f, n, calls.starts().iter().map(|s| deltas.encode(*s)));
             put_varints(
                 f,
                 n,
-                (0..n).map(|i| starts[i].wrapping_sub(if i == 0 { 0 } else { starts[i - 1] })),
+                calls
+                    .ends()
+                    .iter()
+                    .zip(calls.starts())
+                    .map(|(e, s)| e.wrapping_sub(*s)),
             );
-            put_varints(f, n, (0..n).map(|i| ends[i].wrapping_sub(starts[i])));
-            let runs = threads.chunk_by(|a, b| a == b);
+            let runs = calls.threads().chunk_by(|a, b| a == b);
             let count = runs.clone().count();
             f.extend_from_slice(&(count as u32).to_le_bytes());
             put_varints(
@@ -168,7 +173,7 @@ impl Journal {
                 break;
             };
             for record in records {
-                summary.calls += record.starts.len() as u64;
+                summary.calls += record.calls.len() as u64;
                 sink(record)?;
             }
             summary.frames += 1;
@@ -194,15 +199,22 @@ pub struct JournalSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalRecord {
     /// The region's id in the run that wrote it.
-    pub id: RegionId,
+    pub id: u32,
     /// The region's name.
     pub name: String,
-    /// Starts, CLOCK_MONOTONIC ns.
-    pub starts: Vec<i64>,
-    /// Ends, same length.
-    pub ends: Vec<i64>,
-    /// Thread index of each call.
-    pub threads: Vec<u32>,
+    /// Its calls.
+    pub calls: EventColumns,
+}
+
+impl JournalRecord {
+    /// The record as the writers take it.
+    pub fn as_region_calls(&self) -> RegionCalls<'_> {
+        RegionCalls {
+            id: self.id,
+            name: &self.name,
+            calls: &self.calls,
+        }
+    }
 }
 
 /// Appends `n` values as varints (zigzag for signed types).
@@ -235,7 +247,7 @@ fn parse_payload(mut p: &[u8]) -> Option<Vec<JournalRecord>> {
     let regions = u32_of(&mut p)?;
     let mut out = Vec::new();
     for _ in 0..regions {
-        let id = RegionId(u32_of(&mut p)?);
+        let id = u32_of(&mut p)?;
         let name_len = u32_of(&mut p)? as usize;
         let name = String::from_utf8_lossy(take(&mut p, name_len)?).into_owned();
         let n = u32_of(&mut p)? as usize;
@@ -244,12 +256,10 @@ fn parse_payload(mut p: &[u8]) -> Option<Vec<JournalRecord>> {
         if n > p.len() / 2 {
             return None;
         }
-        let mut starts = Vec::with_capacity(n);
-        let mut start = 0i64;
-        for _ in 0..n {
-            start = start.wrapping_add(varint::<i64>(&mut p)?);
-            starts.push(start);
-        }
+        let mut deltas = StartDeltas::default();
+        let starts = (0..n)
+            .map(|_| Some(deltas.decode(varint::<i64>(&mut p)?)))
+            .collect::<Option<Vec<i64>>>()?;
         let ends = starts
             .iter()
             .map(|s| Some(s.wrapping_add(varint::<i64>(&mut p)?)))
@@ -262,15 +272,10 @@ fn parse_payload(mut p: &[u8]) -> Option<Vec<JournalRecord>> {
             }
             threads.extend(std::iter::repeat_n(thread, calls));
         }
-        if threads.len() != n {
-            return None;
-        }
         out.push(JournalRecord {
             id,
             name,
-            starts,
-            ends,
-            threads,
+            calls: EventColumns::from_columns(starts, ends, threads)?,
         });
     }
     p.is_empty().then_some(out)
@@ -284,7 +289,7 @@ pub fn rebuild(rank_file: &Path) -> io::Result<JournalSummary> {
     let tmp = PathBuf::from(format!("{}.rebuilding", rank_file.display()));
     let mut out = RankFile::create(&tmp).map_err(io::Error::other)?;
     let summary = Journal::read(&journal, |r| {
-        out.append_region(r.id, &r.name, &r.starts, &r.ends, &r.threads)
+        out.append_region(r.as_region_calls())
             .map_err(io::Error::other)
     })?;
     out.finish(&[("rebuilt_from_journal", 1)])
@@ -298,11 +303,8 @@ pub fn rebuild(rank_file: &Path) -> io::Result<JournalSummary> {
 
 #[cfg(test)]
 mod tests {
-    use scope_profiler_core::{Calibration, Record, RegionRegistry};
-
     use super::*;
 
-    /// A batch of `calls` calls of region `name`, ticks from `first`.
     /// A new journal for `rank_0.h5` in a fresh temporary directory.
     fn new_journal() -> (tempfile::TempDir, std::path::PathBuf, Journal) {
         let dir = tempfile::tempdir().unwrap();
@@ -311,26 +313,24 @@ mod tests {
         (dir, rank, journal)
     }
 
-    fn batch(name: &str, first: u64, calls: u64, cal: &Calibration) -> Batch {
-        let region = RegionRegistry::global().intern(name);
-        let records: Vec<Record> = (0..calls)
-            .map(|i| Record {
-                start: first + 100 * i,
-                end: first + 100 * i + 40,
-                region,
-            })
-            .collect();
-        let mut b = Batch::default();
-        b.push_records(&records, 3, cal);
-        b
+    /// `calls` calls on thread 3, 100 ns apart from `first`, 40 ns long.
+    fn calls(first: i64, calls: i64) -> EventColumns {
+        let starts: Vec<i64> = (0..calls).map(|i| first + 100 * i).collect();
+        let ends = starts.iter().map(|s| s + 40).collect();
+        EventColumns::from_columns(starts, ends, vec![3; calls as usize]).unwrap()
+    }
+
+    /// Appends one frame holding region `name`'s `calls`.
+    fn append(journal: &mut Journal, name: &str, calls: &EventColumns) {
+        let region = RegionCalls { id: 1, name, calls };
+        journal.append(std::iter::once(region)).unwrap();
     }
 
     fn calls_per_region(path: &Path) -> (Vec<(String, usize)>, JournalSummary) {
         let mut seen = Vec::new();
         let summary = Journal::read(path, |r| {
-            assert_eq!(r.starts.len(), r.ends.len());
-            assert_eq!(r.threads, vec![3; r.starts.len()]);
-            seen.push((r.name, r.starts.len()));
+            assert_eq!(r.calls.threads(), vec![3; r.calls.len()]);
+            seen.push((r.name, r.calls.len()));
             Ok(())
         })
         .unwrap();
@@ -340,11 +340,8 @@ mod tests {
     #[test]
     fn batches_read_back_in_order_and_a_torn_or_corrupt_frame_ends_the_read() {
         let (_dir, rank, mut journal) = new_journal();
-        let cal = Calibration::take();
-        journal.append(&batch("journal a", 1_000, 5, &cal)).unwrap();
-        journal
-            .append(&batch("journal b/c", 9_000, 3, &cal))
-            .unwrap();
+        append(&mut journal, "journal a", &calls(1_000, 5));
+        append(&mut journal, "journal b/c", &calls(9_000, 3));
         drop(journal);
         let path = path_for(&rank);
         let (seen, summary) = calls_per_region(&path);
@@ -376,27 +373,20 @@ mod tests {
     #[test]
     fn every_value_reads_back_exactly_in_a_few_bytes_per_call() {
         let (_dir, rank, mut journal) = new_journal();
-        let cal = Calibration::take();
-        let region = RegionRegistry::global().intern("journal exact");
         // Nested calls arrive inner first (starts go backwards), threads
         // alternate, and the clock may sit anywhere in its range.
-        let calls = |first: u64| -> Vec<Record> {
-            (0..1000u64)
-                .map(|i| Record {
-                    start: first + 30 * i - if i % 3 == 0 { 25 } else { 0 },
-                    end: first + 30 * i + 20,
-                    region,
-                })
-                .collect()
-        };
-        let mut b = Batch::default();
-        b.push_records(&calls(1_000_000), 0, &cal);
-        b.push_records(&calls(2_000_000), 7, &cal);
-        b.push_records(&calls(u64::MAX / 2), 0, &cal);
-        journal.append(&b).unwrap();
+        let (mut starts, mut ends, mut threads) = (Vec::new(), Vec::new(), Vec::new());
+        for (first, thread) in [(1_000_000i64, 0u32), (2_000_000, 7), (i64::MAX / 2, 0)] {
+            for i in 0..1000i64 {
+                starts.push(first + 30 * i - if i % 3 == 0 { 25 } else { 0 });
+                ends.push(first + 30 * i + 20);
+                threads.push(thread);
+            }
+        }
+        let cols = EventColumns::from_columns(starts, ends, threads).unwrap();
+        append(&mut journal, "journal exact", &cols);
         drop(journal);
 
-        let (_, cols) = b.regions().next().unwrap();
         let mut read = Vec::new();
         Journal::read(&path_for(&rank), |r| {
             read.push(r);
@@ -404,10 +394,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(read.len(), 1);
-        assert_eq!(read[0].starts, cols.starts());
-        assert_eq!(read[0].ends, cols.ends());
-        assert_eq!(read[0].threads, cols.threads());
-        // Format 1 took 20 bytes a call.
+        assert_eq!(read[0].calls, cols);
         let bytes = std::fs::metadata(path_for(&rank)).unwrap().len();
         assert!(bytes < 3000 * 6, "{bytes} bytes for 3000 calls");
     }
@@ -443,8 +430,7 @@ mod tests {
     #[test]
     fn mutated_payloads_are_decoded_or_rejected_never_a_panic() {
         let (_dir, _rank, mut journal) = new_journal();
-        let cal = Calibration::take();
-        journal.append(&batch("fuzzed", 1_000, 50, &cal)).unwrap();
+        append(&mut journal, "fuzzed", &calls(1_000, 50));
         let payload = journal.frame[12..].to_vec();
         assert!(parse_payload(&payload).is_some());
         let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
@@ -469,9 +455,8 @@ mod tests {
     #[test]
     fn rebuild_writes_every_journaled_call_into_a_readable_rank_file() {
         let (dir, rank, mut journal) = new_journal();
-        let cal = Calibration::take();
-        journal.append(&batch("rebuilt", 1_000, 4, &cal)).unwrap();
-        journal.append(&batch("rebuilt", 50_000, 6, &cal)).unwrap();
+        append(&mut journal, "rebuilt", &calls(1_000, 4));
+        append(&mut journal, "rebuilt", &calls(50_000, 6));
         drop(journal);
         std::fs::write(&rank, b"a rank file the kill left unreadable").unwrap();
 
@@ -480,7 +465,7 @@ mod tests {
         let data = crate::read_profile(&rank).unwrap();
         let events = &data.region("rebuilt").unwrap().per_rank[&0];
         assert_eq!(events.calls(), 10);
-        assert_eq!(events.starts[4], cal.to_ns(50_000));
+        assert_eq!(events.starts[4], 50_000);
         assert!(events.starts.windows(2).all(|w| w[0] < w[1]));
         assert!(data.damage.is_empty());
         assert_eq!(

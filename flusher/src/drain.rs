@@ -13,19 +13,21 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use scope_profiler_core::{Calibration, RegionId, RegionStats, RingReader, Session};
+use scope_profiler_core::{Calibration, RegionId, RegionRegistry, RingReader, Session};
+use scope_profiler_format::journal::{self, Journal};
+use scope_profiler_format::rank_file::RankFile;
+use scope_profiler_format::RegionStats;
 
 use crate::batch::Batch;
-use crate::journal::Journal;
-use crate::rank_file::RankFile;
+use crate::error::{Error, RankFileError};
 
 /// What the flusher hands back at finalize.
 pub struct FlushOutcome {
     /// Per-region statistics, indexed by region id (exact: every call counted).
     pub stats: Vec<RegionStats>,
-    /// `Ok` once this rank's file (the path given to `start`) is complete
-    /// and closed, or why it is not.
-    pub rank_file: Result<(), String>,
+    /// `Ok` once this rank's file ([`DrainSettings::rank_path`]) is
+    /// complete and closed, or why it is not.
+    pub rank_file: Result<(), RankFileError>,
     /// Threads that recorded at least one region.
     pub threads: u32,
     /// Records dropped on full rings (policy `Drop`, or `Block` at shutdown).
@@ -45,7 +47,7 @@ fn open_journal(rank_path: &std::path::Path) -> Option<Journal> {
         .map_err(|e| {
             eprintln!(
                 "scope-profiler: cannot create {}: {e}; a killed run may lose flushed calls",
-                crate::journal::path_for(rank_path).display()
+                journal::path_for(rank_path).display()
             )
         })
         .ok()
@@ -66,7 +68,7 @@ enum Sink {
     /// Kept in the drainer's batch until finalize (`flush_to_disk = false`).
     Memory,
     /// The file failed: events are counted, not stored.
-    Failed(String),
+    Failed(RankFileError),
 }
 
 struct Drainer {
@@ -141,24 +143,53 @@ impl FlushWaiter {
     }
 }
 
+/// When drained calls reach this rank's file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Appended batch by batch while the run goes (`flush_to_disk`), after
+    /// the crash journal when `crash_journal` is set.
+    Disk {
+        /// Append every batch to `<rank file>.journal` first.
+        crash_journal: bool,
+    },
+    /// Kept in memory and written once at finalize.
+    Memory,
+}
+
+/// What the flusher needs besides the session.
+#[derive(Clone, Debug)]
+pub struct DrainSettings {
+    /// Ticks → CLOCK_MONOTONIC ns.
+    pub calibration: Calibration,
+    /// This rank's file.
+    pub rank_path: PathBuf,
+    /// When calls reach it.
+    pub storage: Storage,
+    /// How often to drain when no ring wakes the flusher.
+    pub interval: Duration,
+}
+
 impl Flusher {
-    /// Starts the flusher for `session`, writing to `rank_path` (appending
-    /// as it goes when `flush_to_disk`, else once at finalize).
-    pub fn start(
-        session: Arc<Session>,
-        calibration: Calibration,
-        rank_path: PathBuf,
-        flush_to_disk: bool,
-        journal: bool,
-        interval: Duration,
-    ) -> std::io::Result<Flusher> {
-        let sink = if flush_to_disk {
-            match RankFile::create(&rank_path) {
-                Ok(file) => Sink::File(file, journal.then(|| open_journal(&rank_path)).flatten()),
-                Err(e) => Sink::Failed(format!("cannot create {}: {e}", rank_path.display())),
-            }
-        } else {
-            Sink::Memory
+    /// Starts the flusher thread for `session`.
+    pub fn start(session: Arc<Session>, settings: DrainSettings) -> std::io::Result<Flusher> {
+        let DrainSettings {
+            calibration,
+            rank_path,
+            storage,
+            interval,
+        } = settings;
+        let sink = match storage {
+            Storage::Disk { crash_journal } => match RankFile::create(&rank_path) {
+                Ok(file) => Sink::File(
+                    file,
+                    crash_journal.then(|| open_journal(&rank_path)).flatten(),
+                ),
+                Err(source) => Sink::Failed(RankFileError::Create {
+                    path: rank_path.clone(),
+                    source,
+                }),
+            },
+            Storage::Memory => Sink::Memory,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut drainer = Drainer {
@@ -209,16 +240,18 @@ impl Flusher {
 
     /// Stops the session's recording, drains every ring one last time,
     /// closes the rank file and returns what was recorded.
-    pub fn finish(self) -> Result<FlushOutcome, String> {
+    pub fn finish(self) -> Result<FlushOutcome, Error> {
         self.session.stop();
         self.waiter.stop.store(true, Ordering::Release);
         self.handle.thread().unpark();
         self.handle.join().map_err(|panic| {
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into())
+            Error::FlusherPanicked(
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into()),
+            )
         })
     }
 }
@@ -275,7 +308,7 @@ impl Drainer {
             Sink::File(file, journal) => {
                 // Journal first: what the rank file holds, the journal holds.
                 if let Some(j) = journal {
-                    if let Err(e) = j.append(&self.batch) {
+                    if let Err(e) = j.append(self.batch.regions()) {
                         eprintln!(
                             "scope-profiler: writing {} failed: {e}; going on without it",
                             j.path().display()
@@ -283,13 +316,16 @@ impl Drainer {
                         *journal = None;
                     }
                 }
-                if let Err(e) = file.append(&self.batch) {
-                    let message = format!("writing {} failed: {e}", file.path().display());
+                if let Err(source) = file.append(self.batch.regions()) {
+                    let failure = RankFileError::Write {
+                        path: file.path().to_owned(),
+                        source,
+                    };
                     eprintln!(
-                        "scope-profiler: {message}; events from now on are counted, not stored"
+                        "scope-profiler: {failure}; events from now on are counted, not stored"
                     );
                     self.unwritten += self.batch.len() as u64;
-                    self.sink = Sink::Failed(message);
+                    self.sink = Sink::Failed(failure);
                 }
                 self.batch.clear();
             }
@@ -319,35 +355,13 @@ impl Drainer {
             dropped += ring.counters().dropped.load(Ordering::Relaxed);
             blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
         }
-        let sink = std::mem::replace(&mut self.sink, Sink::Failed(String::new()));
-        let (file, journal) = match sink {
-            Sink::File(file, journal) => (Ok(file), journal),
-            Sink::Memory => (
-                RankFile::create(&self.rank_path)
-                    .and_then(|mut file| file.append(&self.batch).map(|()| file))
-                    .map_err(|e| format!("cannot write {}: {e}", self.rank_path.display())),
-                None,
-            ),
-            Sink::Failed(message) => (Err(message), None),
-        };
-        let timed = self.session.config().time_trace;
         let counters = [
             ("dropped_events", dropped as i64),
             ("blocked_ns", blocked_ns as i64),
             ("open_regions_at_finalize", open_at_finalize as i64),
             ("unwritten_events", self.unwritten as i64),
         ];
-        let rank_file = file.and_then(|mut file| {
-            if !timed {
-                for (i, s) in self.stats.iter().enumerate() {
-                    if s.calls > 0 {
-                        file.write_call_count(RegionId(i as u32), s.calls)
-                            .map_err(|e| e.to_string())?;
-                    }
-                }
-            }
-            file.finish(&counters).map_err(|e| e.to_string())
-        });
+        let (rank_file, journal) = self.close_rank_file(&counters);
         // The rank file is complete and closed: its journal has done its job.
         if let (Ok(()), Some(journal)) = (&rank_file, journal) {
             let _ = std::fs::remove_file(journal.path());
@@ -361,5 +375,44 @@ impl Drainer {
             open_at_finalize,
             unwritten: self.unwritten,
         }
+    }
+
+    /// Writes what is still to be written (the whole run with
+    /// `Storage::Memory`, call counts in count-only mode) and the rank's
+    /// `counters`, and closes the rank file. Returns how that went and the
+    /// journal, which is removed only if it did.
+    fn close_rank_file(
+        &mut self,
+        counters: &[(&str, i64)],
+    ) -> (Result<(), RankFileError>, Option<Journal>) {
+        let path = self.rank_path.clone();
+        let write_failed = |source| RankFileError::Write {
+            path: path.clone(),
+            source,
+        };
+        let sink = std::mem::replace(&mut self.sink, Sink::Memory);
+        let (file, journal) = match sink {
+            Sink::File(file, journal) => (Ok(file), journal),
+            Sink::Memory => (
+                RankFile::create(&self.rank_path)
+                    .and_then(|mut file| file.append(self.batch.regions()).map(|()| file))
+                    .map_err(write_failed),
+                None,
+            ),
+            Sink::Failed(failure) => (Err(failure), None),
+        };
+        let timed = self.session.config().time_trace;
+        let registry = RegionRegistry::global();
+        let closed = file.and_then(|mut file| {
+            if !timed {
+                for (i, s) in self.stats.iter().enumerate().filter(|(_, s)| s.calls > 0) {
+                    let name = registry.name_or_placeholder(RegionId(i as u32));
+                    file.write_call_count(i as u32, &name, s.calls)
+                        .map_err(write_failed)?;
+                }
+            }
+            file.finish(counters).map_err(write_failed)
+        });
+        (closed, journal)
     }
 }

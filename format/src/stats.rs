@@ -36,7 +36,7 @@ impl RegionStats {
     /// Adds one call of `duration_ns`.
     ///
     /// ```
-    /// # use scope_profiler_core::RegionStats;
+    /// # use scope_profiler_format::RegionStats;
     /// let mut s = RegionStats::default();
     /// s.add(10);
     /// s.add(30);

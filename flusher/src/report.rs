@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use scope_profiler_core::RegionStats;
+use scope_profiler_format::RegionStats;
 
 use crate::summary::{RegionSummary, Summary};
 

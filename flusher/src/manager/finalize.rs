@@ -1,0 +1,254 @@
+//! Finalize, step by step: stop and drain this rank, wait for every rank,
+//! gather the ranks' reports on rank 0, merge the rank files there, and tell
+//! every rank how it went. Any failure keeps the run directory and names it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use scope_profiler_core::{clock, RegionId, RegionRegistry};
+use scope_profiler_format::merged::{write_merged, RankInput};
+use scope_profiler_format::metadata::{hostname, RunFacts};
+use scope_profiler_format::{ClockOffset, ClockShift};
+use tempfile::TempDir;
+
+use super::Running;
+use crate::config::Config;
+use crate::drain::FlushOutcome;
+use crate::error::{Error, FinalizeError, ParallelError, Result};
+use crate::report::{pool, RankReport};
+use crate::summary::{RegionSummary, Summary};
+
+impl Running {
+    /// Ends the run (see [`ProfileManager::finalize`](super::ProfileManager::finalize)).
+    pub(super) fn finalize(self) -> Result<Summary> {
+        let Running {
+            config,
+            session,
+            flusher,
+            ranks,
+            run_dir,
+            owned_dir,
+            setup_clocks,
+            start_time_ns,
+        } = self;
+        let outcome = flusher.finish()?;
+        drop(session);
+        let rank = ranks.rank();
+        warn_of_losses(rank, &outcome);
+        let local = summarize(&outcome, config.get_time_trace());
+        let timeout = config.get_finalize_timeout();
+        let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
+            let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
+            eprintln!(
+                "scope-profiler: rank {rank}: {source}; the rank data is kept in {}",
+                kept.display()
+            );
+            Error::Output {
+                path: config.get_file_path().to_owned(),
+                source,
+                kept,
+            }
+        };
+        if let Err(e) = ranks.barrier(timeout) {
+            return Err(keep(owned_dir, e.into()));
+        }
+        let finalize_clocks = ranks.measure_clocks();
+        let report = RankReport {
+            hostname: hostname(),
+            summary: local.clone(),
+            rank_file: outcome
+                .rank_file
+                .as_ref()
+                .map_err(ToString::to_string)
+                .copied(),
+        };
+        let file_path = ranks.output_path(config.get_file_path());
+        let mut pooled = None;
+        let merged = match ranks.gather(report.encode()) {
+            Err(e) => Err(e.into()),
+            Ok(None) => Ok(()),
+            Ok(Some(blobs)) => decode_reports(&blobs).and_then(|reports| {
+                let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                let merged = RankMerge {
+                    file_path: &file_path,
+                    run_dir: &run_dir,
+                    reports: &reports,
+                    setup_clocks: &setup_clocks,
+                    finalize_clocks: &finalize_clocks,
+                    config: &config,
+                    pooled: &summary,
+                    start_time_ns,
+                }
+                .write();
+                pooled = Some(summary);
+                merged
+            }),
+        };
+        if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
+            return Err(keep(owned_dir, e));
+        }
+        drop(owned_dir); // rank 0: the merged file exists; remove the rank files
+        let mut summary = pooled.unwrap_or(local);
+        summary.file = Some(file_path);
+        if rank == 0 && config.get_print_summary() {
+            print!("{summary}");
+        }
+        drop(ranks); // finalizes MPI if setup initialized it
+        Ok(summary)
+    }
+}
+
+/// Says on stderr what this rank recorded but could not keep.
+fn warn_of_losses(rank: u32, outcome: &FlushOutcome) {
+    if outcome.open_at_finalize > 0 {
+        eprintln!(
+            "scope-profiler: warning: rank {rank}: {} region(s) were still open at finalize; they are not in \
+             the profile and are counted as dropped (open_regions_at_finalize)",
+            outcome.open_at_finalize
+        );
+    }
+    if outcome.unwritten > 0 {
+        eprintln!(
+            "scope-profiler: warning: rank {rank}: {} events could not be written to the rank file (see \
+             unwritten_events); the summary still counts them",
+            outcome.unwritten
+        );
+    }
+}
+
+/// Every rank's report, in rank order; fails if one does not decode.
+fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, FinalizeError> {
+    blobs
+        .iter()
+        .map(|b| RankReport::decode(b).ok_or(ParallelError::UnreadableReport.into()))
+        .collect()
+}
+
+/// This rank's summary: every region with calls, by region id.
+fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {
+    let registry = RegionRegistry::global();
+    let regions = outcome
+        .stats
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.calls > 0)
+        .map(|(i, s)| RegionSummary {
+            name: registry.name_or_placeholder(RegionId(i as u32)).to_string(),
+            stats: *s,
+        })
+        .collect();
+    Summary {
+        regions,
+        timed,
+        dropped_events: outcome.dropped,
+        open_at_finalize: outcome.open_at_finalize,
+        blocked_ns: outcome.blocked_ns,
+        threads: outcome.threads,
+        ranks: 1,
+        file: None,
+    }
+}
+
+/// What rank 0 needs to merge every rank's file into `file_path`.
+struct RankMerge<'a> {
+    file_path: &'a Path,
+    run_dir: &'a Path,
+    reports: &'a [RankReport],
+    setup_clocks: &'a [ClockOffset],
+    finalize_clocks: &'a [ClockOffset],
+    config: &'a Config,
+    pooled: &'a Summary,
+    start_time_ns: i64,
+}
+
+impl RankMerge<'_> {
+    /// Writes the merged file, or says which rank's file is incomplete.
+    fn write(&self) -> std::result::Result<(), FinalizeError> {
+        if let Some((rank, Err(message))) = self
+            .reports
+            .iter()
+            .enumerate()
+            .map(|(r, rep)| (r, &rep.rank_file))
+            .find(|(_, f)| f.is_err())
+        {
+            return Err(FinalizeError::RankFileIncomplete {
+                rank: rank as u32,
+                message: message.clone(),
+            });
+        }
+        let inputs: Vec<RankInput> = self
+            .reports
+            .iter()
+            .enumerate()
+            .map(|(r, report)| RankInput {
+                rank: r as u32,
+                path: self.run_dir.join(format!("rank_{r}.h5")),
+                shift: ClockShift {
+                    setup: self.setup_clocks.get(r).copied().unwrap_or_default(),
+                    finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),
+                },
+                hostname: report.hostname.clone(),
+            })
+            .collect();
+        let facts = self.run_facts(&inputs);
+        write_merged(
+            self.file_path,
+            &inputs,
+            &facts,
+            self.config.get_output_schema(),
+        )?;
+        Ok(())
+    }
+
+    /// `/metadata`'s facts: the run's times, size, counters and settings.
+    fn run_facts(&self, inputs: &[RankInput]) -> RunFacts {
+        let (config, pooled) = (self.config, self.pooled);
+        let hostnames: Vec<&str> = self.reports.iter().map(|r| r.hostname.as_str()).collect();
+        let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
+        RunFacts {
+            start_time_ns: self.start_time_ns,
+            finalize_time_ns: clock::monotonic_ns(),
+            mpi_size: self.reports.len() as i64,
+            counters: vec![
+                ("num_nodes", nodes as i64),
+                ("time_trace", config.get_time_trace() as i64),
+                ("buffer_limit", config.get_buffer_limit() as i64),
+                ("threads", pooled.threads as i64),
+                (
+                    "dropped_events",
+                    (pooled.dropped_events + pooled.open_at_finalize) as i64,
+                ),
+                ("open_regions_at_finalize", pooled.open_at_finalize as i64),
+                ("blocked_ns", pooled.blocked_ns as i64),
+            ],
+            labels: vec![
+                ("overflow_policy", format!("{:?}", config.get_overflow())),
+                (
+                    "hostnames",
+                    serde_json::to_string(&hostnames).unwrap_or_default(),
+                ),
+                ("clock_offsets", clock_offsets_json(inputs)),
+            ],
+        }
+    }
+}
+
+/// Every rank's raw clock offsets, so the shift onto rank 0's clock can be
+/// undone whatever the schema.
+fn clock_offsets_json(inputs: &[RankInput]) -> String {
+    let rows: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "rank": i.rank,
+                "setup_offset_ns": i.shift.setup.offset_ns,
+                "setup_at_ns": i.shift.setup.at_ns,
+                "finalize_offset_ns": i.shift.finalize.offset_ns,
+                "finalize_at_ns": i.shift.finalize.at_ns,
+                "rtt_ns": i.shift.rtt_ns(),
+                "drift_ns_per_s": i.shift.drift_ns_per_s(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}

@@ -1,0 +1,131 @@
+//! [`RankContext`]: which rank this process is, and the few collective steps
+//! a run needs (share the run directory, align clocks, gather summaries,
+//! wait for every rank, hear rank 0's verdict).
+//!
+//! Without feature `mpi` a process is rank 0 of 1. If it nevertheless runs
+//! under a launcher (`OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`, `SLURM_NTASKS`, ...
+//! greater than 1) it warns once and writes `<stem>.rank<N>.<ext>` so ranks
+//! do not overwrite one file ([`launcher`]). With feature `mpi` the world
+//! communicator is used ([`mpi_world`]).
+
+mod launcher;
+#[cfg(feature = "mpi")]
+pub mod mpi_world;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use scope_profiler_format::ClockOffset;
+
+use crate::error::{Error, FinalizeError, ParallelError};
+
+/// This process's place in the job.
+pub struct RankContext {
+    rank: u32,
+    size: u32,
+}
+
+impl RankContext {
+    /// The context of this process: MPI's world with feature `mpi`
+    /// (initializing MPI if nobody has), else a single rank.
+    pub fn detect() -> Result<RankContext, ParallelError> {
+        #[cfg(feature = "mpi")]
+        {
+            let (rank, size) = mpi_world::join()?;
+            Ok(RankContext { rank, size })
+        }
+        #[cfg(not(feature = "mpi"))]
+        {
+            Ok(RankContext { rank: 0, size: 1 })
+        }
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> u32 {
+        self.rank
+    }
+
+    /// Ranks in the job.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Where this process writes its merged file: `file_path` itself, unless
+    /// a launcher runs several copies of a non-MPI build, in which case each
+    /// writes `<stem>.rank<N>.<ext>` (after a warning) instead of clobbering
+    /// one file.
+    pub fn output_path(&self, file_path: &Path) -> PathBuf {
+        if self.size > 1 {
+            return file_path.to_owned();
+        }
+        launcher::output_path_for_copy(file_path)
+    }
+
+    /// Rank 0 makes the run directory with `make` and every rank gets its
+    /// path (or rank 0's error).
+    pub fn share_dir(
+        &self,
+        make: impl FnOnce() -> Result<PathBuf, Error>,
+    ) -> Result<PathBuf, Error> {
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.share_dir(make))?;
+        #[cfg(not(feature = "mpi"))]
+        make()
+    }
+
+    /// Measures every rank's clock offset from rank 0 (rank 0 gets one entry
+    /// per rank, others an empty list). Collective.
+    pub fn measure_clocks(&self) -> Vec<ClockOffset> {
+        #[cfg(feature = "mpi")]
+        if let Ok(offsets) = mpi_world::with_world(|w| w.measure_clocks()) {
+            return offsets;
+        }
+        vec![ClockOffset {
+            at_ns: scope_profiler_core::clock::monotonic_ns(),
+            ..ClockOffset::default()
+        }]
+    }
+
+    /// Sends `bytes` to rank 0; rank 0 gets every rank's, in rank order.
+    pub fn gather(&self, bytes: Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, ParallelError> {
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.gather(bytes));
+        #[cfg(not(feature = "mpi"))]
+        Ok(Some(vec![bytes]))
+    }
+
+    /// Waits until every rank arrives, or fails after `timeout`.
+    pub fn barrier(&self, timeout: Duration) -> Result<(), ParallelError> {
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.barrier(timeout))?;
+        #[cfg(not(feature = "mpi"))]
+        {
+            let _ = timeout;
+            Ok(())
+        }
+    }
+
+    /// Rank 0 tells every rank how the merge went: `Ok`, or on other ranks
+    /// rank 0's error as [`ParallelError::OnRankZero`] (rank 0 keeps its own).
+    pub fn broadcast_outcome(
+        &self,
+        outcome: Result<(), FinalizeError>,
+        timeout: Duration,
+    ) -> Result<(), FinalizeError> {
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.broadcast_outcome(outcome, timeout))?;
+        #[cfg(not(feature = "mpi"))]
+        {
+            let _ = timeout;
+            outcome
+        }
+    }
+}
+
+impl Drop for RankContext {
+    /// Leaves MPI's world (finalizing MPI if setup initialized it).
+    fn drop(&mut self) {
+        #[cfg(feature = "mpi")]
+        mpi_world::leave();
+    }
+}

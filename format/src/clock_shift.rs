@@ -1,0 +1,65 @@
+//! Clock offsets between ranks and the shift that puts a rank's timestamps
+//! on rank 0's clock. The merged file stores the raw offsets beside the
+//! shifted timestamps, so the shift can be undone.
+
+/// Offset of one rank's CLOCK_MONOTONIC from rank 0's, measured by ping-pong.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClockOffset {
+    /// Rank 0's clock at the measurement, ns.
+    pub at_ns: i64,
+    /// This rank's clock minus rank 0's, ns.
+    pub offset_ns: i64,
+    /// Round-trip time of the best of the exchanges, ns (the offset's error
+    /// is at most half of it).
+    pub rtt_ns: i64,
+}
+
+/// Maps a rank's timestamps onto rank 0's clock: the offset is interpolated
+/// linearly between the setup and finalize measurements (drift).
+///
+/// ```
+/// use scope_profiler_format::{ClockOffset, ClockShift};
+/// let shift = ClockShift {
+///     setup: ClockOffset { at_ns: 0, offset_ns: 100, rtt_ns: 0 },
+///     finalize: ClockOffset { at_ns: 1_000_000_000, offset_ns: 300, rtt_ns: 0 },
+/// };
+/// assert_eq!(shift.drift_ns_per_s(), 200.0);
+/// assert_eq!(shift.apply(500_000_000), 500_000_000 - 200);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClockShift {
+    /// Measurement at setup.
+    pub setup: ClockOffset,
+    /// Measurement at finalize.
+    pub finalize: ClockOffset,
+}
+
+impl ClockShift {
+    /// Drift of the rank's clock against rank 0's, ns per s.
+    pub fn drift_ns_per_s(&self) -> f64 {
+        let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
+        if dt <= 0.0 {
+            0.0
+        } else {
+            (self.finalize.offset_ns - self.setup.offset_ns) as f64 / dt * 1e9
+        }
+    }
+
+    /// `t` (this rank's clock) on rank 0's clock.
+    pub fn apply(&self, t: i64) -> i64 {
+        let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
+        let offset = if dt <= 0.0 {
+            self.setup.offset_ns as f64
+        } else {
+            let f = (t - self.setup.at_ns) as f64 / dt;
+            self.setup.offset_ns as f64
+                + f * (self.finalize.offset_ns - self.setup.offset_ns) as f64
+        };
+        t - offset.round() as i64
+    }
+
+    /// The largest round trip of the two measurements, ns.
+    pub fn rtt_ns(&self) -> i64 {
+        self.setup.rtt_ns.max(self.finalize.rtt_ns)
+    }
+}

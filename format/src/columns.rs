@@ -1,0 +1,88 @@
+//! [`EventColumns`]: one region's calls as three columns of one length, the
+//! shape every writer takes (rank file, journal) and the flusher fills.
+
+/// One region's calls: start and end (CLOCK_MONOTONIC ns) and thread index
+/// of each. The three columns always have one length: only the methods
+/// here change them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventColumns {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    threads: Vec<u32>,
+}
+
+impl EventColumns {
+    /// Columns from three vectors; `None` unless they have one length.
+    ///
+    /// ```
+    /// use scope_profiler_format::EventColumns;
+    /// assert!(EventColumns::from_columns(vec![1], vec![2], vec![0]).is_some());
+    /// assert!(EventColumns::from_columns(vec![1], vec![], vec![0]).is_none());
+    /// ```
+    pub fn from_columns(starts: Vec<i64>, ends: Vec<i64>, threads: Vec<u32>) -> Option<Self> {
+        (starts.len() == ends.len() && ends.len() == threads.len()).then_some(EventColumns {
+            starts,
+            ends,
+            threads,
+        })
+    }
+
+    /// Appends `calls`, all made on `thread`, converting each with `start`
+    /// and `end`: three tight `extend`s instead of three pushes per call.
+    #[inline]
+    pub fn extend_thread_run<T>(
+        &mut self,
+        calls: &[T],
+        thread: u32,
+        start: impl Fn(&T) -> i64,
+        end: impl Fn(&T) -> i64,
+    ) {
+        self.starts.extend(calls.iter().map(start));
+        self.ends.extend(calls.iter().map(end));
+        self.threads
+            .extend(std::iter::repeat_n(thread, calls.len()));
+    }
+
+    /// Start of each call, CLOCK_MONOTONIC ns.
+    pub fn starts(&self) -> &[i64] {
+        &self.starts
+    }
+
+    /// End of each call, CLOCK_MONOTONIC ns.
+    pub fn ends(&self) -> &[i64] {
+        &self.ends
+    }
+
+    /// Thread index of each call.
+    pub fn threads(&self) -> &[u32] {
+        &self.threads
+    }
+
+    /// Calls held: the length of every column.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether no call is held.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Empties the columns, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.starts.clear();
+        self.ends.clear();
+        self.threads.clear();
+    }
+}
+
+/// One region's calls in a batch, as handed to the writers.
+#[derive(Debug, Clone, Copy)]
+pub struct RegionCalls<'a> {
+    /// The region's id in the run that recorded it.
+    pub id: u32,
+    /// The region's exact name (any string).
+    pub name: &'a str,
+    /// Its calls.
+    pub calls: &'a EventColumns,
+}

@@ -1,0 +1,67 @@
+//! Everything scope-profiler knows about bytes on disk, shared by the
+//! recording runtime (which writes) and post-processing (which reads).
+//!
+//! Depends on HDF5 and nothing of the runtime: reading a profile never
+//! compiles the hot path, the flusher or MPI.
+//!
+//! Schema 1, the default (what the Python package 0.2.1 and 0.7.5 both read):
+//! ```text
+//! /metadata                          attributes only (mpi_size, start_time_ns, ...)
+//! /rank<N>/regions/<escaped name>/   attribute `name` = exact original name
+//!     start_times  int64 [calls]     ns, CLOCK_MONOTONIC
+//!     end_times    int64 [calls]
+//!     thread_ids   uint32 [calls]    dense per-run thread index (extra; ignored by Python)
+//! ```
+//! A rank file (`rank_<N>.h5`, appended while the run goes) holds the same
+//! `regions/` tree at its root; finalize copies it under `/rank<N>`. The
+//! columnar schema 3 is in [`columnar`]; [`read`] accepts 1, 2 and 3.
+//!
+//! The modules:
+//! - writing: [`rank_file`] (a rank's file, appended batch by batch),
+//!   [`tree`] (schema-1 datasets), [`columnar`] (schema 3), [`merged`] (the
+//!   final file, temp + rename), [`metadata`], [`attrs`];
+//! - crash safety: [`journal`] (CRC-framed delta-varint batches), [`repair`];
+//! - reading: [`read`];
+//! - shared pieces: [`names`] (escaping), [`deltas`] (start-delta codec),
+//!   [`columns`] (a batch's calls per region), [`stats`] ([`RegionStats`]),
+//!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
+
+mod append;
+pub mod attrs;
+pub mod clock_shift;
+pub mod columnar;
+pub mod columns;
+pub mod deltas;
+pub mod error;
+pub mod h5file;
+pub mod journal;
+pub mod merged;
+pub mod metadata;
+pub mod names;
+pub mod rank_file;
+pub mod read;
+pub mod repair;
+pub mod stats;
+pub mod tree;
+mod vlen;
+
+pub use clock_shift::{ClockOffset, ClockShift};
+pub use columns::{EventColumns, RegionCalls};
+pub use error::WriteError;
+pub use hdf5;
+pub use read::{read_profile, AttrValue, Damage, Events, ProfileData, ReadError, RegionData};
+pub use stats::RegionStats;
+
+/// Root attribute naming the schema version (absent = schema 1).
+pub const SCHEMA_ATTRIBUTE: &str = "scope_profiler_schema";
+/// The newest schema this crate reads.
+pub const NEWEST_READABLE_SCHEMA: i64 = 3;
+
+/// Text of an HDF5 string read from a file: the bytes as UTF-8, invalid
+/// sequences replaced. hdf5-metno's `as_str` on its string types assumes
+/// valid UTF-8 without checking, which a damaged or foreign file breaks (the
+/// fuzzer found a panic formatting such a `&str`), so the reader only ever
+/// takes their bytes.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
