@@ -1,4 +1,4 @@
-//! A small 1-D heat-equation solver, profiled: the README's example.
+//! A small 1-D heat-equation solver, profiled: the example the README's first command runs.
 //!
 //! `cargo run --release --example heat -- [steps] [output.h5]`
 

@@ -3,7 +3,7 @@
 //! and the merged file's size.
 //!
 //! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5`
-//! (feature `mpi`; `scripts/merge-bench.sh` runs the README's table).
+//! (feature `mpi`; `scripts/merge-bench.sh` runs the table in docs/mpi.md).
 
 use std::time::Instant;
 

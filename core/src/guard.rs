@@ -135,10 +135,10 @@ impl CallStart {
     ///
     /// Out of line on purpose: its callers are callbacks (`tracing`'s
     /// `exit`) whose own bodies are large. Inlined into `Layered`'s `exit`,
-    /// the ring write's chunk handling stayed a separate call and the path
-    /// spilled more registers; out of line, the caller passes the call in
-    /// registers and the write is inlined here (`benches/tracing_paired.rs`:
-    /// `ScopeLayer` added 1.53x the floor inlined, 1.16-1.32x out of line).
+    /// the ring write's chunk handling stays a separate call and the path
+    /// spills more registers; out of line, the caller passes the call in
+    /// registers and the write is inlined here (`benches/tracing_paired.rs`
+    /// measures both, docs/performance.md has the figures).
     #[inline(never)]
     pub fn finish(self, region: RegionId) -> bool {
         if session::state() != self.state {

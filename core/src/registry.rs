@@ -98,11 +98,6 @@ impl RegionRegistry {
             .unwrap_or_else(|| format!("region#{}", id.0).into())
     }
 
-    /// All names in id order (`names()[id]` is the name of `id`).
-    pub fn names(&self) -> Vec<Arc<str>> {
-        self.read().by_id.clone()
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Names> {
         self.names.read().unwrap_or_else(PoisonError::into_inner)
     }

@@ -15,11 +15,11 @@ use crate::{attrs, names, RegionCalls};
 
 /// Calls appended before the rank file is closed and opened again. libhdf5
 /// keeps every chunk-index B-tree node it has touched in memory (~18 KB
-/// each) until the file is closed, whatever its metadata-cache limits
-/// (massif: `H5B_create`); a 10⁹-call run grew by 16 MB that way. Reopening
-/// every 2²⁴ calls (~256 chunks per dataset) kept a 3×10⁸-call run flat
-/// within 0.5 % (`benches/throughput.rs`), at one close and open per 16 M
-/// calls.
+/// each, massif: `H5B_create`) until the file is closed, whatever its
+/// metadata-cache limits, so a long run's memory would grow with its
+/// length. Reopening every 2²⁴ calls (~256 chunks per dataset) keeps it flat
+/// at one close and open per 16 M calls (`benches/throughput.rs`,
+/// docs/performance.md).
 const REOPEN_EVERY_CALLS: usize = 1 << 24;
 
 /// The open file and its `regions` group.
