@@ -95,3 +95,8 @@ pub fn profile<R>(name: &str, f: impl FnOnce() -> R) -> R {
     let _ = name;
     f()
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
