@@ -46,7 +46,7 @@ impl RegionStats {
     #[inline]
     pub fn add(&mut self, duration_ns: i64) {
         self.calls += 1;
-        self.total_ns += duration_ns;
+        self.total_ns = self.total_ns.wrapping_add(duration_ns);
         self.min_ns = self.min_ns.min(duration_ns);
         self.max_ns = self.max_ns.max(duration_ns);
         let x = duration_ns as f64;
@@ -60,32 +60,49 @@ impl RegionStats {
         self.calls += 1;
     }
 
-    /// The statistics of the calls `starts[i]..ends[i]` (equal lengths), in
-    /// two passes over the slices, no division per call (the flusher's
-    /// per-event cost, measured with callgrind, in docs/performance.md).
-    /// Equal to adding each call (tested).
+    /// The statistics of the calls `starts[i]..ends[i]` (the shorter length
+    /// counts); see [`of_durations`](Self::of_durations).
     pub fn of_calls(starts: &[i64], ends: &[i64]) -> RegionStats {
         let n = starts.len().min(ends.len());
-        if n == 0 {
-            return RegionStats::default();
-        }
-        let (starts, ends) = (&starts[..n], &ends[..n]);
-        let durations = || ends.iter().zip(starts).map(|(e, s)| e - s);
-        let (mut total_ns, mut min_ns, mut max_ns) = (0i64, i64::MAX, i64::MIN);
-        for d in durations() {
-            total_ns += d;
+        Self::of_durations(
+            ends[..n]
+                .iter()
+                .zip(&starts[..n])
+                .map(|(e, s)| e.wrapping_sub(*s)),
+        )
+    }
+
+    /// The statistics of `durations` (ns), in two passes over the iterator,
+    /// no division per call (the flusher's per-event cost, measured with
+    /// callgrind, in docs/performance.md). Equal to adding each call
+    /// (tested); sums wrap rather than panic on damaged input.
+    ///
+    /// ```
+    /// # use scope_profiler_format::RegionStats;
+    /// let s = RegionStats::of_durations([10, 30].into_iter());
+    /// assert_eq!((s.calls, s.total_ns, s.min_ns, s.max_ns), (2, 40, 10, 30));
+    /// assert_eq!(s.std_dev_ns(), 10.0);
+    /// ```
+    pub fn of_durations(durations: impl Iterator<Item = i64> + Clone) -> RegionStats {
+        let (mut n, mut total_ns, mut min_ns, mut max_ns) = (0u64, 0i64, i64::MAX, i64::MIN);
+        for d in durations.clone() {
+            n += 1;
+            total_ns = total_ns.wrapping_add(d);
             min_ns = min_ns.min(d);
             max_ns = max_ns.max(d);
         }
+        if n == 0 {
+            return RegionStats::default();
+        }
         let mean = total_ns as f64 / n as f64;
-        let m2 = durations()
+        let m2 = durations
             .map(|d| {
                 let x = d as f64 - mean;
                 x * x
             })
             .sum();
         RegionStats {
-            calls: n as u64,
+            calls: n,
             total_ns,
             min_ns,
             max_ns,
@@ -110,7 +127,7 @@ impl RegionStats {
         self.mean += delta * n_b / n;
         self.m2 += other.m2 + delta * delta * n_a * n_b / n;
         self.calls += other.calls;
-        self.total_ns += other.total_ns;
+        self.total_ns = self.total_ns.wrapping_add(other.total_ns);
         self.min_ns = self.min_ns.min(other.min_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
     }
