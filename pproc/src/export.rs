@@ -117,35 +117,59 @@ pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
 pub fn perfetto(
     timeline: &Timeline,
     out: &mut impl Write,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> std::io::Result<()> {
+    write_track_descriptors(timeline, out)?;
+    write_slice_packets(timeline, out, progress)
+}
+
+/// The packets' `trusted_packet_sequence_id`: one writer, one sequence.
+const PERFETTO_SEQUENCE: u32 = 1;
+
+/// The uuid of rank `rank`'s process track.
+fn process_uuid(rank: u32) -> u64 {
+    1 + rank as u64
+}
+
+/// The uuid of the thread track of (`rank`, `thread`): at least 2³², so apart
+/// from the process tracks' for ranks below 2³² − 1, and one per lane while
+/// threads are below 2¹⁶.
+fn thread_uuid(rank: u32, thread: u32) -> u64 {
+    (1u64 << 32) + ((rank as u64) << 16) + thread as u64
+}
+
+/// Writes `packet` as one `Trace.packet` field: tag, varint length, bytes.
+fn write_packet(
+    out: &mut dyn Write,
+    packet: &perfetto_protos::trace_packet::TracePacket,
+) -> std::io::Result<()> {
+    use protobuf::Message;
+    let bytes = packet.write_to_bytes().map_err(std::io::Error::other)?;
+    // Field 1 (Trace.packet), wire type 2 (length-delimited).
+    let mut header = vec![0x0a];
+    let mut len = bytes.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            header.push(byte);
+            break;
+        }
+        header.push(byte | 0x80);
+    }
+    out.write_all(&header)?;
+    out.write_all(&bytes)
+}
+
+/// A track descriptor per rank (process `rank N`, pid N + 1) before that
+/// rank's first lane, then one per lane (thread `thread T`, child of its
+/// rank's track).
+fn write_track_descriptors(timeline: &Timeline, out: &mut impl Write) -> std::io::Result<()> {
     use perfetto_protos::process_descriptor::ProcessDescriptor;
     use perfetto_protos::thread_descriptor::ThreadDescriptor;
     use perfetto_protos::trace_packet::TracePacket;
     use perfetto_protos::track_descriptor::TrackDescriptor;
-    use perfetto_protos::track_event::{track_event, TrackEvent};
-    use protobuf::Message;
 
-    const SEQUENCE: u32 = 1;
-    let write_packet = |out: &mut dyn Write, packet: &TracePacket| -> std::io::Result<()> {
-        let bytes = packet.write_to_bytes().map_err(std::io::Error::other)?;
-        // Field 1 (Trace.packet), wire type 2 (length-delimited).
-        let mut header = vec![0x0a];
-        let mut len = bytes.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                header.push(byte);
-                break;
-            }
-            header.push(byte | 0x80);
-        }
-        out.write_all(&header)?;
-        out.write_all(&bytes)
-    };
-    let process_uuid = |rank: u32| 1 + rank as u64;
-    let thread_uuid = |rank: u32, thread: u32| (1u64 << 32) + ((rank as u64) << 16) + thread as u64;
     let mut ranks_seen = Vec::new();
     for (rank, thread) in timeline.lanes() {
         let pid = rank as i32 + 1;
@@ -173,6 +197,20 @@ pub fn perfetto(
         packet.set_track_descriptor(track);
         write_packet(out, &packet)?;
     }
+    Ok(())
+}
+
+/// A slice begin and end packet per call on its lane's thread track, properly
+/// nested ([`Timeline::nested_events`]); stops at the first write error.
+/// Calls `progress` with the number of calls done about every 65 536 calls.
+fn write_slice_packets(
+    timeline: &Timeline,
+    out: &mut impl Write,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<()> {
+    use perfetto_protos::trace_packet::TracePacket;
+    use perfetto_protos::track_event::{track_event, TrackEvent};
+
     let mut result = Ok(());
     let mut written = 0u64;
     timeline.nested_events(|(rank, thread), region, at, begin| {
@@ -189,7 +227,7 @@ pub fn perfetto(
         }
         let mut packet = TracePacket::new();
         packet.set_timestamp(at.max(0) as u64);
-        packet.set_trusted_packet_sequence_id(SEQUENCE);
+        packet.set_trusted_packet_sequence_id(PERFETTO_SEQUENCE);
         packet.set_track_event(event);
         result = write_packet(out, &packet);
         written += 1;

@@ -37,44 +37,108 @@ fn escape_xml(s: &str) -> String {
     out
 }
 
+/// Where times fall on the x axis: the earliest start at the left edge of the
+/// plot area, the latest end at its right edge.
+struct TimeScale {
+    /// Earliest start, ns.
+    t0: i64,
+    /// Latest end minus `t0`, ns, at least 1.
+    span: f64,
+}
+
+impl TimeScale {
+    fn of(timeline: &Timeline) -> TimeScale {
+        let (t0, t1) = timeline.span().unwrap_or((0, 1));
+        TimeScale {
+            t0,
+            span: (t1 - t0).max(1) as f64,
+        }
+    }
+
+    /// The x coordinate of time `t` (ns).
+    fn x(&self, t: i64) -> f64 {
+        LABEL + (t - self.t0) as f64 / self.span * (WIDTH - LABEL - 10.0)
+    }
+}
+
+/// The vertical layout: lanes stacked from the top, each as many rows tall
+/// as its deepest nesting.
+struct Lanes {
+    /// (rank, thread) of each lane, top to bottom.
+    ids: Vec<(u32, u32)>,
+    /// The y of each lane's first row.
+    top: Vec<f64>,
+    /// The y of each call's bar (its lane's top plus a row per nesting level).
+    bar_y: Vec<f64>,
+    /// The y just below the last lane.
+    bottom: f64,
+}
+
+impl Lanes {
+    fn of(timeline: &Timeline) -> Lanes {
+        let depths = timeline.depths();
+        let ids = timeline.lanes();
+        let mut lane_rows = vec![1usize; ids.len()];
+        let mut lane_of = Vec::with_capacity(timeline.calls.len());
+        let mut lane = 0;
+        for (i, c) in timeline.calls.iter().enumerate() {
+            while ids[lane] != (c.rank, c.thread) {
+                lane += 1;
+            }
+            lane_rows[lane] = lane_rows[lane].max(depths[i] + 1);
+            lane_of.push(lane);
+        }
+        let mut top = Vec::with_capacity(ids.len());
+        let mut y = 30.0;
+        for rows in &lane_rows {
+            top.push(y);
+            y += *rows as f64 * ROW + LANE_GAP;
+        }
+        let bar_y = lane_of
+            .iter()
+            .zip(&depths)
+            .map(|(&lane, &depth)| top[lane] + depth as f64 * ROW)
+            .collect();
+        Lanes {
+            ids,
+            top,
+            bar_y,
+            bottom: y,
+        }
+    }
+}
+
+/// One legend entry: a swatch of the region's colour and its name.
+struct Swatch<'a> {
+    x: f64,
+    y: f64,
+    name: &'a str,
+}
+
+/// One swatch per region name, in rows from `top` wrapped to the chart
+/// width; also the y of the last row.
+fn lay_out_legend(names: &[String], top: f64) -> (Vec<Swatch<'_>>, f64) {
+    let mut legend = Vec::new();
+    let (mut x, mut y) = (LABEL, top);
+    for name in names {
+        let w = 24.0 + 7.0 * name.chars().count().min(40) as f64;
+        if x + w > WIDTH {
+            x = LABEL;
+            y += 18.0;
+        }
+        legend.push(Swatch { x, y, name });
+        x += w;
+    }
+    (legend, y)
+}
+
 /// The chart as a standalone SVG document: every call is one
 /// `<rect class="bar">` with a `<title>` tooltip (name, duration, start).
 pub fn svg(timeline: &Timeline, title: &str) -> String {
-    let depths = timeline.depths();
-    let lanes = timeline.lanes();
-    let (t0, t1) = timeline.span().unwrap_or((0, 1));
-    let span = (t1 - t0).max(1) as f64;
-    let x = |t: i64| LABEL + (t - t0) as f64 / span * (WIDTH - LABEL - 10.0);
-    // Lane heights from the deepest nesting in each lane.
-    let mut lane_rows = vec![1usize; lanes.len()];
-    let mut lane_of = Vec::with_capacity(timeline.calls.len());
-    let mut lane = 0;
-    for (i, c) in timeline.calls.iter().enumerate() {
-        while lanes[lane] != (c.rank, c.thread) {
-            lane += 1;
-        }
-        lane_rows[lane] = lane_rows[lane].max(depths[i] + 1);
-        lane_of.push(lane);
-    }
-    let mut lane_y = Vec::with_capacity(lanes.len());
-    let mut y = 30.0;
-    for rows in &lane_rows {
-        lane_y.push(y);
-        y += *rows as f64 * ROW + LANE_GAP;
-    }
-    // Legend: one swatch per region drawn, wrapped to the chart width.
-    let mut legend = Vec::new();
-    let (mut lx, mut ly) = (LABEL, y + AXIS);
-    for name in &timeline.names {
-        let w = 24.0 + 7.0 * name.chars().count().min(40) as f64;
-        if lx + w > WIDTH {
-            lx = LABEL;
-            ly += 18.0;
-        }
-        legend.push((lx, ly, name));
-        lx += w;
-    }
-    let height = ly + 24.0;
+    let scale = TimeScale::of(timeline);
+    let lanes = Lanes::of(timeline);
+    let (legend, last_legend_row) = lay_out_legend(&timeline.names, lanes.bottom + AXIS);
+    let height = last_legend_row + 24.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -85,19 +149,35 @@ pub fn svg(timeline: &Timeline, title: &str) -> String {
         r#"<text x="{LABEL}" y="18" font-size="14">{}</text>"#,
         escape_xml(title)
     );
-    for (i, (rank, thread)) in lanes.iter().enumerate() {
+    write_lane_labels(&mut out, &lanes);
+    write_bars(&mut out, timeline, &lanes, &scale);
+    write_legend(&mut out, &legend);
+    write_axis(&mut out, &scale, lanes.bottom + 10.0);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Each lane's name at its left and a rule above it.
+fn write_lane_labels(out: &mut String, lanes: &Lanes) {
+    for ((rank, thread), top) in lanes.ids.iter().zip(&lanes.top) {
         let _ = writeln!(
             out,
             r##"<text class="lane" x="4" y="{:.1}">rank {rank} · thread {thread}</text><line x1="{LABEL}" x2="{WIDTH}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/>"##,
-            lane_y[i] + ROW - 4.0,
-            lane_y[i] - 2.0,
-            lane_y[i] - 2.0
+            top + ROW - 4.0,
+            top - 2.0,
+            top - 2.0
         );
     }
-    for (i, c) in timeline.calls.iter().enumerate() {
+}
+
+/// One bar per call, at least half a unit wide, with its tooltip.
+fn write_bars(out: &mut String, timeline: &Timeline, lanes: &Lanes, scale: &TimeScale) {
+    for (c, by) in timeline.calls.iter().zip(&lanes.bar_y) {
         let name = &timeline.names[c.region];
-        let (bx, bw) = (x(c.start), (x(c.end) - x(c.start)).max(0.5));
-        let by = lane_y[lane_of[i]] + depths[i] as f64 * ROW;
+        let (bx, bw) = (
+            scale.x(c.start),
+            (scale.x(c.end) - scale.x(c.start)).max(0.5),
+        );
         let _ = writeln!(
             out,
             r#"<rect class="bar" x="{bx:.2}" y="{by:.1}" width="{bw:.2}" height="{:.1}" fill="{}"><title>{} — {:.6} s (at {:.6} s, rank {}, thread {})</title></rect>"#,
@@ -105,41 +185,45 @@ pub fn svg(timeline: &Timeline, title: &str) -> String {
             colour(name),
             escape_xml(name),
             (c.end - c.start) as f64 / 1e9,
-            (c.start - t0) as f64 / 1e9,
+            (c.start - scale.t0) as f64 / 1e9,
             c.rank,
             c.thread
         );
     }
-    for (lx, ly, name) in legend {
+}
+
+/// Each legend swatch with its region's name beside it.
+fn write_legend(out: &mut String, legend: &[Swatch<'_>]) {
+    for Swatch { x, y, name } in legend {
         let _ = writeln!(
             out,
-            r#"<rect x="{lx:.1}" y="{ly:.1}" width="12" height="12" fill="{}"/><text class="legend" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="12" height="12" fill="{}"/><text class="legend" x="{:.1}" y="{:.1}">{}</text>"#,
             colour(name),
-            lx + 16.0,
-            ly + 10.0,
+            x + 16.0,
+            y + 10.0,
             escape_xml(name)
         );
     }
-    // Time axis, seconds from the first call.
-    let axis_y = y + 10.0;
+}
+
+/// The time axis at height `y`: seconds from the first call, six ticks.
+fn write_axis(out: &mut String, scale: &TimeScale, y: f64) {
     let _ = writeln!(
         out,
-        r#"<line x1="{LABEL}" x2="{WIDTH}" y1="{axis_y}" y2="{axis_y}" stroke="black"/>"#
+        r#"<line x1="{LABEL}" x2="{WIDTH}" y1="{y}" y2="{y}" stroke="black"/>"#
     );
     for k in 0..=5 {
-        let t = t0 + (span * k as f64 / 5.0) as i64;
-        let tx = x(t);
+        let t = scale.t0 + (scale.span * k as f64 / 5.0) as i64;
+        let tx = scale.x(t);
         let _ = writeln!(
             out,
-            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{axis_y}" y2="{:.1}" stroke="black"/><text x="{tx:.1}" y="{:.1}" text-anchor="{}">{:.6} s</text>"#,
-            axis_y + 5.0,
-            axis_y + 18.0,
+            r#"<line x1="{tx:.1}" x2="{tx:.1}" y1="{y}" y2="{:.1}" stroke="black"/><text x="{tx:.1}" y="{:.1}" text-anchor="{}">{:.6} s</text>"#,
+            y + 5.0,
+            y + 18.0,
             if k == 5 { "end" } else { "middle" },
-            (t - t0) as f64 / 1e9
+            (t - scale.t0) as f64 / 1e9
         );
     }
-    out.push_str("</svg>\n");
-    out
 }
 
 /// The chart as an HTML page: the SVG plus mouse-wheel zoom (horizontal),

@@ -63,6 +63,23 @@ struct Args {
     max_regression: f64,
 }
 
+impl Args {
+    /// The files this run reads: the two of `--diff` when given, else the
+    /// positional ones.
+    fn inputs(&self) -> &[PathBuf] {
+        if self.diff.is_empty() {
+            &self.files
+        } else {
+            &self.diff
+        }
+    }
+
+    /// Whether a Gantt chart, flame graph or export is asked for.
+    fn wants_output(&self) -> bool {
+        self.gantt.is_some() || self.flame.is_some() || !self.export.is_empty()
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
@@ -152,35 +169,38 @@ fn repair(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Which ranks and regions the summary, charts and exports cover.
+struct Selection {
+    /// The `--ranks` asked for; `None` for all ranks.
+    ranks: Option<Vec<u32>>,
+    /// The `--include` / `--exclude` patterns.
+    regions: RegionFilter,
+}
+
+impl Selection {
+    /// Parses `--ranks`, then compiles `--include` and `--exclude`.
+    fn of(args: &Args) -> Result<Selection> {
+        let ranks = if args.ranks.is_empty() {
+            None
+        } else {
+            Some(ranks::parse_ranks(&args.ranks)?)
+        };
+        let regions = RegionFilter::new(&args.include, &args.exclude)?;
+        Ok(Selection { ranks, regions })
+    }
+}
+
+/// Does what `args` asks: the repairs, then either the diff or, per file,
+/// the summary followed by the charts and the export.
 fn run(args: &Args) -> Result<ExitCode> {
     if args.repair {
-        repair(if args.diff.is_empty() {
-            &args.files
-        } else {
-            &args.diff
-        })?;
+        repair(args.inputs())?;
     }
     if let [base, candidate] = args.diff.as_slice() {
-        let changes = diff::compare(&open(base)?, &open(candidate)?);
-        print!("{}", diff::render(&changes, args.max_regression));
-        let slower = diff::regressions(&changes, args.max_regression);
-        if !slower.is_empty() {
-            eprintln!(
-                "{} region(s) slower by more than {}%",
-                slower.len(),
-                args.max_regression
-            );
-            return Ok(ExitCode::from(1));
-        }
-        return Ok(ExitCode::SUCCESS);
+        return print_diff(args, base, candidate);
     }
-    let selected = if args.ranks.is_empty() {
-        None
-    } else {
-        Some(ranks::parse_ranks(&args.ranks)?)
-    };
-    let filter = RegionFilter::new(&args.include, &args.exclude)?;
-    let wants_output = args.gantt.is_some() || args.flame.is_some() || !args.export.is_empty();
+    let selection = Selection::of(args)?;
+    let wants_output = args.wants_output();
     if wants_output && args.files.len() != 1 {
         return Err(PprocError::Output(
             "--gantt, --flame and --export take exactly one input file".into(),
@@ -188,57 +208,116 @@ fn run(args: &Args) -> Result<ExitCode> {
     }
     for path in &args.files {
         let file = open(path)?;
-        if let Some(r) = &selected {
-            file.check_ranks(r)?;
-        }
-        let ranks = selected.as_deref();
-        let rows = table::rows(&file, ranks, &filter, args.sort);
-        let title = format!(
-            "{} — schema {}, {} rank(s), {} region(s)",
-            path.display(),
-            file.schema(),
-            ranks.map_or(file.ranks().len(), <[u32]>::len),
-            rows.len()
-        );
-        print!("{}", table::render(&title, &rows));
+        let rows = print_summary(args, &selection, path, &file)?;
         if !wants_output {
             continue;
         }
-        let timeline = Timeline::of(&file, ranks, |name| filter.keeps(name));
+        let timeline = Timeline::of(&file, selection.ranks.as_deref(), |name| {
+            selection.regions.keeps(name)
+        });
         let name = path.display().to_string();
-        if let Some(out) = &args.gantt {
-            let is_html = out.extension().is_some_and(|e| e == "html" || e == "htm");
-            let doc = if is_html {
-                gantt::html(&timeline, &name)
-            } else {
-                gantt::svg(&timeline, &name)
-            };
-            write_all(out, doc.as_bytes())?;
-            eprintln!(
-                "wrote Gantt chart {} ({} bars)",
-                out.display(),
-                timeline.calls.len()
-            );
-            if args.show {
-                show(out);
-            }
-        }
-        if let Some(out) = &args.flame {
-            write_all(out, &flame::svg(&timeline, args.flame_per_rank, &name)?)?;
-            eprintln!("wrote flame graph {}", out.display());
-        }
-        if let [format, out] = args.export.as_slice() {
-            let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
-                PprocError::Output(format!(
-                    "unknown export format {format:?}: use chrome-trace, perfetto, speedscope, csv or json"
-                ))
-            })?;
-            let out = PathBuf::from(out);
-            export_to(format, &file, &rows, &timeline, &out)?;
-            eprintln!("wrote {format:?} export {}", out.display());
-        }
+        write_gantt_chart(args, &timeline, &name)?;
+        write_flame_graph(args, &timeline, &name)?;
+        write_export(args, &file, &rows, &timeline)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--diff`: prints the per-region comparison; exit code 1 when a region got
+/// slower than `--max-regression`, with their count on stderr.
+fn print_diff(args: &Args, base: &Path, candidate: &Path) -> Result<ExitCode> {
+    let changes = diff::compare(&open(base)?, &open(candidate)?);
+    print!("{}", diff::render(&changes, args.max_regression));
+    let slower = diff::regressions(&changes, args.max_regression);
+    if !slower.is_empty() {
+        eprintln!(
+            "{} region(s) slower by more than {}%",
+            slower.len(),
+            args.max_regression
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the summary table of `file` over the selection and returns its
+/// rows; fails when `--ranks` names a rank the file lacks.
+fn print_summary(
+    args: &Args,
+    selection: &Selection,
+    path: &Path,
+    file: &ProfileFile,
+) -> Result<Vec<table::Row>> {
+    if let Some(r) = &selection.ranks {
+        file.check_ranks(r)?;
+    }
+    let ranks = selection.ranks.as_deref();
+    let rows = table::rows(file, ranks, &selection.regions, args.sort);
+    let title = format!(
+        "{} — schema {}, {} rank(s), {} region(s)",
+        path.display(),
+        file.schema(),
+        ranks.map_or(file.ranks().len(), <[u32]>::len),
+        rows.len()
+    );
+    print!("{}", table::render(&title, &rows));
+    Ok(rows)
+}
+
+/// `--gantt`: writes the chart (HTML for `.html`/`.htm`, else SVG) and, with
+/// `--show`, opens it.
+fn write_gantt_chart(args: &Args, timeline: &Timeline, name: &str) -> Result<()> {
+    let Some(out) = &args.gantt else {
+        return Ok(());
+    };
+    let is_html = out.extension().is_some_and(|e| e == "html" || e == "htm");
+    let doc = if is_html {
+        gantt::html(timeline, name)
+    } else {
+        gantt::svg(timeline, name)
+    };
+    write_all(out, doc.as_bytes())?;
+    eprintln!(
+        "wrote Gantt chart {} ({} bars)",
+        out.display(),
+        timeline.calls.len()
+    );
+    if args.show {
+        show(out);
+    }
+    Ok(())
+}
+
+/// `--flame`: writes the flame graph SVG.
+fn write_flame_graph(args: &Args, timeline: &Timeline, name: &str) -> Result<()> {
+    let Some(out) = &args.flame else {
+        return Ok(());
+    };
+    write_all(out, &flame::svg(timeline, args.flame_per_rank, name)?)?;
+    eprintln!("wrote flame graph {}", out.display());
+    Ok(())
+}
+
+/// `--export FORMAT OUT`: parses the format name (any case) and writes the
+/// export.
+fn write_export(
+    args: &Args,
+    file: &ProfileFile,
+    rows: &[table::Row],
+    timeline: &Timeline,
+) -> Result<()> {
+    let [format, out] = args.export.as_slice() else {
+        return Ok(());
+    };
+    let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
+        PprocError::Output(format!(
+            "unknown export format {format:?}: use chrome-trace, perfetto, speedscope, csv or json"
+        ))
+    })?;
+    let out = PathBuf::from(out);
+    export_to(format, file, rows, timeline, &out)?;
+    eprintln!("wrote {format:?} export {}", out.display());
+    Ok(())
 }
 
 fn export_to(

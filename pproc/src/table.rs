@@ -121,70 +121,85 @@ fn secs(ns: f64) -> String {
     format!("{:.6}", ns / 1e9)
 }
 
+/// The column headings of [`render`]'s table.
+const HEADER: [&str; 11] = [
+    "region",
+    "ranks",
+    "calls",
+    "total [s]",
+    "avg [s]",
+    "min [s]",
+    "max [s]",
+    "std [s]",
+    "p50 [s]",
+    "p95 [s]",
+    "imbalance [%]",
+];
+
 /// Renders rows as an aligned text table (times in seconds).
 pub fn render(title: &str, rows: &[Row]) -> String {
-    let header = [
-        "region",
-        "ranks",
-        "calls",
-        "total [s]",
-        "avg [s]",
-        "min [s]",
-        "max [s]",
-        "std [s]",
-        "p50 [s]",
-        "p95 [s]",
-        "imbalance [%]",
-    ];
-    let body: Vec<[String; 11]> = rows
-        .iter()
-        .map(|r| {
-            let s = &r.stats;
-            [
-                display_name(&r.name),
-                r.ranks.to_string(),
-                s.calls.to_string(),
-                secs(s.total as f64),
-                secs(s.avg),
-                secs(s.min as f64),
-                secs(s.max as f64),
-                secs(s.std),
-                secs(s.p50),
-                secs(s.p95),
-                format!("{:.2}", r.imbalance_pct),
-            ]
-        })
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &body {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
+    let body: Vec<[String; 11]> = rows.iter().map(cells).collect();
+    let widths = column_widths(&body);
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-            let pad = w - cell.chars().count();
-            if i == 0 {
-                let _ = write!(s, "{cell}{}", " ".repeat(pad));
-            } else {
-                let _ = write!(s, "  {}{cell}", " ".repeat(pad));
-            }
-        }
-        s.trim_end().to_owned()
-    };
-    let _ = writeln!(out, "{}", line(&mut header.iter().copied()));
+    let _ = writeln!(out, "{}", aligned_line(HEADER.iter().copied(), &widths));
     let _ = writeln!(
         out,
         "{}",
         "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
     );
     for row in &body {
-        let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
+        let _ = writeln!(
+            out,
+            "{}",
+            aligned_line(row.iter().map(String::as_str), &widths)
+        );
     }
     out
+}
+
+/// The cells of one row, in [`HEADER`]'s order.
+fn cells(r: &Row) -> [String; 11] {
+    let s = &r.stats;
+    [
+        display_name(&r.name),
+        r.ranks.to_string(),
+        s.calls.to_string(),
+        secs(s.total as f64),
+        secs(s.avg),
+        secs(s.min as f64),
+        secs(s.max as f64),
+        secs(s.std),
+        secs(s.p50),
+        secs(s.p95),
+        format!("{:.2}", r.imbalance_pct),
+    ]
+}
+
+/// Each column's width in characters: its widest cell or heading.
+fn column_widths(body: &[[String; 11]]) -> Vec<usize> {
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
+    for row in body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+/// One line of the table: the first column left-aligned, the others
+/// right-aligned two spaces apart, no trailing spaces.
+fn aligned_line<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize]) -> String {
+    let mut s = String::new();
+    for (i, (cell, w)) in cells.zip(widths).enumerate() {
+        let pad = w - cell.chars().count();
+        if i == 0 {
+            let _ = write!(s, "{cell}{}", " ".repeat(pad));
+        } else {
+            let _ = write!(s, "  {}{cell}", " ".repeat(pad));
+        }
+    }
+    s.trim_end().to_owned()
 }
 
 /// A region name made printable on one line (control characters escaped).
