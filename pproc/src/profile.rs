@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use scope_profiler_format::{read_profile, AttrValue, Damage, ProfileData, RegionData};
+use scope_profiler_format::{
+    read_profile, AttrValue, Damage, ProfileData, RegionData, RegionStats,
+};
 
 use crate::error::{PprocError, Result};
 
@@ -33,30 +35,25 @@ pub struct Stats {
 
 impl Stats {
     /// Statistics of `durations` (ns); count-only calls add to `calls` only.
+    /// The moments are [`RegionStats`]' (what the runtime's summary prints);
+    /// the percentiles come from sorting `durations` in place.
     pub fn of(durations: &mut [i64], untimed_calls: u64) -> Stats {
-        let n = durations.len();
-        let calls = n as u64 + untimed_calls;
-        if n == 0 {
+        let moments = RegionStats::of_durations(durations.iter().copied());
+        let calls = moments.calls + untimed_calls;
+        if durations.is_empty() {
             return Stats {
                 calls,
                 ..Stats::default()
             };
         }
         durations.sort_unstable();
-        let total: i64 = durations.iter().fold(0i64, |a, d| a.wrapping_add(*d));
-        let avg = total as f64 / n as f64;
-        let var = durations
-            .iter()
-            .map(|d| (*d as f64 - avg).powi(2))
-            .sum::<f64>()
-            / n as f64;
         Stats {
             calls,
-            total,
-            avg,
-            min: durations[0],
-            max: durations[n - 1],
-            std: var.sqrt(),
+            total: moments.total_ns,
+            avg: moments.mean_ns(),
+            min: moments.min_ns,
+            max: moments.max_ns,
+            std: moments.std_dev_ns(),
             p50: percentile(durations, 50.0),
             p95: percentile(durations, 95.0),
             p99: percentile(durations, 99.0),
