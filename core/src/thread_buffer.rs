@@ -12,7 +12,7 @@
 //! A ring outlives its thread: when the thread exits, its producer half is
 //! dropped, the flusher drains what is left and then drops the ring.
 //!
-//! A ring knows nothing of sessions: it is handed a [`DrainSignal`], the
+//! A ring knows nothing of sessions: it is handed a `DrainSignal`, the
 //! one thing it needs from the outside (wake the flusher; has the run ended).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

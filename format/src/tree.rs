@@ -43,7 +43,9 @@ impl RegionDatasets {
         Ok(RegionDatasets { group, columns })
     }
 
-    /// Appends one batch (see [`AppendableColumns`] for what a kill leaves).
+    /// Appends one batch. Starts are written first: a process killed part
+    /// way leaves `start_times` at most one batch longer than the others,
+    /// and readers take the shorter length.
     pub fn append(&mut self, starts: &[i64], ends: &[i64], threads: &[u32]) -> hdf5::Result<()> {
         self.columns.append(starts, ends, threads)
     }

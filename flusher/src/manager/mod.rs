@@ -1,10 +1,10 @@
 //! [`ProfileManager`]: setup, run-time control and finalize of a run.
 //!
 //! Serial and MPI runs take the same path: every rank writes
-//! `rank_<N>.h5` in a run directory rank 0 made; finalize ([`finalize`])
+//! `rank_<N>.h5` in a run directory rank 0 made; finalize (`finalize.rs`)
 //! waits for every rank, rank 0 merges the rank files (timestamps on its
 //! clock) into `file_path`, and every rank returns once the file exists.
-//! The opt-in signal and panic hooks that call finalize are in [`hooks`].
+//! The opt-in signal and panic hooks that call finalize are in `hooks.rs`.
 
 mod finalize;
 mod hooks;

@@ -5,8 +5,8 @@
 //! Without feature `mpi` a process is rank 0 of 1. If it nevertheless runs
 //! under a launcher (`OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`, `SLURM_NTASKS`, ...
 //! greater than 1) it warns once and writes `<stem>.rank<N>.<ext>` so ranks
-//! do not overwrite one file ([`launcher`]). With feature `mpi` the world
-//! communicator is used ([`mpi_world`]).
+//! do not overwrite one file (`launcher.rs`). With feature `mpi` the world
+//! communicator is used (`mpi_world.rs`).
 
 mod launcher;
 #[cfg(feature = "mpi")]

@@ -1,8 +1,8 @@
 //! Reading profile files of schema 1, 2 and 3.
 //!
 //! Schema 1 is a tree (`/rank<N>/regions/<name>/{start_times,end_times}`,
-//! [`tree`]); schemas 2 and 3 are columnar (`region_table`,
-//! `rank_region_index`, `events`, [`columnar`]). Every inconsistency becomes
+//! `tree.rs`); schemas 2 and 3 are columnar (`region_table`,
+//! `rank_region_index`, `events`, `columnar.rs`). Every inconsistency becomes
 //! a [`ReadError`] naming the file and the problem; no input panics the
 //! reader.
 
