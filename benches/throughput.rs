@@ -1,14 +1,13 @@
-//! Flusher throughput and memory: T threads record N regions in total with
-//! `flush_to_disk`, while a sampler reads this process's resident memory.
-//! Reports sustained events/s written, time threads spent blocked on full
-//! rings, bytes per event on disk, and RSS over the run.
+//! The data path's throughput and memory: T threads record N regions in
+//! total with the default configuration, while a sampler reads this
+//! process's resident memory. Reports sustained events/s, time threads
+//! spent blocked on full rings, the flusher thread's CPU time per event
+//! (from `/proc/self/task/*/schedstat`: the rate one core drains), bytes
+//! per event written during the run (the rank stream) and in the output,
+//! finalize's events/s, and RSS over the run.
 //!
-//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [no-journal] [--rate=M] [--buffer=N]`
-//! (default 10⁸ from 2 threads, with the crash journal; the 10⁹
-//! needs ~60 GB of free disk). Each run writes 40–60 bytes per event, so
-//! back-to-back runs can be held up by the kernel's dirty-page writeback:
-//! `sync` between runs. It also prints the flusher thread's CPU time per
-//! event (from `/proc/self/task/*/schedstat`): the rate one core drains.
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [--rate=M] [--buffer=N]`
+//! (default 10⁸ from 2 threads).
 //!
 //! Without `--rate` the threads record as fast as they can (the flusher's
 //! ceiling). With `--rate=M` they are paced to M million events/s in
@@ -49,11 +48,10 @@ fn rss_mb() -> f64 {
     pages * 4096.0 / 1e6
 }
 
-/// The command line: `[EVENTS] [THREADS] [no-journal] [--rate=M] [--buffer=N]`.
+/// The command line: `[EVENTS] [THREADS] [--rate=M] [--buffer=N]`.
 struct Args {
     events: u64,
     threads: u64,
-    journal: bool,
     /// Offered rate in M events/s in total; `None`: as fast as they can.
     rate: Option<f64>,
     /// Ring size per thread, in events.
@@ -78,7 +76,6 @@ impl Args {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(2)
                 .max(1),
-            journal: positional.get(2).map(|s| s.as_str()) != Some("no-journal"),
             rate: option("--rate=").filter(|m| *m > 0.0),
             buffer: option("--buffer=").map_or(100_000, |n| n as usize),
         }
@@ -121,7 +118,6 @@ fn main() -> Result<(), scope_profiler::Error> {
     let Args {
         events,
         threads,
-        journal,
         rate,
         buffer,
     } = Args::parse();
@@ -132,7 +128,6 @@ fn main() -> Result<(), scope_profiler::Error> {
             .file_path(&out)
             .shared_tmp_dir(dir.path())
             .buffer_limit(buffer)
-            .crash_journal(journal)
             .print_summary(false),
     )?;
     let done = AtomicBool::new(false);
@@ -152,10 +147,10 @@ fn main() -> Result<(), scope_profiler::Error> {
     });
     let recorded = began.elapsed().as_secs_f64();
     let flusher_cpu_ns = thread_cpu_ns("scope-profiler-flusher");
-    // Finalize deletes the journal: measure it now.
-    let journal_bytes = ProfileManager::run_dir()
-        .and_then(|d| std::fs::metadata(d.join("rank_0.h5.journal")).ok())
-        .map(|m| m.len());
+    // Finalize deletes the run directory: measure the stream now.
+    let stream_bytes = ProfileManager::run_dir()
+        .and_then(|d| std::fs::metadata(d.join("rank_0.sps")).ok())
+        .map_or(0, |m| m.len());
     let summary = ProfileManager::finalize()?;
     let total = began.elapsed().as_secs_f64();
     let calls = summary.region("throughput").map_or(0, |r| r.stats.calls);
@@ -169,9 +164,10 @@ fn main() -> Result<(), scope_profiler::Error> {
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "events {calls} from {threads} threads, ring {buffer} events per thread, crash journal {}, {}",
-        if journal { "on" } else { "off" },
-        rate.map_or("as fast as they can".to_owned(), |m| format!("paced to {m} M events/s in total"))
+        "events {calls} from {threads} threads, ring {buffer} events per thread, {}",
+        rate.map_or("as fast as they can".to_owned(), |m| format!(
+            "paced to {m} M events/s in total"
+        ))
     );
     println!(
         "threads done recording after {produced:.2} s: {:.1} M events/s offered",
@@ -182,8 +178,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         calls as f64 / recorded / 1e6
     );
     println!(
-        "finalize (merge into the output file) {:.2} s",
-        total - recorded
+        "finalize (stream into the output file) {:.2} s: {:.1} M events/s",
+        total - recorded,
+        calls as f64 / (total - recorded) / 1e6
     );
     println!(
         "blocked on full rings: {:.3} s in total; dropped {}",
@@ -199,15 +196,10 @@ fn main() -> Result<(), scope_profiler::Error> {
         );
     }
     println!(
-        "file: {:.1} bytes per event",
+        "written during the run (rank stream): {:.2} bytes per event; output file: {:.2} bytes per event",
+        stream_bytes as f64 / calls.max(1) as f64,
         bytes as f64 / calls.max(1) as f64
     );
-    if let Some(journal) = journal_bytes {
-        println!(
-            "crash journal: {:.1} bytes per event",
-            journal as f64 / calls.max(1) as f64
-        );
-    }
     if !warm.is_empty() {
         println!(
             "RSS after 1 s: {lo:.1}..{hi:.1} MB over {} samples ({:+.1} %)",

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::{serial, setup_run};
 use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
-use scope_profiler_format::journal::Journal;
 use scope_profiler_format::repair::{self, Repair};
 
 #[test]
@@ -27,11 +26,16 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
     for _ in 0..123 {
         let _g = region!("precious");
     }
-    // While the run goes, every flushed batch is in the crash journal too.
+    // While the run goes, every flushed batch is in the rank's stream,
+    // readable as a profile that says it is not finished.
     ProfileManager::flush().unwrap();
-    let journal = ProfileManager::run_dir().unwrap().join("rank_0.h5.journal");
-    let journaled = Journal::read(&journal, |_| Ok(())).unwrap();
-    assert_eq!(journaled.calls, 123);
+    let stream = ProfileManager::run_dir().unwrap().join("rank_0.sps");
+    let running = read_profile(&stream).unwrap();
+    assert_eq!(
+        running.region("precious").unwrap().per_rank[&0].calls(),
+        123
+    );
+    assert_eq!(running.damage, [scope_profiler::Damage::Unfinished]);
     let err = ProfileManager::finalize().unwrap_err();
     let Error::Output { path, kept, .. } = &err else {
         panic!("{err}")
@@ -41,15 +45,14 @@ fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
         err.to_string().contains(&kept.display().to_string()),
         "{err}"
     );
-    let rank_file = kept.join("rank_0.h5");
-    let data = read_profile(&rank_file).unwrap();
+    let data = read_profile(kept.join("rank_0.sps")).unwrap();
     assert_eq!(data.region("precious").unwrap().per_rank[&0].calls(), 123);
-    assert!(!missing_dir.exists());
-    // The rank file was closed complete, so its journal is gone.
     assert!(
-        !journal.exists(),
-        "{journal:?} left beside a complete rank file"
+        data.damage.is_empty(),
+        "closed by finalize: {:?}",
+        data.damage
     );
+    assert!(!missing_dir.exists());
 }
 
 #[test]
@@ -84,7 +87,7 @@ fn crash_child() {
         "rank file {}",
         ProfileManager::run_dir()
             .unwrap()
-            .join("rank_0.h5")
+            .join("rank_0.sps")
             .display()
     );
     // Bounded: if the parent never kills us, stop after 1000 rounds (10⁷
@@ -105,7 +108,7 @@ fn killed_writer_leaves_readable_file() {
     // plus 0-3 ms, i.e. anywhere inside recording, draining or appending.
     let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     let mut killed = Vec::new();
-    let mut repaired = 0;
+    let mut torn = 0;
     for _ in 0..20 {
         let kill_after = rng.usize(1..=5);
         let extra = Duration::from_micros(rng.u64(..3_000));
@@ -133,26 +136,6 @@ fn killed_writer_leaves_readable_file() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         drop(lines);
-        // A kill inside HDF5's flush leaves damage the reader reports (or an
-        // error that says so); the journal beside the file holds every call
-        // reported flushed, and `--repair` rebuilds the file from it.
-        let damaged = match read_profile(&rank_file) {
-            Ok(data) => !data.damage.is_empty(),
-            Err(e) => {
-                assert!(e.problem.contains("--repair"), "after SIGKILL: {e}");
-                true
-            }
-        };
-        if damaged {
-            assert!(
-                matches!(
-                    repair::repair(Path::new(&rank_file)),
-                    Ok(Repair::Rebuilt(_))
-                ),
-                "{rank_file}: not rebuilt from its journal"
-            );
-            repaired += 1;
-        }
         let data = read_profile(&rank_file).unwrap_or_else(|e| panic!("after SIGKILL: {e}"));
         let events = &data.region("until killed").unwrap().per_rank[&0];
         assert!(
@@ -169,17 +152,35 @@ fn killed_writer_leaves_readable_file() {
             events.calls(),
             data.damage
         );
-        killed.push((rank_file, flushed));
+        assert!(data.damage.contains(&scope_profiler::Damage::Unfinished));
+        if data
+            .damage
+            .iter()
+            .any(|d| matches!(d, scope_profiler::Damage::TornFrame { .. }))
+        {
+            torn += 1;
+        }
+        // `--repair` converts the stream into an HDF5 file with the same calls.
+        let Ok(Repair::Converted { to, calls, .. }) = repair::repair(Path::new(&rank_file)) else {
+            panic!("{rank_file}: not converted");
+        };
+        assert_eq!(calls, events.calls());
+        let converted = read_profile(&to).unwrap();
+        assert_eq!(
+            converted.region("until killed").unwrap().per_rank[&0],
+            *events
+        );
+        killed.push((to.display().to_string(), flushed));
     }
-    println!("of 20 killed files, {repaired} were rebuilt from their journal");
-    // h5py (HDF5 of the Python package) reads every killed file too.
+    println!("of 20 killed streams, {torn} ended in a torn batch");
+    // h5py (HDF5 of the Python package) reads every converted file too.
     let Some(venv) = common::python_venv() else {
         return;
     };
     let script = "import sys, h5py\nfor path, flushed in zip(sys.argv[1::2], sys.argv[2::2]):\n    \
-                  f = h5py.File(path, 'r')\n    n = min(len(f['regions/until killed/start_times']), \
-                  len(f['regions/until killed/end_times']))\n    assert n >= int(flushed), (path, n, flushed)\n    \
-                  assert (f['regions/until killed/start_times'][:n] > 0).all(), path\nprint('ok')";
+                  f = h5py.File(path, 'r')\n    r = f['rank0/regions/until killed']\n    \
+                  n = min(len(r['start_times']), len(r['end_times']))\n    assert n >= int(flushed), (path, n, flushed)\n    \
+                  assert (r['start_times'][:n] > 0).all(), path\nprint('ok')";
     let args = killed
         .iter()
         .flat_map(|(path, flushed)| [path.clone(), flushed.to_string()]);

@@ -94,6 +94,16 @@ impl Calibration {
     pub fn anchor_ns(&self) -> i64 {
         self.anchor_ns
     }
+
+    /// The tick reading at the anchor instant.
+    pub fn anchor_ticks(&self) -> Ticks {
+        self.anchor_ticks
+    }
+
+    /// Nanoseconds per tick (quanta's scale).
+    pub fn ns_per_tick(&self) -> f64 {
+        self.ns_per_tick
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,16 @@ impl RegionRegistry {
             .unwrap_or_else(|| format!("region#{}", id.0).into())
     }
 
+    /// Regions interned so far: every id below this has a name.
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    /// Whether no region was interned yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Names> {
         self.names.read().unwrap_or_else(PoisonError::into_inner)
     }

@@ -202,7 +202,7 @@ impl Session {
         self.state
     }
 
-    /// A new ring for the calling thread: its producer half is returned,
+    /// A new ring for the calling thread (named after it): its producer half is returned,
     /// its consumer half waits for the flusher's next
     /// [`take_new_rings`](Self::take_new_rings).
     pub(crate) fn new_ring(&self) -> ThreadBuffer {
@@ -211,6 +211,7 @@ impl Session {
             overflow: self.config.overflow,
             state: self.state,
             thread_index: self.next_thread.fetch_add(1, Ordering::Relaxed),
+            thread_name: std::thread::current().name().map(ToOwned::to_owned),
         };
         let (buffer, reader) = ThreadBuffer::new(spec, self.signal.clone());
         self.new_rings

@@ -106,6 +106,8 @@ pub struct ThreadBuffer {
 /// The consumer half of a thread's ring, owned by the flusher.
 pub struct RingReader {
     thread_index: u32,
+    /// The owning thread's name, if it had one when the ring was made.
+    thread_name: Option<String>,
     consumer: Consumer<Record>,
     counters: Arc<RingCounters>,
 }
@@ -114,6 +116,12 @@ impl RingReader {
     /// Dense per-session index of the thread that owns the ring.
     pub fn thread_index(&self) -> u32 {
         self.thread_index
+    }
+
+    /// The owning thread's name (`std::thread::Builder::name`), taken once
+    /// when the ring was made; `None` for an unnamed thread.
+    pub fn thread_name(&self) -> Option<&str> {
+        self.thread_name.as_deref()
     }
 
     /// The thread's counters.
@@ -160,7 +168,7 @@ impl RingReader {
 }
 
 /// How to make a ring: its size, what a full one does, whose it is.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RingSpec {
     /// Records the ring holds (at least 2).
     pub(crate) capacity: usize,
@@ -170,6 +178,8 @@ pub(crate) struct RingSpec {
     pub(crate) state: u32,
     /// Dense index of the owning thread in its session.
     pub(crate) thread_index: u32,
+    /// The owning thread's name.
+    pub(crate) thread_name: Option<String>,
 }
 
 impl ThreadBuffer {
@@ -181,6 +191,7 @@ impl ThreadBuffer {
         let half = (spec.capacity / 2).clamp(1, u32::MAX as usize) as u32;
         let reader = RingReader {
             thread_index: spec.thread_index,
+            thread_name: spec.thread_name,
             consumer,
             counters: counters.clone(),
         };
@@ -290,6 +301,7 @@ mod tests {
             overflow,
             state: 2,
             thread_index: 0,
+            thread_name: None,
         };
         ThreadBuffer::new(spec, Arc::new(DrainSignal::default()))
     }

@@ -21,7 +21,6 @@ pub struct Config {
     /// what the hot path reads, with the hot path's defaults.
     recorder: RecorderConfig,
     flush_to_disk: bool,
-    crash_journal: bool,
     file_path: PathBuf,
     flush_interval: Duration,
     print_summary: bool,
@@ -37,7 +36,6 @@ impl Default for Config {
         Config {
             recorder: RecorderConfig::default(),
             flush_to_disk: true,
-            crash_journal: true,
             file_path: PathBuf::from("profiling_data.h5"),
             flush_interval: Duration::from_millis(10),
             print_summary: true,
@@ -64,22 +62,13 @@ impl Config {
         self
     }
 
-    /// Append events to this rank's file while the run goes (default
-    /// `true`); `false` keeps them in memory (16 bytes + 4 per call) until
+    /// Append calls to this rank's stream (`rank_<N>.sps` in the run
+    /// directory) batch by batch while the run goes (default `true`), so a
+    /// killed process leaves every batch flushed before the kill; `false`
+    /// keeps the encoded batches in memory (about 3 bytes a call) until
     /// finalize.
     pub fn flush_to_disk(mut self, on: bool) -> Self {
         self.flush_to_disk = on;
-        self
-    }
-
-    /// With `flush_to_disk`, also append every batch to
-    /// `rank_<N>.h5.journal` before the rank file (default `true`), so a
-    /// process killed inside an HDF5 flush loses no call it had flushed
-    /// (`scope-profiler-pproc --repair` rebuilds the rank file from it). It
-    /// takes 2–6 bytes per call on disk (delta-encoded) until finalize
-    /// deletes it.
-    pub fn crash_journal(mut self, on: bool) -> Self {
-        self.crash_journal = on;
         self
     }
 
@@ -115,7 +104,7 @@ impl Config {
     }
 
     /// Directory under which rank 0 makes the run's temporary directory
-    /// holding every rank's `rank_<N>.h5` (default: `TMPDIR` or `/tmp`). Under
+    /// holding every rank's `rank_<N>.sps` (default: `TMPDIR` or `/tmp`). Under
     /// MPI on several nodes it must be on a file system all nodes share.
     pub fn shared_tmp_dir(mut self, parent: impl Into<PathBuf>) -> Self {
         self.temp_parent = Some(parent.into());
@@ -179,10 +168,6 @@ impl Config {
     /// See [`flush_to_disk`](Self::flush_to_disk).
     pub fn get_flush_to_disk(&self) -> bool {
         self.flush_to_disk
-    }
-    /// See [`crash_journal`](Self::crash_journal).
-    pub fn get_crash_journal(&self) -> bool {
-        self.crash_journal
     }
     /// See [`buffer_limit`](Self::buffer_limit).
     pub fn get_buffer_limit(&self) -> usize {

@@ -1,11 +1,15 @@
-//! [`Flusher`]: the background thread that drains every thread's ring.
+//! [`Flusher`]: the background thread that drains every thread's ring into
+//! this rank's stream.
 //!
-//! Every `flush_interval`, or when a ring passes half full, it takes each
-//! ring's records, converts ticks to CLOCK_MONOTONIC ns, updates the running
-//! per-region statistics, and either appends the batch to this rank's file
-//! (`flush_to_disk`) or keeps it in memory for finalize. It never stops
-//! draining before finalize: if the file cannot be written, it keeps
-//! draining, counts the events it could not store, and reports them.
+//! Every `flush_interval`, or when a ring passes half full, it encodes each
+//! ring's records straight into one frame (region, start gap and duration
+//! as varints, in raw ticks: no conversion, no grouping, no statistics) and
+//! appends the frame to `rank_<N>.sps` with one `write`
+//! ([`Storage::Disk`]), or keeps it in memory until finalize
+//! ([`Storage::Memory`]). It never stops draining before finalize: if the
+//! file cannot be written, it keeps draining, counts the events it could
+//! not store, and reports them. Statistics are computed from the stream at
+//! finalize.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,43 +18,26 @@ use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use scope_profiler_core::{Calibration, RegionId, RegionRegistry, RingReader, Session};
-use scope_profiler_format::journal::{self, Journal};
-use scope_profiler_format::rank_file::RankFile;
-use scope_profiler_format::RegionStats;
+use scope_profiler_format::stream::{
+    FrameEncoder, RankCounters, StreamHeader, StreamWriter, TickScale,
+};
 
-use crate::batch::Batch;
 use crate::error::{Error, RankFileError};
 
 /// What the flusher hands back at finalize.
+#[derive(Debug)]
 pub struct FlushOutcome {
-    /// Per-region statistics, indexed by region id (exact: every call counted).
-    pub stats: Vec<RegionStats>,
-    /// `Ok` once this rank's file ([`DrainSettings::rank_path`]) is
+    /// `Ok` once this rank's stream ([`DrainSettings::rank_path`]) is
     /// complete and closed, or why it is not.
     pub rank_file: Result<(), RankFileError>,
     /// Threads that recorded at least one region.
     pub threads: u32,
-    /// Records dropped on full rings (policy `Drop`, or `Block` at shutdown).
-    pub dropped: u64,
-    /// Nanoseconds threads spent waiting for room (policy `Block`).
-    pub blocked_ns: u64,
-    /// Regions entered but not exited when recording stopped.
-    pub open_at_finalize: u64,
-    /// Events recorded but not written because the file failed.
-    pub unwritten: u64,
-}
-
-/// Opens the journal beside `rank_path`; a journal that cannot be created
-/// is reported and done without (the rank file is still written).
-fn open_journal(rank_path: &std::path::Path) -> Option<Journal> {
-    Journal::create(rank_path)
-        .map_err(|e| {
-            eprintln!(
-                "scope-profiler: cannot create {}: {e}; a killed run may lose flushed calls",
-                journal::path_for(rank_path).display()
-            )
-        })
-        .ok()
+    /// Dropped, blocked, open and unwritten counts (also in the stream).
+    pub counters: RankCounters,
+    /// Timed calls written to the stream.
+    pub events: u64,
+    /// Bytes of the stream.
+    pub bytes: u64,
 }
 
 /// Totals carried over from rings whose threads have exited.
@@ -60,26 +47,30 @@ struct Retired {
     blocked_ns: u64,
 }
 
-/// Where drained events go.
+/// Where encoded frames go.
 enum Sink {
-    /// Appended per batch to the rank file (`flush_to_disk = true`), after
-    /// the journal when there is one.
-    File(RankFile, Option<Journal>),
-    /// Kept in the drainer's batch until finalize (`flush_to_disk = false`).
-    Memory,
+    /// Appended to the stream file frame by frame ([`Storage::Disk`]).
+    File(StreamWriter),
+    /// Kept until finalize ([`Storage::Memory`]): the frames, back to back.
+    Memory(Vec<u8>),
     /// The file failed: events are counted, not stored.
     Failed(RankFileError),
 }
 
 struct Drainer {
     session: Arc<Session>,
-    calibration: Calibration,
+    header: StreamHeader,
     rings: Vec<RingReader>,
     retired: Retired,
-    stats: Vec<RegionStats>,
-    batch: Batch,
+    encoder: FrameEncoder,
+    /// Region ids below this are named in the stream.
+    named_regions: usize,
+    /// Count-only mode: calls per region since the last frame.
+    untimed: Vec<u64>,
     sink: Sink,
     rank_path: PathBuf,
+    /// Timed calls encoded.
+    events: u64,
     unwritten: u64,
 }
 
@@ -143,25 +134,24 @@ impl FlushWaiter {
     }
 }
 
-/// When drained calls reach this rank's file.
+/// When drained calls reach this rank's stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// Appended batch by batch while the run goes (`flush_to_disk`), after
-    /// the crash journal when `crash_journal` is set.
-    Disk {
-        /// Append every batch to `<rank file>.journal` first.
-        crash_journal: bool,
-    },
-    /// Kept in memory and written once at finalize.
+    /// Appended frame by frame while the run goes (`flush_to_disk`): a
+    /// killed process leaves every frame written before the kill.
+    Disk,
+    /// Kept in memory (about 3 bytes a call) and written once at finalize.
     Memory,
 }
 
 /// What the flusher needs besides the session.
 #[derive(Clone, Debug)]
 pub struct DrainSettings {
-    /// Ticks → CLOCK_MONOTONIC ns.
+    /// This rank.
+    pub rank: u32,
+    /// Ticks → CLOCK_MONOTONIC ns, recorded in the stream's header.
     pub calibration: Calibration,
-    /// This rank's file.
+    /// This rank's stream.
     pub rank_path: PathBuf,
     /// When calls reach it.
     pub storage: Storage,
@@ -173,34 +163,45 @@ impl Flusher {
     /// Starts the flusher thread for `session`.
     pub fn start(session: Arc<Session>, settings: DrainSettings) -> std::io::Result<Flusher> {
         let DrainSettings {
+            rank,
             calibration,
             rank_path,
             storage,
             interval,
         } = settings;
         let sink = match storage {
-            Storage::Disk { crash_journal } => match RankFile::create(&rank_path) {
-                Ok(file) => Sink::File(
-                    file,
-                    crash_journal.then(|| open_journal(&rank_path)).flatten(),
-                ),
+            Storage::Disk => match StreamWriter::create(&rank_path) {
+                Ok(file) => Sink::File(file),
                 Err(source) => Sink::Failed(RankFileError::Create {
                     path: rank_path.clone(),
                     source,
                 }),
             },
-            Storage::Memory => Sink::Memory,
+            Storage::Memory => Sink::Memory(Vec::new()),
+        };
+        let header = StreamHeader {
+            rank,
+            time_trace: session.config().time_trace,
+            scale: TickScale {
+                anchor_ticks: calibration.anchor_ticks(),
+                anchor_ns: calibration.anchor_ns(),
+                ns_per_tick: calibration.ns_per_tick(),
+            },
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let mut encoder = FrameEncoder::default();
+        encoder.header(&header);
         let mut drainer = Drainer {
             session: session.clone(),
-            calibration,
+            header,
             rings: Vec::new(),
             retired: Retired::default(),
-            stats: Vec::new(),
-            batch: Batch::default(),
+            encoder,
+            named_regions: 0,
+            untimed: Vec::new(),
             sink,
             rank_path,
+            events: 0,
             unwritten: 0,
         };
         let thread_stop = stop.clone();
@@ -256,38 +257,37 @@ impl Flusher {
     }
 }
 
-/// Region `id`'s entry of `stats`, indexed by region id, grown as needed.
-fn stats_of(stats: &mut Vec<RegionStats>, id: RegionId) -> &mut RegionStats {
-    let i = id.index();
-    if i >= stats.len() {
-        stats.resize(i + 1, RegionStats::default());
-    }
-    &mut stats[i]
-}
-
 impl Drainer {
-    /// Drains every ring once and stores the batch.
+    /// Drains every ring once into one frame and stores it.
     fn drain_once(&mut self) {
-        self.rings.extend(self.session.take_new_rings());
-        let timed = self.session.config().time_trace;
+        self.adopt_new_rings();
+        let timed = self.header.time_trace;
+        let (encoder, untimed) = (&mut self.encoder, &mut self.untimed);
+        let mut events = 0;
         for ring in &mut self.rings {
             let thread = ring.thread_index();
-            let (stats, batch, cal) = (&mut self.stats, &mut self.batch, &self.calibration);
             ring.drain(|records| {
                 if timed {
-                    batch.push_records(records, thread, cal);
+                    encoder.events(thread, records, |r| (r.region.0, r.start, r.end));
+                    events += records.len() as u64;
                     return;
                 }
                 for r in records {
-                    stats_of(stats, r.region).add_untimed();
+                    let i = r.region.index();
+                    if i >= untimed.len() {
+                        untimed.resize(i + 1, 0);
+                    }
+                    untimed[i] += 1;
                 }
             });
         }
-        // Statistics per region and drain, not per call: two passes over
-        // the batch's columns, no division per call.
-        let stats = &mut self.stats;
-        self.batch
-            .summarize_new(|id, new| stats_of(stats, id).merge(&new));
+        self.name_new_regions();
+        if !timed && self.untimed.iter().any(|c| *c > 0) {
+            let counts = self.untimed.iter().enumerate().filter(|(_, c)| **c > 0);
+            let counts: Vec<(u32, u64)> = counts.map(|(i, c)| (i as u32, *c)).collect();
+            self.encoder.counts(counts.into_iter());
+            self.untimed.iter_mut().for_each(|c| *c = 0);
+        }
         let retired = &mut self.retired;
         self.rings.retain(|ring| {
             if !ring.is_finished() {
@@ -297,122 +297,111 @@ impl Drainer {
             retired.blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
             false
         });
-        self.store_batch();
+        self.store_frame(events);
     }
 
-    fn store_batch(&mut self) {
-        if self.batch.is_empty() || matches!(self.sink, Sink::Memory) {
-            return;
+    /// Takes the rings registered since the last round, naming their
+    /// threads in this frame.
+    fn adopt_new_rings(&mut self) {
+        for ring in self.session.take_new_rings() {
+            if let Some(name) = ring.thread_name() {
+                self.encoder.thread(ring.thread_index(), name);
+            }
+            self.rings.push(ring);
         }
+    }
+
+    /// Names, in this frame, every region interned since the last one.
+    /// Read after the drain, the registry covers every id drained: a
+    /// record's region is interned before it is pushed.
+    fn name_new_regions(&mut self) {
+        let registry = RegionRegistry::global();
+        let interned = registry.len();
+        if interned > self.named_regions {
+            let names: Vec<(u32, std::sync::Arc<str>)> = (self.named_regions..interned)
+                .map(|i| (i as u32, registry.name_or_placeholder(RegionId(i as u32))))
+                .collect();
+            self.encoder
+                .names(names.iter().map(|(id, name)| (*id, &**name)));
+            self.named_regions = interned;
+        }
+    }
+
+    /// Writes the frame built so far, holding `events` calls.
+    fn store_frame(&mut self, events: u64) {
+        self.events += events;
+        let frame = self.encoder.take();
         match &mut self.sink {
-            Sink::File(file, journal) => {
-                // Journal first: what the rank file holds, the journal holds.
-                if let Some(j) = journal {
-                    if let Err(e) = j.append(self.batch.regions()) {
-                        eprintln!(
-                            "scope-profiler: writing {} failed: {e}; going on without it",
-                            j.path().display()
-                        );
-                        *journal = None;
-                    }
-                }
-                if let Err(source) = file.append(self.batch.regions()) {
+            Sink::File(file) => {
+                if let Err(source) = file.append(frame) {
                     let failure = RankFileError::Write {
-                        path: file.path().to_owned(),
+                        path: self.rank_path.clone(),
                         source,
                     };
                     eprintln!(
                         "scope-profiler: {failure}; events from now on are counted, not stored"
                     );
-                    self.unwritten += self.batch.len() as u64;
+                    self.unwritten += events;
                     self.sink = Sink::Failed(failure);
                 }
-                self.batch.clear();
             }
-            Sink::Memory => {}
-            Sink::Failed(_) => {
-                self.unwritten += self.batch.len() as u64;
-                self.batch.clear();
-            }
+            Sink::Memory(frames) => frames.extend_from_slice(frame),
+            Sink::Failed(_) => self.unwritten += events,
         }
     }
 
     /// The final drain: runs after the session stopped, so no region enters.
     fn finish(mut self) -> FlushOutcome {
-        self.rings.extend(self.session.take_new_rings());
+        self.adopt_new_rings();
         // Read `open` before the last drain: a region exiting now pushes
         // before it decrements, so its record is either drained below or was
         // counted here (never neither).
-        let open_at_finalize: u64 = self
+        let open: u64 = self
             .rings
             .iter()
             .map(|r| r.counters().open.load(Ordering::Relaxed) as u64)
             .sum();
         self.drain_once();
-        let mut dropped = self.retired.dropped;
-        let mut blocked_ns = self.retired.blocked_ns;
+        let mut counters = RankCounters {
+            dropped_events: self.retired.dropped,
+            blocked_ns: self.retired.blocked_ns,
+            open_regions_at_finalize: open,
+            unwritten_events: self.unwritten,
+        };
         for ring in &self.rings {
-            dropped += ring.counters().dropped.load(Ordering::Relaxed);
-            blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
+            counters.dropped_events += ring.counters().dropped.load(Ordering::Relaxed);
+            counters.blocked_ns += ring.counters().blocked_ns.load(Ordering::Relaxed);
         }
-        let counters = [
-            ("dropped_events", dropped as i64),
-            ("blocked_ns", blocked_ns as i64),
-            ("open_regions_at_finalize", open_at_finalize as i64),
-            ("unwritten_events", self.unwritten as i64),
-        ];
-        let (rank_file, journal) = self.close_rank_file(&counters);
-        // The rank file is complete and closed: its journal has done its job.
-        if let (Ok(()), Some(journal)) = (&rank_file, journal) {
-            let _ = std::fs::remove_file(journal.path());
-        }
+        self.encoder.counters(&counters);
+        self.encoder.end();
+        let (rank_file, bytes) = self.close_stream();
         FlushOutcome {
-            stats: self.stats,
             rank_file,
             threads: self.session.thread_count(),
-            dropped,
-            blocked_ns,
-            open_at_finalize,
-            unwritten: self.unwritten,
+            counters,
+            events: self.events,
+            bytes,
         }
     }
 
-    /// Writes what is still to be written (the whole run with
-    /// `Storage::Memory`, call counts in count-only mode) and the rank's
-    /// `counters`, and closes the rank file. Returns how that went and the
-    /// journal, which is removed only if it did.
-    fn close_rank_file(
-        &mut self,
-        counters: &[(&str, i64)],
-    ) -> (Result<(), RankFileError>, Option<Journal>) {
+    /// Writes the last frame (and, with [`Storage::Memory`], every frame
+    /// before it) and closes the stream. Returns how that went and its size.
+    fn close_stream(&mut self) -> (Result<(), RankFileError>, u64) {
         let path = self.rank_path.clone();
-        let write_failed = |source| RankFileError::Write {
-            path: path.clone(),
-            source,
+        let last = self.encoder.take();
+        let sink = std::mem::replace(&mut self.sink, Sink::Memory(Vec::new()));
+        let written = match sink {
+            Sink::File(mut file) => file.append(last).map(|()| file.bytes_written()),
+            Sink::Memory(frames) => StreamWriter::create(&path).and_then(|mut file| {
+                file.append(&frames)?;
+                file.append(last)?;
+                Ok(file.bytes_written())
+            }),
+            Sink::Failed(failure) => return (Err(failure), 0),
         };
-        let sink = std::mem::replace(&mut self.sink, Sink::Memory);
-        let (file, journal) = match sink {
-            Sink::File(file, journal) => (Ok(file), journal),
-            Sink::Memory => (
-                RankFile::create(&self.rank_path)
-                    .and_then(|mut file| file.append(self.batch.regions()).map(|()| file))
-                    .map_err(write_failed),
-                None,
-            ),
-            Sink::Failed(failure) => (Err(failure), None),
-        };
-        let timed = self.session.config().time_trace;
-        let registry = RegionRegistry::global();
-        let closed = file.and_then(|mut file| {
-            if !timed {
-                for (i, s) in self.stats.iter().enumerate().filter(|(_, s)| s.calls > 0) {
-                    let name = registry.name_or_placeholder(RegionId(i as u32));
-                    file.write_call_count(i as u32, &name, s.calls)
-                        .map_err(write_failed)?;
-                }
-            }
-            file.finish(counters).map_err(write_failed)
-        });
-        (closed, journal)
+        match written {
+            Ok(bytes) => (Ok(()), bytes),
+            Err(source) => (Err(RankFileError::Write { path, source }), 0),
+        }
     }
 }

@@ -106,23 +106,23 @@ pub enum FinalizeError {
     Write(#[from] WriteError),
 }
 
-/// This rank's file could not be created or written.
-#[derive(Debug, Clone, thiserror::Error)]
+/// This rank's stream could not be created or written.
+#[derive(Debug, thiserror::Error)]
 pub enum RankFileError {
     /// Creating the file failed.
     #[error("cannot create {path}: {source}")]
     Create {
-        /// The rank file.
+        /// The rank's stream.
         path: PathBuf,
-        /// What HDF5 said.
-        source: scope_profiler_format::hdf5::Error,
+        /// Why.
+        source: std::io::Error,
     },
-    /// Appending, or closing, failed; later calls were counted, not stored.
+    /// Appending failed; later calls were counted, not stored.
     #[error("writing {path} failed: {source}")]
     Write {
-        /// The rank file.
+        /// The rank's stream.
         path: PathBuf,
-        /// What HDF5 said.
-        source: scope_profiler_format::hdf5::Error,
+        /// Why.
+        source: std::io::Error,
     },
 }

@@ -1,6 +1,6 @@
 //! [`AppendableColumns`]: two int64 columns and a thread column in one
-//! group, chunked and resizable, grown together by each append. Both the
-//! rank file's regions and the columnar event columns are one of these.
+//! group, chunked and resizable, grown together by each append (the
+//! columnar file's event columns).
 
 use hdf5::{Dataset, Group};
 
@@ -9,7 +9,7 @@ pub(crate) struct AppendableColumns {
     first: Dataset,
     second: Dataset,
     threads: Dataset,
-    /// Entries written to each (the shortest, for columns opened after a kill).
+    /// Entries written to each.
     len: usize,
 }
 
@@ -33,23 +33,6 @@ impl AppendableColumns {
                 .shape(0..)
                 .create(names[2])?,
             len: 0,
-        })
-    }
-
-    /// Opens the datasets `names` written earlier; appends go after the
-    /// shortest one's end.
-    pub(crate) fn open(group: &Group, names: [&str; 3]) -> hdf5::Result<Self> {
-        let (first, second, threads) = (
-            group.dataset(names[0])?,
-            group.dataset(names[1])?,
-            group.dataset(names[2])?,
-        );
-        let len = first.size().min(second.size()).min(threads.size());
-        Ok(AppendableColumns {
-            first,
-            second,
-            threads,
-            len,
         })
     }
 

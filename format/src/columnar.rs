@@ -26,7 +26,7 @@ use hdf5::{File, Group, H5Type};
 
 use crate::append::AppendableColumns;
 use crate::deltas::StartDeltas;
-use crate::{attrs, names, RegionStats};
+use crate::{attrs, EventColumns, RegionStats};
 
 /// Events appended per write; bounds the merge's memory.
 const SLAB: usize = 1 << 20;
@@ -91,60 +91,36 @@ impl ColumnarWriter {
         &self.file
     }
 
-    /// Appends every region of one rank file (a schema-1 tree at the root),
-    /// timestamps mapped by `shift`.
+    /// Appends one rank's regions, each a name and its calls (already on
+    /// the merged file's clock), as one row each.
     pub fn append_rank(
         &mut self,
         rank: u32,
-        rank_file: &Group,
-        shift: &dyn Fn(i64) -> i64,
+        regions: &[(String, EventColumns)],
     ) -> hdf5::Result<()> {
-        let Ok(regions) = rank_file.group("regions") else {
-            return Ok(());
-        };
-        for link in regions.member_names()? {
-            let group = regions.group(&link)?;
-            let name = names::stored_name(&group, &link);
-            let starts = group.dataset("start_times")?;
-            let ends = group.dataset("end_times")?;
-            let threads = group.dataset("thread_ids").ok();
-            let n = starts.size().min(ends.size());
-            let region = self.region_id(&name);
+        for (name, calls) in regions {
+            let region = self.region_id(name);
             let offset = self.events.len() as u64;
             let mut row = RowStats::default();
             let mut deltas_of = StartDeltas::default();
-            let mut at = 0;
-            while at < n {
-                let end = (at + SLAB).min(n);
-                let s: Vec<i64> = starts
-                    .read_slice_1d::<i64, _>(at..end)?
-                    .iter()
-                    .map(|t| shift(*t))
-                    .collect();
-                let e: Vec<i64> = ends
-                    .read_slice_1d::<i64, _>(at..end)?
-                    .iter()
-                    .map(|t| shift(*t))
-                    .collect();
-                let t: Vec<u32> = match &threads {
-                    Some(ds) if ds.size() >= end => ds.read_slice_1d::<u32, _>(at..end)?.to_vec(),
-                    _ => vec![0; end - at],
-                };
-                let mut deltas = Vec::with_capacity(s.len());
-                let mut durations = Vec::with_capacity(s.len());
-                for (start, stop) in s.iter().zip(&e) {
+            let (starts, ends, threads) = (calls.starts(), calls.ends(), calls.threads());
+            for from in (0..calls.len()).step_by(SLAB) {
+                let to = (from + SLAB).min(calls.len());
+                let mut deltas = Vec::with_capacity(to - from);
+                let mut durations = Vec::with_capacity(to - from);
+                for (start, stop) in starts[from..to].iter().zip(&ends[from..to]) {
                     deltas.push(deltas_of.encode(*start));
-                    durations.push(stop - start);
+                    durations.push(stop.wrapping_sub(*start));
                     row.add(*start, *stop);
                 }
-                self.events.append(&deltas, &durations, &t)?;
-                at = end;
+                self.events
+                    .append(&deltas, &durations, &threads[from..to])?;
             }
             self.rows.push(Row {
                 region,
                 rank,
                 offset,
-                count: n as u64,
+                count: calls.len() as u64,
                 summary: row.summary(),
             });
         }
@@ -235,7 +211,7 @@ struct RowStats {
 
 impl RowStats {
     fn add(&mut self, start: i64, end: i64) {
-        let duration = end - start;
+        let duration = end.wrapping_sub(start);
         if self.stats.calls == 0 {
             (self.first, self.start_minimum, self.end_maximum) = (duration, start, end);
         }

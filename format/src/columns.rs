@@ -1,5 +1,5 @@
 //! [`EventColumns`]: one region's calls as three columns of one length, the
-//! shape every writer takes (rank file, journal) and the flusher fills.
+//! shape the columnar writer takes.
 
 /// One region's calls: start and end (CLOCK_MONOTONIC ns) and thread index
 /// of each. The three columns always have one length: only the methods
@@ -27,22 +27,6 @@ impl EventColumns {
         })
     }
 
-    /// Appends `calls`, all made on `thread`, converting each with `start`
-    /// and `end`: three tight `extend`s instead of three pushes per call.
-    #[inline]
-    pub fn extend_thread_run<T>(
-        &mut self,
-        calls: &[T],
-        thread: u32,
-        start: impl Fn(&T) -> i64,
-        end: impl Fn(&T) -> i64,
-    ) {
-        self.starts.extend(calls.iter().map(start));
-        self.ends.extend(calls.iter().map(end));
-        self.threads
-            .extend(std::iter::repeat_n(thread, calls.len()));
-    }
-
     /// Start of each call, CLOCK_MONOTONIC ns.
     pub fn starts(&self) -> &[i64] {
         &self.starts
@@ -67,22 +51,4 @@ impl EventColumns {
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }
-
-    /// Empties the columns, keeping their capacity.
-    pub fn clear(&mut self) {
-        self.starts.clear();
-        self.ends.clear();
-        self.threads.clear();
-    }
-}
-
-/// One region's calls in a batch, as handed to the writers.
-#[derive(Debug, Clone, Copy)]
-pub struct RegionCalls<'a> {
-    /// The region's id in the run that recorded it.
-    pub id: u32,
-    /// The region's exact name (any string).
-    pub name: &'a str,
-    /// Its calls.
-    pub calls: &'a EventColumns,
 }

@@ -15,6 +15,14 @@ pub enum WriteError {
         /// What HDF5 said.
         source: hdf5::Error,
     },
+    /// A rank's stream could not be read.
+    #[error("cannot read {path}: {source}")]
+    Stream {
+        /// The stream.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The path names a directory, not a file.
     #[error("{0} names a directory, not a file")]
     NotAFile(PathBuf),

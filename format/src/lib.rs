@@ -12,41 +12,43 @@
 //!     end_times    int64 [calls]
 //!     thread_ids   uint32 [calls]    dense per-run thread index (extra; ignored by Python)
 //! ```
-//! A rank file (`rank_<N>.h5`, appended while the run goes) holds the same
-//! `regions/` tree at its root; finalize copies it under `/rank<N>`. The
-//! columnar schema 3 is in [`columnar`]; [`read`] accepts 1, 2 and 3.
+//! While the run goes each rank appends to its stream (`rank_<N>.sps`,
+//! [`stream`]); finalize writes the tree above from the streams. The
+//! columnar schema 3 is in [`columnar`]; [`read`] accepts 1, 2, 3 and streams.
 //!
 //! The modules:
-//! - writing: [`rank_file`] (a rank's file, appended batch by batch),
-//!   [`tree`] (schema-1 datasets), [`columnar`] (schema 3), [`merged`] (the
-//!   final file, temp + rename), [`metadata`], [`attrs`];
-//! - crash safety: [`journal`] (CRC-framed delta-varint batches), [`repair`];
-//! - reading: [`read`];
+//! - the run: [`stream`] (a rank's calls as CRC-framed varint batches,
+//!   appended while it runs: its data and its crash safety), [`rank_totals`];
+//! - writing the profile: [`merged`] (temp + rename), `tree.rs` (schema 1),
+//!   [`columnar`] (schema 3), [`chunks`] (compressed in parallel, written
+//!   directly), [`metadata`], [`attrs`];
+//! - reading: [`read`] (HDF5 schemas 1–3 and streams), [`repair`];
 //! - shared pieces: [`names`] (escaping), [`deltas`] (start-delta codec),
-//!   [`columns`] (a batch's calls per region), [`stats`] ([`RegionStats`]),
+//!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
 mod append;
 pub mod attrs;
+pub mod chunks;
 pub mod clock_shift;
 pub mod columnar;
 pub mod columns;
 pub mod deltas;
 pub mod error;
 pub mod h5file;
-pub mod journal;
 pub mod merged;
 pub mod metadata;
 pub mod names;
-pub mod rank_file;
+pub mod rank_totals;
 pub mod read;
 pub mod repair;
 pub mod stats;
-pub mod tree;
+pub mod stream;
+mod tree;
 mod vlen;
 
 pub use clock_shift::{ClockOffset, ClockShift};
-pub use columns::{EventColumns, RegionCalls};
+pub use columns::EventColumns;
 pub use error::WriteError;
 pub use hdf5;
 pub use read::{read_profile, AttrValue, Damage, Events, ProfileData, ReadError, RegionData};

@@ -1,17 +1,20 @@
-//! Writing the merged profile: a temporary file in the destination
-//! directory, renamed into place, so `file_path` is never half-written.
+//! Writing the merged profile from the ranks' streams: a temporary file in
+//! the destination directory, renamed into place, so `file_path` is never
+//! half-written.
 
 use std::path::{Path, PathBuf};
 
 use crate::columnar::ColumnarWriter;
 use crate::metadata::{self, RunFacts};
-use crate::{attrs, tree, ClockShift, WriteError};
+use crate::tree::{self, RankWriteError};
+use crate::{attrs, read_profile, ClockShift, EventColumns, WriteError};
 
 /// Layout of the merged file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputSchema {
     /// Schema 1: `/rank<N>/regions/<name>/{start_times,end_times}` (read by
-    /// scope-profiler 0.2.1 and 0.7.5). Default.
+    /// scope-profiler 0.2.1 and 0.7.5), compressed with HDF5's built-in
+    /// shuffle and deflate filters. Default.
     #[default]
     Tree,
     /// Schema 3, columnar: shared event columns and a fixed-size index (read
@@ -20,11 +23,11 @@ pub enum OutputSchema {
     Columnar,
 }
 
-/// One rank's file and how its timestamps map onto rank 0's clock.
+/// One rank's stream and how its timestamps map onto rank 0's clock.
 pub struct RankInput {
     /// The rank.
     pub rank: u32,
-    /// Its `rank_<N>.h5`.
+    /// Its `rank_<N>.sps`.
     pub path: PathBuf,
     /// Its clock offsets (identity for rank 0 and serial runs).
     pub shift: ClockShift,
@@ -32,9 +35,17 @@ pub struct RankInput {
     pub hostname: String,
 }
 
-/// Merges the rank files into `file_path`: `/metadata` plus every rank's
-/// events, timestamps shifted onto rank 0's clock. In schema 1 each rank
-/// group keeps its raw clock offsets (`clock_offset_*_ns`,
+impl RankInput {
+    /// `t` (this rank's clock, ns) on rank 0's clock.
+    fn to_reference(&self) -> impl Fn(i64) -> i64 + Sync + '_ {
+        let identity = self.shift == ClockShift::default();
+        move |t| if identity { t } else { self.shift.apply(t) }
+    }
+}
+
+/// Merges the ranks' streams into `file_path`: `/metadata` plus every
+/// rank's calls, timestamps shifted onto rank 0's clock. In schema 1 each
+/// rank group keeps its raw clock offsets (`clock_offset_*_ns`,
 /// `clock_drift_ns_per_s`) so the shift can be undone.
 pub fn write_merged(
     file_path: &Path,
@@ -57,11 +68,7 @@ pub fn write_merged(
     let written = match schema {
         OutputSchema::Tree => write_tree(&tmp, ranks, facts),
         OutputSchema::Columnar => write_columnar(&tmp, ranks, facts),
-    }
-    .map_err(|source| WriteError::Hdf5 {
-        path: file_path.to_owned(),
-        source,
-    });
+    };
     let renamed = written.and_then(|()| {
         std::fs::rename(&tmp, file_path).map_err(|source| WriteError::Rename {
             from: tmp.clone(),
@@ -74,31 +81,67 @@ pub fn write_merged(
     renamed
 }
 
-fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> hdf5::Result<()> {
-    let mut out = ColumnarWriter::create(tmp)?;
-    metadata::write(&out.root().create_group("metadata")?, facts)?;
-    for input in ranks {
-        let src = crate::h5file::open(&input.path)?;
-        let shift = input.shift;
-        out.append_rank(input.rank, &src, &|t| shift.apply(t))?;
+fn hdf5_error(path: &Path) -> impl Fn(hdf5::Error) -> WriteError + '_ {
+    move |source| WriteError::Hdf5 {
+        path: path.to_owned(),
+        source,
     }
-    out.finish()
 }
 
-fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> hdf5::Result<()> {
-    let out = crate::h5file::create(tmp)?;
-    metadata::write(&out.create_group("metadata")?, facts)?;
+fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
+    let h5 = hdf5_error(tmp);
+    let out = crate::h5file::create(tmp).map_err(&h5)?;
+    metadata::write(&out.create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
     for input in ranks {
-        let src = crate::h5file::open(&input.path)?;
-        let group = out.create_group(&format!("rank{}", input.rank))?;
+        let group = out
+            .create_group(&format!("rank{}", input.rank))
+            .map_err(&h5)?;
+        tree::write_rank(&group, &input.path, &input.to_reference()).map_err(|e| match e {
+            RankWriteError::Hdf5(source) => h5(source),
+            RankWriteError::Stream(source) => WriteError::Stream {
+                path: input.path.clone(),
+                source,
+            },
+        })?;
         let shift = input.shift;
-        tree::copy_rank_tree(&src, &group, &|t| shift.apply(t))?;
-        attrs::write_str(&group, "hostname", &input.hostname)?;
-        attrs::write_i64(&group, "clock_offset_setup_ns", shift.setup.offset_ns)?;
-        attrs::write_i64(&group, "clock_offset_finalize_ns", shift.finalize.offset_ns)?;
-        attrs::write_i64(&group, "clock_rtt_ns", shift.rtt_ns())?;
-        attrs::write_f64(&group, "clock_drift_ns_per_s", shift.drift_ns_per_s())?;
+        (|| -> hdf5::Result<()> {
+            attrs::write_str(&group, "hostname", &input.hostname)?;
+            attrs::write_i64(&group, "clock_offset_setup_ns", shift.setup.offset_ns)?;
+            attrs::write_i64(&group, "clock_offset_finalize_ns", shift.finalize.offset_ns)?;
+            attrs::write_i64(&group, "clock_rtt_ns", shift.rtt_ns())?;
+            attrs::write_f64(&group, "clock_drift_ns_per_s", shift.drift_ns_per_s())
+        })()
+        .map_err(&h5)?;
     }
-    out.flush()?;
-    out.close()
+    out.flush().map_err(&h5)?;
+    out.close().map_err(&h5)
+}
+
+/// Schema 3 from the streams, one rank in memory at a time (20 bytes a
+/// call), each rank's regions one row each.
+fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
+    let h5 = hdf5_error(tmp);
+    let mut out = ColumnarWriter::create(tmp).map_err(&h5)?;
+    metadata::write(&out.root().create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
+    for input in ranks {
+        let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
+            path: input.path.clone(),
+            source: std::io::Error::other(e.problem),
+        })?;
+        let shift = input.to_reference();
+        let regions: Vec<(String, EventColumns)> = data
+            .regions
+            .into_iter()
+            .filter_map(|r| {
+                let events = r.per_rank.into_values().next()?;
+                let n = events.starts.len();
+                let starts = events.starts.iter().map(|t| shift(*t)).collect();
+                let ends = events.ends.iter().map(|t| shift(*t)).collect();
+                let threads = events.threads.unwrap_or_else(|| vec![0; n]);
+                Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
+            })
+            .collect();
+        out.append_rank(input.rank, &regions).map_err(&h5)?;
+    }
+    out.finish().map_err(&h5)
 }

@@ -1,4 +1,6 @@
-//! Repairing a rank file left by a writer killed inside an HDF5 flush.
+//! Repairing what a killed run left: a rank stream becomes an HDF5 file
+//! other tools open ([`repair`] converts it), and an HDF5 file whose writer
+//! was killed inside a flush gets its end-of-allocation mark moved.
 //!
 //! HDF5 1.10 writes a flush in rings: the objects first (chunk index,
 //! dataset headers), the superblock last. A `SIGKILL` between the two leaves
@@ -12,15 +14,14 @@
 //!
 //! Only superblock versions 0 and 1 (the default, earliest file format, which
 //! our writer and h5py use) are patched: they carry no checksum. For the
-//! newer versions, [`repair`] says to use `h5clear`. A rank file with its
-//! journal beside it is rebuilt from the journal instead, which also
-//! recovers calls behind index nodes the kill left unwritten.
+//! newer versions, [`repair`] says to use `h5clear`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::journal::JournalSummary;
+use crate::merged::{write_merged, OutputSchema, RankInput};
+use crate::metadata::RunFacts;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -70,11 +71,18 @@ impl Allocation {
 }
 
 /// What [`repair`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// The file was rewritten from its journal (every call the run had
-    /// flushed); the old file is kept as `<file>.damaged`.
-    Rebuilt(JournalSummary),
+    /// A rank stream was converted: `to` (the stream's path with the
+    /// extension `.h5`) holds every call it had flushed, as schema 1.
+    Converted {
+        /// The HDF5 file written.
+        to: PathBuf,
+        /// Calls it holds.
+        calls: u64,
+        /// Bytes of a torn last batch (never reported flushed) left out.
+        unread_bytes: u64,
+    },
     /// The EOA already covered the file; nothing was written.
     NotNeeded(Allocation),
     /// The EOA was moved from `before` to the end of the file.
@@ -127,15 +135,15 @@ pub fn allocation(path: &Path) -> io::Result<Option<Allocation>> {
     })
 }
 
-/// Repairs the rank file at `path` left by a killed run (not one still
-/// being written). With its journal beside it (`<path>.journal`), rewrites
-/// it from the journal: every call the run flushed. Without, moves its
-/// end-of-allocation mark to the end of the file, in place, when it is
-/// behind: never shrinks it and touches nothing else. A file that is not
-/// HDF5, or has a newer superblock, is refused.
+/// Repairs the file at `path` left by a killed run (not one still being
+/// written). A rank stream is converted into `<path>.h5` (schema 1, every
+/// call it had flushed); the stream is left as it is. An HDF5 file has its
+/// end-of-allocation mark moved to the end of the file, in place, when it
+/// is behind: never shrunk, nothing else touched. A file that is neither,
+/// or has a newer superblock, is refused.
 pub fn repair(path: &Path) -> io::Result<Repair> {
-    if crate::journal::path_for(path).exists() {
-        return crate::journal::rebuild(path).map(Repair::Rebuilt);
+    if crate::stream::is_stream(path) {
+        return convert_stream(path);
     }
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let end_of_file = file.metadata()?.len();
@@ -164,6 +172,32 @@ pub fn repair(path: &Path) -> io::Result<Repair> {
     file.write_all(&(end_of_file - base).to_le_bytes())?;
     file.sync_all()?;
     Ok(Repair::Extended { before })
+}
+
+/// Writes the stream at `path` as a schema-1 file beside it.
+fn convert_stream(path: &Path) -> io::Result<Repair> {
+    let totals = crate::rank_totals::totals(path)?;
+    let header = totals.header;
+    let to = path.with_extension("h5");
+    let rank = RankInput {
+        rank: header.rank,
+        path: path.to_owned(),
+        shift: Default::default(),
+        hostname: crate::metadata::hostname(),
+    };
+    let facts = RunFacts {
+        start_time_ns: header.scale.anchor_ns,
+        finalize_time_ns: header.scale.anchor_ns,
+        mpi_size: 1,
+        counters: vec![("repaired_from_stream", 1)],
+        labels: vec![],
+    };
+    write_merged(&to, &[rank], &facts, OutputSchema::Tree).map_err(io::Error::other)?;
+    Ok(Repair::Converted {
+        to,
+        calls: totals.regions.iter().map(|r| r.stats.calls).sum(),
+        unread_bytes: totals.unread_bytes,
+    })
 }
 
 #[cfg(test)]

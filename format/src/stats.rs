@@ -60,6 +60,11 @@ impl RegionStats {
         self.calls += 1;
     }
 
+    /// Adds `calls` calls whose durations are unknown (count-only mode).
+    pub fn add_untimed_calls(&mut self, calls: u64) {
+        self.calls += calls;
+    }
+
     /// The statistics of the calls `starts[i]..ends[i]` (the shorter length
     /// counts); see [`of_durations`](Self::of_durations).
     pub fn of_calls(starts: &[i64], ends: &[i64]) -> RegionStats {

@@ -1,116 +1,197 @@
-//! Writing the schema-1 region tree: `regions/<escaped name>/{start_times,
-//! end_times,thread_ids}`, appended batch by batch in a rank file and
-//! copied, shifted onto rank 0's clock, into the merged file.
+//! Writing one rank's calls as the schema-1 tree,
+//! `/rank<N>/regions/<escaped name>/{start_times,end_times,thread_ids}`,
+//! from its stream: one pass for the totals (each dataset's exact length),
+//! one to fill chunk buffers, each compressed and written whole
+//! ([`crate::chunks`]) as soon as it is full.
+//!
+//! Memory: one chunk buffer per region being filled, at most
+//! `min(calls, CHUNK)` calls of 20 bytes each, plus the chunks in flight.
+//! Regions with few calls are written contiguous and unfiltered.
 
-use hdf5::types::VarLenUnicode;
-use hdf5::{Dataset, Group, H5Type};
+use std::io;
+use std::path::Path;
 
-use crate::append::AppendableColumns;
+use hdf5::{Dataset, Group};
+
+use crate::chunks::{self, ChunkWriter, PendingChunk, CHUNK};
+use crate::rank_totals::{self, RankTotals};
+use crate::stream::{Frame, StreamReader};
 use crate::{attrs, names};
 
-/// Smallest and largest chunk, in events. Chunks are sized from the first
-/// append so that 10⁴ one-call regions stay small on disk and long-running
-/// regions append in large chunks (flushing costs nothing measurable for
-/// batches ≥ 64 K events, DESIGN.md §4).
-const MIN_CHUNK: usize = 64;
-const MAX_CHUNK: usize = 65_536;
+/// Regions with fewer calls are written contiguous and unfiltered:
+/// compressing a few KB saves little, and each chunked dataset costs its
+/// own chunk index (10⁴ one-call regions would take tens of MB).
+const COMPRESS_FROM: usize = 4096;
 
-/// The datasets of one region, in the order [`AppendableColumns`] writes them.
-const COLUMNS: [&str; 3] = ["start_times", "end_times", "thread_ids"];
-
-/// One region's datasets under a `regions` group, appended batch by batch.
-pub struct RegionDatasets {
-    group: Group,
-    columns: AppendableColumns,
+/// One region's datasets and the chunk being filled.
+struct RegionOut {
+    datasets: [Dataset; 3],
+    /// Calls per chunk (or the whole length, when not compressed).
+    chunk: usize,
+    /// Whether the datasets are chunked and compressed.
+    compressed: bool,
+    /// Calls written so far.
+    flushed: usize,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    threads: Vec<u32>,
 }
 
-impl RegionDatasets {
-    /// Creates the group for `name` (escaped) with empty, chunked, resizable
-    /// datasets sized for appends of about `first_batch` events.
-    pub fn create(regions: &Group, name: &str, first_batch: usize) -> hdf5::Result<Self> {
-        let group = regions.create_group(&names::escape(name))?;
-        attrs::write_str(&group, "name", name)?;
-        let chunk = first_batch.next_power_of_two().clamp(MIN_CHUNK, MAX_CHUNK);
-        let columns = AppendableColumns::create(&group, COLUMNS, chunk)?;
-        Ok(RegionDatasets { group, columns })
+impl RegionOut {
+    fn create(group: &Group, calls: usize) -> hdf5::Result<RegionOut> {
+        let compressed = calls >= COMPRESS_FROM;
+        let chunk = if compressed {
+            calls.min(CHUNK)
+        } else {
+            calls.max(1)
+        };
+        let create = |name, element| {
+            if compressed {
+                chunks::create_dataset(group, name, element, calls)
+            } else {
+                chunks::create_plain_dataset(group, name, element, calls)
+            }
+        };
+        Ok(RegionOut {
+            datasets: [
+                create("start_times", 8)?,
+                create("end_times", 8)?,
+                create("thread_ids", 4)?,
+            ],
+            chunk,
+            compressed,
+            flushed: 0,
+            starts: Vec::with_capacity(chunk),
+            ends: Vec::with_capacity(chunk),
+            threads: Vec::with_capacity(chunk),
+        })
     }
 
-    /// Opens the datasets of `name` written earlier (after the rank file
-    /// was reopened).
-    pub fn open(regions: &Group, name: &str) -> hdf5::Result<Self> {
-        let group = regions.group(&names::escape(name))?;
-        let columns = AppendableColumns::open(&group, COLUMNS)?;
-        Ok(RegionDatasets { group, columns })
-    }
-
-    /// Appends one batch. Starts are written first: a process killed part
-    /// way leaves `start_times` at most one batch longer than the others,
-    /// and readers take the shorter length.
-    pub fn append(&mut self, starts: &[i64], ends: &[i64], threads: &[u32]) -> hdf5::Result<()> {
-        self.columns.append(starts, ends, threads)
-    }
-
-    /// Records the call count on the region group (count-only mode writes no
-    /// timestamps, only this attribute).
-    pub fn write_call_count(&self, calls: u64) -> hdf5::Result<()> {
-        attrs::write_i64(&self.group, "num_calls", calls as i64)
-    }
-}
-
-/// Events copied per slab when merging, bounding the merge's memory to
-/// about 16 MB whatever a region's size.
-const COPY_SLAB: usize = 1 << 20;
-
-/// Copies a rank file's tree (root attributes and `regions/`) under `dst`,
-/// writing each dataset contiguous at its exact length. A rank file's
-/// datasets are chunked for appending; the merged file needs no spare
-/// chunks, which keeps 10⁴ one-call regions at a few KB each.
-///
-/// `shift` maps each timestamp onto the merged file's clock (rank 0's).
-pub fn copy_rank_tree(src: &Group, dst: &Group, shift: &dyn Fn(i64) -> i64) -> hdf5::Result<()> {
-    attrs::copy_ints(src, dst)?;
-    let Ok(src_regions) = src.group("regions") else {
-        return Ok(());
-    };
-    let dst_regions = dst.create_group("regions")?;
-    for link in src_regions.member_names()? {
-        let from = src_regions.group(&link)?;
-        let to = dst_regions.create_group(&link)?;
-        if let Ok(name) = from
-            .attr("name")
-            .and_then(|a| a.read_scalar::<VarLenUnicode>())
-        {
-            attrs::write_str(&to, "name", &crate::text(name.as_bytes()))?;
+    /// Writes (or queues, compressed) the calls gathered since the last.
+    fn queue(&mut self, writer: &mut ChunkWriter) -> hdf5::Result<()> {
+        let (from, to) = (self.flushed, self.flushed + self.threads.len());
+        self.flushed = to;
+        let [starts, ends, threads] = &self.datasets;
+        if !self.compressed {
+            starts.write_slice(&self.starts, from..to)?;
+            ends.write_slice(&self.ends, from..to)?;
+            threads.write_slice(&self.threads, from..to)?;
+        } else {
+            let cap = self.chunk;
+            let bytes = |values: &mut dyn Iterator<Item = u8>, element: usize| {
+                let mut b: Vec<u8> = Vec::with_capacity(cap * element);
+                b.extend(values);
+                b.resize(cap * element, 0);
+                b
+            };
+            let columns = [
+                (
+                    starts,
+                    bytes(&mut self.starts.iter().flat_map(|v| v.to_le_bytes()), 8),
+                    8,
+                ),
+                (
+                    ends,
+                    bytes(&mut self.ends.iter().flat_map(|v| v.to_le_bytes()), 8),
+                    8,
+                ),
+                (
+                    threads,
+                    bytes(&mut self.threads.iter().flat_map(|v| v.to_le_bytes()), 4),
+                    4,
+                ),
+            ];
+            for (dataset, bytes, element) in columns {
+                writer.push(PendingChunk {
+                    dataset: dataset.clone(),
+                    offset: from as u64,
+                    element,
+                    bytes,
+                })?;
+            }
         }
-        attrs::copy_ints(&from, &to)?;
-        let starts = from.dataset("start_times")?;
-        let ends = from.dataset("end_times")?;
-        // A killed writer can leave start_times longer: keep whole calls only.
-        let n = starts.size().min(ends.size());
-        copy_dataset::<i64>(&starts, &to, "start_times", n, |t| *t = shift(*t))?;
-        copy_dataset::<i64>(&ends, &to, "end_times", n, |t| *t = shift(*t))?;
-        if let Ok(threads) = from.dataset("thread_ids") {
-            copy_dataset::<u32>(&threads, &to, "thread_ids", n.min(threads.size()), |_| {})?;
-        }
+        self.starts.clear();
+        self.ends.clear();
+        self.threads.clear();
+        Ok(())
     }
-    Ok(())
 }
 
-fn copy_dataset<T: H5Type>(
-    from: &Dataset,
-    to: &Group,
-    name: &str,
-    n: usize,
-    map: impl Fn(&mut T),
-) -> hdf5::Result<()> {
-    let out = to.new_dataset::<T>().shape(n).create(name)?;
-    let mut at = 0;
-    while at < n {
-        let end = (at + COPY_SLAB).min(n);
-        let mut slab = from.read_slice_1d::<T, _>(at..end)?;
-        slab.iter_mut().for_each(&map);
-        out.write_slice(&slab, at..end)?;
-        at = end;
+/// Why a rank could not be written: its stream or HDF5.
+#[derive(Debug)]
+pub(crate) enum RankWriteError {
+    Stream(io::Error),
+    Hdf5(hdf5::Error),
+}
+
+impl From<hdf5::Error> for RankWriteError {
+    fn from(e: hdf5::Error) -> Self {
+        RankWriteError::Hdf5(e)
     }
-    Ok(())
+}
+
+impl From<io::Error> for RankWriteError {
+    fn from(e: io::Error) -> Self {
+        RankWriteError::Stream(e)
+    }
+}
+
+/// Writes the calls of the stream at `stream` under `group` (as
+/// `regions/...`, plus the rank's counters and thread names as
+/// attributes), each timestamp mapped by `shift` after conversion to ns.
+/// Returns the stream's totals.
+pub(crate) fn write_rank(
+    group: &Group,
+    stream: &Path,
+    shift: &(dyn Fn(i64) -> i64 + Sync),
+) -> Result<RankTotals, RankWriteError> {
+    let totals = rank_totals::totals(stream)?;
+    for (name, value) in totals.counters.as_attributes() {
+        attrs::write_i64(group, name, value)?;
+    }
+    if !totals.thread_names.is_empty() {
+        let json = serde_json::to_string(&totals.thread_names).unwrap_or_default();
+        attrs::write_str(group, "thread_names", &json)?;
+    }
+    let regions = group.create_group("regions")?;
+    let mut out: Vec<Option<RegionOut>> = Vec::new();
+    for r in &totals.regions {
+        let g = regions.create_group(&names::escape(&r.name))?;
+        attrs::write_str(&g, "name", &r.name)?;
+        if r.untimed_calls > 0 {
+            attrs::write_i64(&g, "num_calls", r.stats.calls as i64)?;
+        }
+        let n = (r.stats.calls - r.untimed_calls) as usize;
+        let i = r.id as usize;
+        if i >= out.len() {
+            out.resize_with(i + 1, || None);
+        }
+        out[i] = Some(RegionOut::create(&g, n)?);
+    }
+    let scale = totals.header.scale;
+    let mut writer = ChunkWriter::default();
+    let mut reader = StreamReader::open(stream)?;
+    let mut frame = Frame::default();
+    // The same intact frames as the totals' pass: the file is closed (or
+    // its writer dead), so nothing is appended between the two passes.
+    while reader.next_frame(&mut frame)? {
+        for e in &frame.events {
+            let Some(Some(region)) = out.get_mut(e.region as usize) else {
+                continue;
+            };
+            region.starts.push(shift(scale.to_ns(e.start)));
+            region.ends.push(shift(scale.to_ns(e.end)));
+            region.threads.push(e.thread);
+            if region.threads.len() == region.chunk {
+                region.queue(&mut writer)?;
+            }
+        }
+    }
+    for region in out.iter_mut().flatten() {
+        if !region.threads.is_empty() {
+            region.queue(&mut writer)?;
+        }
+    }
+    writer.flush()?;
+    Ok(totals)
 }

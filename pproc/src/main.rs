@@ -145,17 +145,19 @@ fn repair(files: &[PathBuf]) -> Result<()> {
             source,
         })?;
         match done {
-            Repair::Rebuilt(journal) => eprintln!(
-                "{}: rebuilt from its journal: {} calls in {} batches{}; the old file is {}.damaged",
+            Repair::Converted {
+                to,
+                calls,
+                unread_bytes,
+            } => eprintln!(
+                "{}: converted to {}: {calls} calls{}",
                 path.display(),
-                journal.calls,
-                journal.frames,
-                if journal.unread_bytes > 0 {
-                    format!(" (a torn last batch of {} bytes, never reported flushed, left out)", journal.unread_bytes)
+                to.display(),
+                if unread_bytes > 0 {
+                    format!(" (a torn last batch of {unread_bytes} bytes, never reported flushed, left out)")
                 } else {
                     String::new()
                 },
-                path.display()
             ),
             Repair::NotNeeded(_) => eprintln!("{}: no repair needed", path.display()),
             Repair::Extended { before } => eprintln!(

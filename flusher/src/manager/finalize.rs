@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use scope_profiler_core::{clock, RegionId, RegionRegistry};
+use scope_profiler_core::clock;
 use scope_profiler_format::merged::{write_merged, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
-use scope_profiler_format::{ClockOffset, ClockShift};
+use scope_profiler_format::{rank_totals, stream, ClockOffset, ClockShift};
 use tempfile::TempDir;
 
 use super::Running;
@@ -35,7 +35,8 @@ impl Running {
         drop(session);
         let rank = ranks.rank();
         warn_of_losses(rank, &outcome);
-        let local = summarize(&outcome, config.get_time_trace());
+        let rank_path = run_dir.join(stream::file_name(rank));
+        let local = summarize(&rank_path, &outcome, config.get_time_trace());
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -100,18 +101,19 @@ impl Running {
 
 /// Says on stderr what this rank recorded but could not keep.
 fn warn_of_losses(rank: u32, outcome: &FlushOutcome) {
-    if outcome.open_at_finalize > 0 {
+    let c = &outcome.counters;
+    if c.open_regions_at_finalize > 0 {
         eprintln!(
             "scope-profiler: warning: rank {rank}: {} region(s) were still open at finalize; they are not in \
              the profile and are counted as dropped (open_regions_at_finalize)",
-            outcome.open_at_finalize
+            c.open_regions_at_finalize
         );
     }
-    if outcome.unwritten > 0 {
+    if c.unwritten_events > 0 {
         eprintln!(
-            "scope-profiler: warning: rank {rank}: {} events could not be written to the rank file (see \
-             unwritten_events); the summary still counts them",
-            outcome.unwritten
+            "scope-profiler: warning: rank {rank}: {} events could not be written to the rank's stream (see \
+             unwritten_events); they are not in the profile",
+            c.unwritten_events
         );
     }
 }
@@ -124,25 +126,35 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
         .collect()
 }
 
-/// This rank's summary: every region with calls, by region id.
-fn summarize(outcome: &FlushOutcome, timed: bool) -> Summary {
-    let registry = RegionRegistry::global();
-    let regions = outcome
-        .stats
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.calls > 0)
-        .map(|(i, s)| RegionSummary {
-            name: registry.name_or_placeholder(RegionId(i as u32)).to_string(),
-            stats: *s,
-        })
-        .collect();
+/// This rank's summary, from its stream: every region with calls, by
+/// region id (empty if the stream could not be read, which the rank file
+/// error reports).
+fn summarize(rank_path: &Path, outcome: &FlushOutcome, timed: bool) -> Summary {
+    let regions = match (&outcome.rank_file, rank_totals::totals(rank_path)) {
+        (Ok(()), Ok(totals)) => totals
+            .regions
+            .into_iter()
+            .map(|r| RegionSummary {
+                name: r.name,
+                stats: r.stats,
+            })
+            .collect(),
+        (Ok(()), Err(e)) => {
+            eprintln!(
+                "scope-profiler: warning: cannot read {} back for the summary: {e}",
+                rank_path.display()
+            );
+            Vec::new()
+        }
+        (Err(_), _) => Vec::new(),
+    };
+    let c = &outcome.counters;
     Summary {
         regions,
         timed,
-        dropped_events: outcome.dropped,
-        open_at_finalize: outcome.open_at_finalize,
-        blocked_ns: outcome.blocked_ns,
+        dropped_events: c.dropped_events,
+        open_at_finalize: c.open_regions_at_finalize,
+        blocked_ns: c.blocked_ns,
         threads: outcome.threads,
         ranks: 1,
         file: None,
@@ -182,7 +194,7 @@ impl RankMerge<'_> {
             .enumerate()
             .map(|(r, report)| RankInput {
                 rank: r as u32,
-                path: self.run_dir.join(format!("rank_{r}.h5")),
+                path: self.run_dir.join(stream::file_name(r as u32)),
                 shift: ClockShift {
                     setup: self.setup_clocks.get(r).copied().unwrap_or_default(),
                     finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),

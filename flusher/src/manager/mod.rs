@@ -1,7 +1,7 @@
 //! [`ProfileManager`]: setup, run-time control and finalize of a run.
 //!
 //! Serial and MPI runs take the same path: every rank writes
-//! `rank_<N>.h5` in a run directory rank 0 made; finalize (`finalize.rs`)
+//! `rank_<N>.sps` in a run directory rank 0 made; finalize (`finalize.rs`)
 //! waits for every rank, rank 0 merges the rank files (timestamps on its
 //! clock) into `file_path`, and every rank returns once the file exists.
 //! The opt-in signal and panic hooks that call finalize are in `hooks.rs`.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use scope_profiler_core::{Calibration, RegionGuard, RegionRegistry, Session};
-use scope_profiler_format::ClockOffset;
+use scope_profiler_format::{stream, ClockOffset};
 use tempfile::TempDir;
 
 use crate::config::Config;
@@ -72,12 +72,11 @@ impl ProfileManager {
         let calibration = Calibration::take();
         let session = Session::begin(config.recorder())?;
         let settings = DrainSettings {
+            rank: ranks.rank(),
             calibration,
-            rank_path: run_dir.join(format!("rank_{}.h5", ranks.rank())),
+            rank_path: run_dir.join(stream::file_name(ranks.rank())),
             storage: if config.get_flush_to_disk() {
-                Storage::Disk {
-                    crash_journal: config.get_crash_journal(),
-                }
+                Storage::Disk
             } else {
                 Storage::Memory
             },
@@ -128,8 +127,8 @@ impl ProfileManager {
     }
 
     /// Blocks until every region recorded before the call is drained and, with
-    /// `flush_to_disk`, appended to this rank's file and flushed: a process
-    /// killed after `flush` returns still leaves those events on disk.
+    /// `flush_to_disk`, appended to this rank's stream: a process killed
+    /// after `flush` returns still leaves those calls on disk.
     pub fn flush() -> Result<()> {
         // Wait without holding RUNNING: other threads may pause, ask for the
         // run directory or finalize meanwhile.
@@ -141,7 +140,7 @@ impl ProfileManager {
         Ok(())
     }
 
-    /// The run directory (holding `rank_<N>.h5`), if set up.
+    /// The run directory (holding each rank's `rank_<N>.sps`), if set up.
     pub fn run_dir() -> Option<PathBuf> {
         let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
         running.as_ref().map(|r| r.run_dir.clone())

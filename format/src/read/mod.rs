@@ -8,6 +8,7 @@
 
 mod columnar;
 mod datasets;
+mod stream;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -122,13 +123,15 @@ pub enum Damage {
         /// Bytes past the recorded allocation.
         bytes: u64,
     },
-    /// The run's journal is beside the file and holds every call it
-    /// flushed: [`crate::repair::repair`] (`pproc --repair`) rebuilds the
-    /// file from it.
-    JournalBeside {
-        /// The journal.
-        journal: PathBuf,
+    /// A rank stream ends in `bytes` of a frame that a kill tore; the
+    /// calls in it were not yet reported flushed.
+    TornFrame {
+        /// Bytes after the last intact frame.
+        bytes: u64,
     },
+    /// A rank stream that finalize never closed: the process was killed or
+    /// is still running; calls after its last flush are not in it.
+    Unfinished,
 }
 
 impl fmt::Display for Damage {
@@ -148,11 +151,14 @@ impl fmt::Display for Damage {
                 "{region}: the last {dropped} call(s) were never written (writer killed \
                  inside a flush) and are left out"
             ),
-            Damage::JournalBeside { journal } => write!(
+            Damage::TornFrame { bytes } => write!(
                 f,
-                "{} holds every call the run flushed: `scope-profiler-pproc --repair` \
-                 rebuilds the file from it",
-                journal.display()
+                "the stream ends in {bytes} bytes of a batch torn by a kill (not yet reported \
+                 flushed); every batch before it is read"
+            ),
+            Damage::Unfinished => f.write_str(
+                "the stream was not closed by finalize (the run was killed or is still \
+                 running): it holds the calls flushed so far",
             ),
             Damage::AllocationBehind { bytes } => write!(
                 f,
@@ -188,7 +194,8 @@ impl ProfileData {
     }
 }
 
-/// Reads the profile file at `path`.
+/// Reads the profile at `path`: an HDF5 file of schema 1, 2 or 3, or a
+/// rank stream (`rank_<N>.sps`) left in a run directory.
 pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
     let path = path.as_ref();
     let fail = |problem: String| ReadError {
@@ -197,6 +204,9 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
     };
     if !path.exists() {
         return Err(fail("no such file".into()));
+    }
+    if crate::stream::is_stream(path) {
+        return stream::read_stream(path).map_err(fail);
     }
     let file = crate::h5file::open(path).map_err(|e| {
         fail(with_repair_hint(
@@ -224,14 +234,10 @@ fn with_repair_hint(path: &Path, problem: Problem) -> Problem {
     }
 }
 
-/// How to recover a file whose writer was killed inside a flush (see
-/// [`crate::repair`]): its journal if it has one beside it, else a stale
-/// allocation mark to move; `None` when neither applies.
+/// How to recover an HDF5 file whose writer was killed inside a flush
+/// (see [`crate::repair`]): a stale allocation mark to move; `None` when
+/// that does not apply.
 fn way_out(path: &Path) -> Option<Damage> {
-    let journal = crate::journal::path_for(path);
-    if journal.exists() {
-        return Some(Damage::JournalBeside { journal });
-    }
     let alloc = crate::repair::allocation(path).ok()??;
     alloc.behind().then(|| Damage::AllocationBehind {
         bytes: alloc.end_of_file - alloc.end_of_allocation,

@@ -1,0 +1,125 @@
+//! [`RankTotals`]: one pass over a rank's stream for what finalize's
+//! summary and the merged file's layout need: per region its name and
+//! exact statistics, the threads' names, the rank's counters.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use crate::stream::{Frame, RankCounters, StreamHeader, StreamReader};
+use crate::RegionStats;
+
+/// Durations gathered per region before they are folded into its
+/// statistics: the fold is two passes over a slice, no division per call.
+const FOLD_EVERY: usize = 4096;
+
+/// One region's totals on one rank.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionTotals {
+    /// The region's id in the stream.
+    pub id: u32,
+    /// Its exact name (`region#<id>` if the stream never named it).
+    pub name: String,
+    /// Calls with timestamps (ns statistics) plus calls without.
+    pub stats: RegionStats,
+    /// Of `stats.calls`, those recorded without timestamps.
+    pub untimed_calls: u64,
+}
+
+/// Everything [`totals`] found in a stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankTotals {
+    /// The stream's header.
+    pub header: StreamHeader,
+    /// Regions with calls, by id.
+    pub regions: Vec<RegionTotals>,
+    /// Thread names by thread index (named threads only).
+    pub thread_names: BTreeMap<u32, String>,
+    /// Threads that recorded a timed call.
+    pub threads_seen: u32,
+    /// The rank's counters (zero if the stream was not finalized).
+    pub counters: RankCounters,
+    /// Whether finalize closed the stream (else the process was killed or
+    /// is still running).
+    pub finished: bool,
+    /// Bytes after the last intact frame (a frame torn by a kill).
+    pub unread_bytes: u64,
+}
+
+/// Reads the stream at `path` once and totals it.
+pub fn totals(path: &Path) -> io::Result<RankTotals> {
+    let mut reader = StreamReader::open(path)?;
+    let mut frame = Frame::default();
+    let mut header = None;
+    let mut names: BTreeMap<u32, String> = BTreeMap::new();
+    let mut thread_names = BTreeMap::new();
+    let mut threads_seen = 0u32;
+    let mut per_region: Vec<(RegionStats, u64, Vec<i64>)> = Vec::new();
+    let mut counters = RankCounters::default();
+    let mut finished = false;
+    let grow = |per_region: &mut Vec<(RegionStats, u64, Vec<i64>)>, i: usize| {
+        if i >= per_region.len() {
+            per_region.resize_with(i + 1, || (RegionStats::default(), 0, Vec::new()));
+        }
+    };
+    while reader.next_frame(&mut frame)? {
+        header = header.or(frame.header);
+        let Some(scale) = header.map(|h| h.scale) else {
+            return Err(io::Error::other("the stream's first frame has no header"));
+        };
+        names.extend(frame.names.drain(..));
+        thread_names.extend(frame.threads.drain(..));
+        for e in &frame.events {
+            threads_seen = threads_seen.max(e.thread + 1);
+            let i = e.region as usize;
+            grow(&mut per_region, i);
+            let pending = &mut per_region[i].2;
+            pending.push(scale.to_ns(e.end).wrapping_sub(scale.to_ns(e.start)));
+            if pending.len() == FOLD_EVERY {
+                fold(&mut per_region[i]);
+            }
+        }
+        for &(region, calls) in &frame.counts {
+            grow(&mut per_region, region as usize);
+            per_region[region as usize].1 += calls;
+        }
+        if let Some(c) = frame.counters {
+            counters = c;
+        }
+        finished |= frame.end;
+    }
+    let header = header.ok_or_else(|| io::Error::other("the stream holds no intact frame"))?;
+    let regions = per_region
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, mut r)| {
+            fold(&mut r);
+            let (mut stats, untimed, _) = r;
+            stats.add_untimed_calls(untimed);
+            (stats.calls > 0).then(|| RegionTotals {
+                id: id as u32,
+                name: names
+                    .get(&(id as u32))
+                    .cloned()
+                    .unwrap_or_else(|| format!("region#{id}")),
+                stats,
+                untimed_calls: untimed,
+            })
+        })
+        .collect();
+    Ok(RankTotals {
+        header,
+        regions,
+        thread_names,
+        threads_seen,
+        counters,
+        finished,
+        unread_bytes: reader.unread_bytes(),
+    })
+}
+
+/// Folds a region's pending durations into its statistics.
+fn fold((stats, _, pending): &mut (RegionStats, u64, Vec<i64>)) {
+    stats.merge(&RegionStats::of_durations(pending.iter().copied()));
+    pending.clear();
+}

@@ -1,0 +1,99 @@
+//! Reading a rank stream (`rank_<N>.sps`) as a profile: what a crashed or
+//! running job left in its run directory, usable as it is.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{AttrValue, Damage, Events, Problem, ProfileData, RegionData};
+use crate::stream::{Frame, StreamReader};
+
+/// Reads the stream at `path`: every intact frame, a torn last frame
+/// reported as [`Damage::TornFrame`], a stream finalize never closed as
+/// [`Damage::Unfinished`].
+pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
+    let mut reader = StreamReader::open(path).map_err(|e| e.to_string())?;
+    let mut frame = Frame::default();
+    let mut header = None;
+    let mut names: BTreeMap<u32, String> = BTreeMap::new();
+    let mut thread_names: BTreeMap<u32, String> = BTreeMap::new();
+    let mut events: Vec<Events> = Vec::new();
+    let mut finished = false;
+    let mut counters = None;
+    let slot = |events: &mut Vec<Events>, region: u32| -> usize {
+        let i = region as usize;
+        if i >= events.len() {
+            events.resize_with(i + 1, || Events {
+                threads: Some(Vec::new()),
+                ..Events::default()
+            });
+        }
+        i
+    };
+    while reader.next_frame(&mut frame).map_err(|e| e.to_string())? {
+        header = header.or(frame.header);
+        let scale = header
+            .map(|h| h.scale)
+            .ok_or("the stream's first frame has no header")?;
+        names.extend(frame.names.drain(..));
+        thread_names.extend(frame.threads.drain(..));
+        for e in &frame.events {
+            let i = slot(&mut events, e.region);
+            let r = &mut events[i];
+            r.starts.push(scale.to_ns(e.start));
+            r.ends.push(scale.to_ns(e.end));
+            if let Some(t) = r.threads.as_mut() {
+                t.push(e.thread);
+            }
+        }
+        for &(region, calls) in &frame.counts {
+            let i = slot(&mut events, region);
+            events[i].untimed_calls += calls;
+        }
+        counters = frame.counters.or(counters);
+        finished |= frame.end;
+    }
+    let header = header
+        .ok_or("the stream holds no intact frame (the run was killed before its first flush)")?;
+    let mut metadata = BTreeMap::new();
+    metadata.insert("rank".to_owned(), AttrValue::Int(header.rank.into()));
+    metadata.insert(
+        "time_trace".to_owned(),
+        AttrValue::Int(header.time_trace.into()),
+    );
+    if !thread_names.is_empty() {
+        let json = serde_json::to_string(&thread_names).unwrap_or_default();
+        metadata.insert("thread_names".to_owned(), AttrValue::Str(json));
+    }
+    for (name, value) in counters.unwrap_or_default().as_attributes() {
+        metadata.insert(name.to_owned(), AttrValue::Int(value));
+    }
+    let mut damage = Vec::new();
+    if reader.unread_bytes() > 0 {
+        damage.push(Damage::TornFrame {
+            bytes: reader.unread_bytes(),
+        });
+    }
+    if !finished {
+        damage.push(Damage::Unfinished);
+    }
+    let regions = events
+        .into_iter()
+        .enumerate()
+        .filter(|(_, e)| e.calls() > 0)
+        .map(|(id, e)| RegionData {
+            name: names
+                .get(&(id as u32))
+                .cloned()
+                .unwrap_or_else(|| format!("region#{id}")),
+            per_rank: BTreeMap::from([(header.rank, e)]),
+        })
+        .collect();
+    Ok(ProfileData {
+        path: path.to_owned(),
+        schema: 1,
+        metadata,
+        ranks: vec![header.rank],
+        regions,
+        damage,
+    })
+}

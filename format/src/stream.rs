@@ -1,0 +1,746 @@
+//! The rank stream (`rank_<N>.sps`): what the flusher writes while a run
+//! goes, and the only thing it writes. It is both this rank's data and its
+//! crash safety: an append-only file of CRC-framed batches, one `write` per
+//! batch, so a killed process leaves every batch it reported flushed, and a
+//! kill can only tear the frame being written ([`StreamReader`] stops there
+//! and says how many bytes it left). Finalize turns the streams into the
+//! HDF5 profile ([`crate::merged`]); the reader reads a stream as a profile
+//! ([`crate::read_profile`]), so a crashed run's files are usable as they
+//! are, and [`crate::repair`] turns one into an HDF5 file for other tools.
+//!
+//! Times are raw clock ticks, converted to CLOCK_MONOTONIC ns only when the
+//! stream is read ([`TickScale`], from the header): the flusher spends no
+//! arithmetic on conversion. An event is three varints: the region id, the
+//! gap from the previous event's end to this start (zigzag: nested calls
+//! arrive inner first, so it can be negative), and the duration. Calls in a
+//! tight loop take about 3 bytes.
+//!
+//! Layout, little-endian: the line `scope-profiler stream 1\n`, then frames
+//! `{magic "SPSF", payload bytes u32, crc32 u32, payload}`. A payload is a
+//! sequence of items, each a kind byte and a body (varints unless noted):
+//! - `HEADER` (first frame only): rank u32, time_trace u8, anchor ticks u64,
+//!   anchor ns i64, ns per tick f64 (fixed width);
+//! - `NAMES`: count, then `{region id, name length, UTF-8 name}`;
+//! - `THREAD`: thread index, name length, UTF-8 name;
+//! - `EVENTS`: thread index, count, then per event `{region, zigzag(start -
+//!   previous end), end - start}` (the first event's previous end is 0);
+//! - `COUNTS`: count, then `{region, calls}`: calls recorded without
+//!   timestamps (count-only mode), as increments;
+//! - `COUNTERS`: dropped events, blocked ns, regions open at finalize,
+//!   events not written;
+//! - `END`: the stream was closed by finalize.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+/// The file name of rank `rank`'s stream.
+pub fn file_name(rank: u32) -> String {
+    format!("rank_{rank}.sps")
+}
+
+const HEADER_LINE: &[u8] = b"scope-profiler stream 1\n";
+const HEADER_PREFIX: &[u8] = b"scope-profiler stream ";
+const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"SPSF");
+/// Bytes before a frame's payload: magic, length, CRC.
+const FRAME_HEAD: usize = 12;
+/// Largest payload [`StreamReader`] accepts (a batch is far smaller); a
+/// damaged length field cannot make it allocate more.
+const MAX_PAYLOAD: usize = 1 << 30;
+/// The longest varint of a `u64`.
+const MAX_VARINT: usize = 10;
+
+const KIND_HEADER: u8 = 1;
+const KIND_NAMES: u8 = 2;
+const KIND_THREAD: u8 = 3;
+const KIND_EVENTS: u8 = 4;
+const KIND_COUNTS: u8 = 5;
+const KIND_COUNTERS: u8 = 6;
+const KIND_END: u8 = 7;
+
+/// Whether the file at `path` starts like a stream.
+pub fn is_stream(path: &Path) -> bool {
+    let mut head = [0u8; 22];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == HEADER_PREFIX)
+}
+
+/// Raw clock ticks → CLOCK_MONOTONIC ns: a (ticks, ns) pair taken together
+/// at setup, and the clock's scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TickScale {
+    /// Tick reading at the anchor instant.
+    pub anchor_ticks: u64,
+    /// CLOCK_MONOTONIC ns at the same instant.
+    pub anchor_ns: i64,
+    /// Nanoseconds per tick.
+    pub ns_per_tick: f64,
+}
+
+impl TickScale {
+    /// `ticks` in CLOCK_MONOTONIC ns: one multiply, within 1 ns of the
+    /// clock's own 128-bit scaling for hours either side of the anchor.
+    ///
+    /// ```
+    /// use scope_profiler_format::stream::TickScale;
+    /// let scale = TickScale { anchor_ticks: 1_000, anchor_ns: 5_000, ns_per_tick: 0.5 };
+    /// assert_eq!(scale.to_ns(3_000), 6_000);
+    /// assert_eq!(scale.to_ns(0), 4_500);
+    /// ```
+    #[inline]
+    pub fn to_ns(&self, ticks: u64) -> i64 {
+        let since_anchor = ticks.wrapping_sub(self.anchor_ticks) as i64;
+        self.anchor_ns
+            .wrapping_add((since_anchor as f64 * self.ns_per_tick) as i64)
+    }
+}
+
+/// What a stream's header says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StreamHeader {
+    /// The rank that wrote it.
+    pub rank: u32,
+    /// Whether calls carry timestamps (else only counts).
+    pub time_trace: bool,
+    /// How to convert its ticks.
+    pub scale: TickScale,
+}
+
+/// A rank's counters, written when finalize closes its stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RankCounters {
+    /// Records dropped on full rings.
+    pub dropped_events: u64,
+    /// Time threads spent waiting on full rings, ns.
+    pub blocked_ns: u64,
+    /// Regions entered but not exited when recording stopped.
+    pub open_regions_at_finalize: u64,
+    /// Events recorded but not written because the file failed.
+    pub unwritten_events: u64,
+}
+
+impl RankCounters {
+    /// The counters as `(attribute name, value)` pairs, as files store them.
+    pub fn as_attributes(&self) -> [(&'static str, i64); 4] {
+        [
+            ("dropped_events", self.dropped_events as i64),
+            ("blocked_ns", self.blocked_ns as i64),
+            (
+                "open_regions_at_finalize",
+                self.open_regions_at_finalize as i64,
+            ),
+            ("unwritten_events", self.unwritten_events as i64),
+        ]
+    }
+}
+
+/// Builds one frame at a time in a buffer it keeps, so a steady run
+/// encodes without allocating.
+#[derive(Debug, Default)]
+pub struct FrameEncoder {
+    /// `bytes[..len]` is the frame so far (its head is filled by `finish`);
+    /// `bytes` only grows, so encoding never zero-fills.
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl FrameEncoder {
+    /// Makes room for `more` bytes after `len`.
+    #[inline]
+    fn reserve(&mut self, more: usize) {
+        if self.len == 0 {
+            self.len = FRAME_HEAD;
+        }
+        let need = self.len + more;
+        if need > self.bytes.len() {
+            self.bytes.resize(need.max(2 * self.bytes.len()), 0);
+        }
+    }
+
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn put_varint(&mut self, v: u64) {
+        self.reserve(MAX_VARINT);
+        self.len = put_varint(&mut self.bytes, self.len, v);
+    }
+
+    /// The run's header; the first item of the first frame.
+    pub fn header(&mut self, header: &StreamHeader) {
+        self.put_bytes(&[KIND_HEADER]);
+        self.put_bytes(&header.rank.to_le_bytes());
+        self.put_bytes(&[header.time_trace as u8]);
+        self.put_bytes(&header.scale.anchor_ticks.to_le_bytes());
+        self.put_bytes(&header.scale.anchor_ns.to_le_bytes());
+        self.put_bytes(&header.scale.ns_per_tick.to_le_bytes());
+    }
+
+    /// Names regions: each `(id, name)` before the first event that uses it.
+    pub fn names<'a>(&mut self, names: impl ExactSizeIterator<Item = (u32, &'a str)>) {
+        self.put_bytes(&[KIND_NAMES]);
+        self.put_varint(names.len() as u64);
+        for (id, name) in names {
+            self.put_varint(id.into());
+            self.put_varint(name.len() as u64);
+            self.put_bytes(name.as_bytes());
+        }
+    }
+
+    /// Names thread `thread`.
+    pub fn thread(&mut self, thread: u32, name: &str) {
+        self.put_bytes(&[KIND_THREAD]);
+        self.put_varint(thread.into());
+        self.put_varint(name.len() as u64);
+        self.put_bytes(name.as_bytes());
+    }
+
+    /// Thread `thread`'s calls, in the order they ended: `call` gives each
+    /// one's `(region, start ticks, end ticks)`. The flusher's whole
+    /// per-event work is this loop.
+    #[inline]
+    pub fn events<T>(&mut self, thread: u32, calls: &[T], call: impl Fn(&T) -> (u32, u64, u64)) {
+        if calls.is_empty() {
+            return;
+        }
+        self.put_bytes(&[KIND_EVENTS]);
+        self.put_varint(thread.into());
+        self.put_varint(calls.len() as u64);
+        self.reserve(calls.len() * 3 * MAX_VARINT);
+        let (out, mut at) = (&mut self.bytes[..], self.len);
+        let mut previous_end = 0u64;
+        for c in calls {
+            let (region, start, end) = call(c);
+            at = put_varint(out, at, region.into());
+            at = put_varint(out, at, zigzag(start.wrapping_sub(previous_end) as i64));
+            at = put_varint(out, at, end.wrapping_sub(start));
+            previous_end = end;
+        }
+        self.len = at;
+    }
+
+    /// Calls recorded without timestamps since the last counts, per region.
+    pub fn counts(&mut self, counts: impl ExactSizeIterator<Item = (u32, u64)>) {
+        self.put_bytes(&[KIND_COUNTS]);
+        self.put_varint(counts.len() as u64);
+        for (region, calls) in counts {
+            self.put_varint(region.into());
+            self.put_varint(calls);
+        }
+    }
+
+    /// The rank's counters (once, at finalize).
+    pub fn counters(&mut self, c: &RankCounters) {
+        self.put_bytes(&[KIND_COUNTERS]);
+        for v in [
+            c.dropped_events,
+            c.blocked_ns,
+            c.open_regions_at_finalize,
+            c.unwritten_events,
+        ] {
+            self.put_varint(v);
+        }
+    }
+
+    /// Marks the stream closed by finalize.
+    pub fn end(&mut self) {
+        self.put_bytes(&[KIND_END]);
+    }
+
+    /// Whether no item was added since the last [`take`](Self::take).
+    pub fn is_empty(&self) -> bool {
+        self.len <= FRAME_HEAD
+    }
+
+    /// The finished frame (empty if no item was added), ready for one
+    /// `write`; the next item starts a new frame.
+    pub fn take(&mut self) -> &[u8] {
+        if self.is_empty() {
+            self.len = 0;
+            return &[];
+        }
+        let len = std::mem::take(&mut self.len);
+        let crc = crc32fast::hash(&self.bytes[FRAME_HEAD..len]);
+        self.bytes[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+        self.bytes[4..8].copy_from_slice(&((len - FRAME_HEAD) as u32).to_le_bytes());
+        self.bytes[8..12].copy_from_slice(&crc.to_le_bytes());
+        &self.bytes[..len]
+    }
+}
+
+/// Writes `v` as a LEB128 varint at `out[at..]` (room for [`MAX_VARINT`]
+/// bytes is the caller's) and returns the index after it.
+#[inline(always)]
+fn put_varint(out: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        out[at] = v as u8 | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    out[at] = v as u8;
+    at + 1
+}
+
+#[inline(always)]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline(always)]
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
+/// A stream file open for appending frames.
+pub struct StreamWriter {
+    file: File,
+    /// Bytes written so far.
+    written: u64,
+}
+
+impl StreamWriter {
+    /// Creates (truncating) the stream at `path` and writes its first line.
+    pub fn create(path: &Path) -> io::Result<StreamWriter> {
+        let mut file = File::create(path)?;
+        file.write_all(HEADER_LINE)?;
+        Ok(StreamWriter {
+            file,
+            written: HEADER_LINE.len() as u64,
+        })
+    }
+
+    /// Appends `frame` (from [`FrameEncoder::take`]) with one `write`, into
+    /// the page cache: it survives a killed process, not a power cut.
+    pub fn append(&mut self, frame: &[u8]) -> io::Result<()> {
+        if frame.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(frame)?;
+        self.written += frame.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes in the file.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+}
+
+/// One call read back from a stream, in ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamEvent {
+    /// The thread index.
+    pub thread: u32,
+    /// The region id (named by an earlier `NAMES` item).
+    pub region: u32,
+    /// Start, ticks.
+    pub start: u64,
+    /// End, ticks.
+    pub end: u64,
+}
+
+/// The items of one frame, decoded. Reused from frame to frame.
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// The header, in the first frame.
+    pub header: Option<StreamHeader>,
+    /// Region names introduced.
+    pub names: Vec<(u32, String)>,
+    /// Threads named.
+    pub threads: Vec<(u32, String)>,
+    /// Calls, in the order written.
+    pub events: Vec<StreamEvent>,
+    /// Untimed call increments per region.
+    pub counts: Vec<(u32, u64)>,
+    /// The rank's counters, in the last frame of a finalized stream.
+    pub counters: Option<RankCounters>,
+    /// Whether this frame closes the stream.
+    pub end: bool,
+}
+
+impl Frame {
+    fn clear(&mut self) {
+        self.header = None;
+        self.names.clear();
+        self.threads.clear();
+        self.events.clear();
+        self.counts.clear();
+        self.counters = None;
+        self.end = false;
+    }
+}
+
+/// Reads a stream frame by frame, stopping at its end or at the first torn
+/// or corrupt frame.
+pub struct StreamReader {
+    input: BufReader<File>,
+    total: u64,
+    /// Bytes consumed by intact frames (and the first line).
+    intact: u64,
+    payload: Vec<u8>,
+    stopped: bool,
+}
+
+impl StreamReader {
+    /// Opens the stream at `path`; fails if it is not one, or is a format
+    /// this version does not read.
+    pub fn open(path: &Path) -> io::Result<StreamReader> {
+        let mut input = BufReader::with_capacity(1 << 20, File::open(path)?);
+        let total = input.get_ref().metadata()?.len();
+        let mut line = vec![0; HEADER_LINE.len()];
+        input
+            .read_exact(&mut line)
+            .ok()
+            .filter(|()| line.starts_with(HEADER_PREFIX))
+            .ok_or_else(|| io::Error::other("not a scope-profiler rank stream (bad first line)"))?;
+        if line != HEADER_LINE {
+            let format = String::from_utf8_lossy(&line[HEADER_PREFIX.len()..]);
+            return Err(io::Error::other(format!(
+                "rank stream format {} was written by a newer scope-profiler; upgrade to read it \
+                 (this one reads format 1)",
+                format.trim_end()
+            )));
+        }
+        Ok(StreamReader {
+            input,
+            total,
+            intact: HEADER_LINE.len() as u64,
+            payload: Vec::new(),
+            stopped: false,
+        })
+    }
+
+    /// Decodes the next intact frame into `frame`; `false` at the end or at
+    /// a torn or corrupt frame (see [`unread_bytes`](Self::unread_bytes)).
+    /// A frame whose CRC matches but whose items do not parse is an error:
+    /// the file was not written by scope-profiler.
+    pub fn next_frame(&mut self, frame: &mut Frame) -> io::Result<bool> {
+        frame.clear();
+        if self.stopped {
+            return Ok(false);
+        }
+        let mut head = [0u8; FRAME_HEAD];
+        if self.input.read_exact(&mut head).is_err() {
+            self.stopped = true;
+            return Ok(false);
+        }
+        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let (magic, len, crc) = (word(0), word(4) as usize, word(8));
+        if magic != FRAME_MAGIC || len > MAX_PAYLOAD {
+            self.stopped = true;
+            return Ok(false);
+        }
+        self.payload.clear();
+        self.input
+            .by_ref()
+            .take(len as u64)
+            .read_to_end(&mut self.payload)?;
+        if self.payload.len() < len || crc32fast::hash(&self.payload) != crc {
+            self.stopped = true;
+            return Ok(false);
+        }
+        parse_items(&self.payload, frame).ok_or_else(|| {
+            io::Error::other(format!(
+                "frame at byte {} has a valid checksum but items that do not parse; \
+                 the file was not written by scope-profiler",
+                self.intact
+            ))
+        })?;
+        self.intact += (FRAME_HEAD + len) as u64;
+        Ok(true)
+    }
+
+    /// Bytes after the last intact frame read so far (a frame torn by a
+    /// kill), once [`next_frame`](Self::next_frame) has returned `false`.
+    pub fn unread_bytes(&self) -> u64 {
+        self.total.saturating_sub(self.intact)
+    }
+}
+
+/// A cursor over a payload; every read fails rather than panics at the end.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn fixed8(&mut self) -> Option<[u8; 8]> {
+        self.take(8)?.try_into().ok()
+    }
+
+    #[inline(always)]
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for (i, b) in self.0.iter().take(MAX_VARINT).enumerate() {
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        u32::try_from(self.varint()?).ok()
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+}
+
+/// Decodes a payload into `frame`; `None` if it does not parse.
+fn parse_items(payload: &[u8], frame: &mut Frame) -> Option<()> {
+    let mut p = Cursor(payload);
+    while let Some(kind) = p.byte() {
+        match kind {
+            KIND_HEADER => {
+                let rank = u32::from_le_bytes(p.take(4)?.try_into().ok()?);
+                let time_trace = p.byte()? != 0;
+                let anchor_ticks = u64::from_le_bytes(p.fixed8()?);
+                let anchor_ns = i64::from_le_bytes(p.fixed8()?);
+                let ns_per_tick = f64::from_le_bytes(p.fixed8()?);
+                frame.header = Some(StreamHeader {
+                    rank,
+                    time_trace,
+                    scale: TickScale {
+                        anchor_ticks,
+                        anchor_ns,
+                        ns_per_tick,
+                    },
+                });
+            }
+            KIND_NAMES => {
+                for _ in 0..p.varint()? {
+                    let id = p.u32()?;
+                    frame.names.push((id, p.text()?));
+                }
+            }
+            KIND_THREAD => {
+                let thread = p.u32()?;
+                frame.threads.push((thread, p.text()?));
+            }
+            KIND_EVENTS => {
+                let thread = p.u32()?;
+                let n = usize::try_from(p.varint()?).ok()?;
+                // Every event takes at least three bytes: a damaged count
+                // cannot make the vector below allocate more than the
+                // payload could fill.
+                if n > p.0.len() / 3 {
+                    return None;
+                }
+                frame.events.reserve(n);
+                let mut previous_end = 0u64;
+                for _ in 0..n {
+                    let region = p.u32()?;
+                    let start = previous_end.wrapping_add(unzigzag(p.varint()?) as u64);
+                    let end = start.wrapping_add(p.varint()?);
+                    previous_end = end;
+                    frame.events.push(StreamEvent {
+                        thread,
+                        region,
+                        start,
+                        end,
+                    });
+                }
+            }
+            KIND_COUNTS => {
+                for _ in 0..p.varint()? {
+                    let region = p.u32()?;
+                    frame.counts.push((region, p.varint()?));
+                }
+            }
+            KIND_COUNTERS => {
+                frame.counters = Some(RankCounters {
+                    dropped_events: p.varint()?,
+                    blocked_ns: p.varint()?,
+                    open_regions_at_finalize: p.varint()?,
+                    unwritten_events: p.varint()?,
+                });
+            }
+            KIND_END => frame.end = true,
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCALE: TickScale = TickScale {
+        anchor_ticks: 0,
+        anchor_ns: 0,
+        ns_per_tick: 1.0,
+    };
+
+    /// A stream at `path` with a header, names and `frames` event frames of
+    /// `per_frame` calls each on thread 3.
+    fn write_stream(path: &Path, frames: u64, per_frame: u64) {
+        let mut w = StreamWriter::create(path).unwrap();
+        let mut enc = FrameEncoder::default();
+        enc.header(&StreamHeader {
+            rank: 2,
+            time_trace: true,
+            scale: SCALE,
+        });
+        enc.names([(0, "a/b"), (1, "ünï")].into_iter());
+        enc.thread(3, "worker-3");
+        w.append(enc.take()).unwrap();
+        for f in 0..frames {
+            let calls: Vec<(u32, u64, u64)> = (0..per_frame)
+                .map(|i| {
+                    let t = 1_000_000 + (f * per_frame + i) * 100;
+                    ((i % 2) as u32, t, t + 40)
+                })
+                .collect();
+            enc.events(3, &calls, |c| *c);
+            w.append(enc.take()).unwrap();
+        }
+    }
+
+    fn read_all(path: &Path) -> io::Result<(Vec<Frame>, u64)> {
+        let mut r = StreamReader::open(path)?;
+        let mut frames = Vec::new();
+        let mut f = Frame::default();
+        while r.next_frame(&mut f)? {
+            frames.push(std::mem::take(&mut f));
+        }
+        Ok((frames, r.unread_bytes()))
+    }
+
+    #[test]
+    fn every_item_reads_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(2));
+        let mut w = StreamWriter::create(&path).unwrap();
+        let mut enc = FrameEncoder::default();
+        enc.header(&StreamHeader {
+            rank: 2,
+            time_trace: false,
+            scale: TickScale {
+                anchor_ticks: 7,
+                anchor_ns: -3,
+                ns_per_tick: 0.37,
+            },
+        });
+        // Nested calls arrive inner first (starts go backwards), and the
+        // clock may sit anywhere in its range.
+        let calls = [
+            (5u32, u64::MAX - 100, u64::MAX - 50),
+            (6, u64::MAX - 200, u64::MAX - 10),
+            (5, 1, 2),
+            (u32::MAX, 0, 0),
+        ];
+        enc.events(9, &calls, |c| *c);
+        enc.counts([(4, 1u64 << 40)].into_iter());
+        let counters = RankCounters {
+            dropped_events: 1,
+            blocked_ns: 2,
+            open_regions_at_finalize: 3,
+            unwritten_events: u64::MAX,
+        };
+        enc.counters(&counters);
+        enc.end();
+        w.append(enc.take()).unwrap();
+        assert!(enc.take().is_empty(), "a taken frame starts anew");
+        drop(w);
+        assert!(is_stream(&path));
+        let (frames, unread) = read_all(&path).unwrap();
+        assert_eq!((frames.len(), unread), (1, 0));
+        let f = &frames[0];
+        assert_eq!(f.header.unwrap().scale.ns_per_tick, 0.37);
+        let back: Vec<(u32, u64, u64)> = f
+            .events
+            .iter()
+            .map(|e| (e.region, e.start, e.end))
+            .collect();
+        assert_eq!(back, calls);
+        assert!(f.events.iter().all(|e| e.thread == 9));
+        assert_eq!(f.counts, [(4, 1 << 40)]);
+        assert_eq!(f.counters, Some(counters));
+        assert!(f.end);
+    }
+
+    #[test]
+    fn a_tight_loop_takes_about_three_bytes_a_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_0.sps");
+        write_stream(&path, 10, 10_000);
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        assert!(bytes < 100_000 * 4, "{bytes} bytes for 100 000 calls");
+        let (frames, _) = read_all(&path).unwrap();
+        assert_eq!(frames[0].names, [(0, "a/b".into()), (1, "ünï".into())]);
+        assert_eq!(frames[0].threads, [(3, "worker-3".into())]);
+        let events: usize = frames.iter().map(|f| f.events.len()).sum();
+        assert_eq!(events, 100_000);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_frame_ends_the_read_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_0.sps");
+        write_stream(&path, 3, 50);
+        let bytes = std::fs::read(&path).unwrap();
+        // A kill in the middle of the last write: the frames before count.
+        std::fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
+        let (frames, unread) = read_all(&path).unwrap();
+        assert_eq!(frames.len(), 3);
+        assert!(unread > 0);
+        // A flipped byte in the first event frame: nothing after it is trusted.
+        let mut flipped = bytes.clone();
+        let second_frame = HEADER_LINE.len() + FRAME_HEAD + 40;
+        flipped[second_frame + 30] ^= 0x40;
+        std::fs::write(&path, &flipped).unwrap();
+        let (frames, unread) = read_all(&path).unwrap();
+        assert!(frames.len() < 4 && unread > 0, "{} frames", frames.len());
+        std::fs::write(&path, b"not a stream at all").unwrap();
+        assert!(StreamReader::open(&path).is_err());
+        std::fs::write(&path, b"scope-profiler stream 9\n").unwrap();
+        let err = StreamReader::open(&path).err().unwrap().to_string();
+        assert!(err.contains("upgrade"), "{err}");
+    }
+
+    #[test]
+    fn mutated_payloads_are_decoded_or_rejected_never_a_panic() {
+        let mut enc = FrameEncoder::default();
+        enc.names([(0, "fuzzed")].into_iter());
+        let calls: Vec<(u32, u64, u64)> = (0..50).map(|i| (0, i * 100, i * 100 + 40)).collect();
+        enc.events(1, &calls, |c| *c);
+        enc.counts([(0, 3)].into_iter());
+        let payload = enc.take()[FRAME_HEAD..].to_vec();
+        let mut frame = Frame::default();
+        assert!(parse_items(&payload, &mut frame).is_some());
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let mut p = payload.clone();
+            for _ in 0..rng.usize(1..=4) {
+                let at = rng.usize(..p.len());
+                match rng.u8(..3) {
+                    0 => p[at] ^= 1 << rng.u8(..8),
+                    1 => p[at] = 0xff,
+                    _ => p.truncate(at),
+                }
+                if p.is_empty() {
+                    break;
+                }
+            }
+            frame.clear();
+            // Decoded or refused; a panic fails the test.
+            let _ = parse_items(&p, &mut frame);
+        }
+    }
+}
