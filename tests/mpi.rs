@@ -266,9 +266,9 @@ fn a_rank_that_panics_does_not_hang_the_others_and_data_is_kept() {
         .path();
     assert!(stderr.contains(&run_dir.display().to_string()), "{stderr}");
     for rank in 0..4u64 {
-        let data = read_profile(run_dir.join(format!("rank_{rank}.h5"))).unwrap();
+        let data = read_profile(run_dir.join(format!("rank_{rank}.sps"))).unwrap();
         assert_eq!(
-            data.region("compute").unwrap().per_rank[&0].calls(),
+            data.region("compute").unwrap().per_rank[&(rank as u32)].calls(),
             5 + rank,
             "rank {rank}"
         );
