@@ -63,17 +63,22 @@ fn integers(group: &Group, element: usize) -> hdf5::DatasetBuilderEmpty {
     }
 }
 
-/// One chunk's raw bytes, waiting to be compressed and written.
+/// A chunk's values, padded with zeros to the full chunk size.
+pub enum ChunkValues {
+    /// For an int64 dataset.
+    I64(Vec<i64>),
+    /// For a uint32 dataset.
+    U32(Vec<u32>),
+}
+
+/// One chunk, waiting to be compressed and written.
 pub struct PendingChunk {
     /// The dataset (made by [`create_dataset`]).
     pub dataset: Dataset,
     /// The chunk's first element.
     pub offset: u64,
-    /// Bytes per element (the shuffle's stride).
-    pub element: usize,
-    /// The chunk's elements as little-endian bytes, padded to the full
-    /// chunk size.
-    pub bytes: Vec<u8>,
+    /// Its values.
+    pub values: ChunkValues,
 }
 
 /// Collects chunks and writes them, compressed in parallel, [`IN_FLIGHT`]
@@ -98,7 +103,10 @@ impl ChunkWriter {
         let compressed: Vec<Vec<u8>> = self
             .pending
             .par_iter()
-            .map(|c| compress(&c.bytes, c.element))
+            .map(|c| match &c.values {
+                ChunkValues::I64(v) => compress(&shuffle(v, |x, j| (x >> (8 * j)) as u8)),
+                ChunkValues::U32(v) => compress(&shuffle(v, |x, j| (x >> (8 * j)) as u8)),
+            })
             .collect();
         for (chunk, data) in self.pending.drain(..).zip(compressed) {
             write_chunk(&chunk.dataset, chunk.offset, &data)?;
@@ -107,23 +115,24 @@ impl ChunkWriter {
     }
 }
 
-/// Shuffle then deflate, as HDF5's filter pipeline would.
-pub fn compress(bytes: &[u8], element: usize) -> Vec<u8> {
-    let shuffled = shuffle(bytes, element);
+/// Deflates shuffled bytes (zlib format, what HDF5's deflate filter reads).
+fn compress(shuffled: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; compress_bound(shuffled.len())];
-    let (written, _) = compress_slice(&mut out, &shuffled, DEFLATE);
+    let (written, _) = compress_slice(&mut out, shuffled, DEFLATE);
     let len = written.len();
     out.truncate(len);
     out
 }
 
-/// HDF5's shuffle: byte `j` of element `i` goes to `j * n + i`.
-fn shuffle(bytes: &[u8], element: usize) -> Vec<u8> {
-    let n = bytes.len() / element.max(1);
-    let mut out = vec![0u8; bytes.len()];
-    for (i, value) in bytes.chunks_exact(element).enumerate() {
-        for (j, b) in value.iter().enumerate() {
-            out[j * n + i] = *b;
+/// HDF5's shuffle filter on little-endian values of `size_of::<T>()`
+/// bytes: byte `j` of value `i` goes to `j * n + i`; `byte(v, j)` is byte
+/// `j` of `v`. One pass per byte plane, so each writes a contiguous run.
+fn shuffle<T: Copy>(values: &[T], byte: impl Fn(T, usize) -> u8) -> Vec<u8> {
+    let (n, size) = (values.len(), std::mem::size_of::<T>());
+    let mut out = vec![0u8; n * size];
+    for (j, plane) in out.chunks_exact_mut(n.max(1)).enumerate().take(size) {
+        for (o, v) in plane.iter_mut().zip(values) {
+            *o = byte(*v, j);
         }
     }
     out
@@ -171,14 +180,13 @@ mod tests {
         let ds = create_dataset(&file, "t", 8, n).unwrap();
         let mut writer = ChunkWriter::default();
         for (k, part) in values.chunks(CHUNK).enumerate() {
-            let mut bytes: Vec<u8> = part.iter().flat_map(|v| v.to_le_bytes()).collect();
-            bytes.resize(CHUNK * 8, 0);
+            let mut chunk = part.to_vec();
+            chunk.resize(CHUNK, 0);
             writer
                 .push(PendingChunk {
                     dataset: ds.clone(),
                     offset: (k * CHUNK) as u64,
-                    element: 8,
-                    bytes,
+                    values: ChunkValues::I64(chunk),
                 })
                 .unwrap();
         }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use hdf5::{Dataset, Group};
 
-use crate::chunks::{self, ChunkWriter, PendingChunk, CHUNK};
+use crate::chunks::{self, ChunkValues, ChunkWriter, PendingChunk, CHUNK};
 use crate::rank_totals::{self, RankTotals};
 use crate::stream::{Frame, StreamReader};
 use crate::{attrs, names};
@@ -78,35 +78,23 @@ impl RegionOut {
             threads.write_slice(&self.threads, from..to)?;
         } else {
             let cap = self.chunk;
-            let bytes = |values: &mut dyn Iterator<Item = u8>, element: usize| {
-                let mut b: Vec<u8> = Vec::with_capacity(cap * element);
-                b.extend(values);
-                b.resize(cap * element, 0);
-                b
+            let padded_i64 = |v: &mut Vec<i64>| {
+                let mut chunk = std::mem::replace(v, Vec::with_capacity(cap));
+                chunk.resize(cap, 0);
+                ChunkValues::I64(chunk)
             };
+            let mut thread_chunk = std::mem::replace(&mut self.threads, Vec::with_capacity(cap));
+            thread_chunk.resize(cap, 0);
             let columns = [
-                (
-                    starts,
-                    bytes(&mut self.starts.iter().flat_map(|v| v.to_le_bytes()), 8),
-                    8,
-                ),
-                (
-                    ends,
-                    bytes(&mut self.ends.iter().flat_map(|v| v.to_le_bytes()), 8),
-                    8,
-                ),
-                (
-                    threads,
-                    bytes(&mut self.threads.iter().flat_map(|v| v.to_le_bytes()), 4),
-                    4,
-                ),
+                (starts, padded_i64(&mut self.starts)),
+                (ends, padded_i64(&mut self.ends)),
+                (threads, ChunkValues::U32(thread_chunk)),
             ];
-            for (dataset, bytes, element) in columns {
+            for (dataset, values) in columns {
                 writer.push(PendingChunk {
                     dataset: dataset.clone(),
                     offset: from as u64,
-                    element,
-                    bytes,
+                    values,
                 })?;
             }
         }
