@@ -83,6 +83,20 @@ struct Profiled {
     stream_bytes_per_event: f64,
     output_bytes_per_event: f64,
     finalize_s: f64,
+    /// CPU seconds of every thread of the process during finalize.
+    finalize_cpu_s: f64,
+}
+
+/// CPU seconds this process has used, all threads (`getrusage`).
+fn process_cpu_s() -> f64 {
+    // SAFETY: `getrusage` writes into the zeroed struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn profiled_run(threads: u64, calls: u64) -> Result<Profiled, scope_profiler::Error> {
@@ -100,9 +114,10 @@ fn profiled_run(threads: u64, calls: u64) -> Result<Profiled, scope_profiler::Er
     let stream_bytes = ProfileManager::run_dir()
         .and_then(|d| std::fs::metadata(d.join("rank_0.sps")).ok())
         .map_or(0, |m| m.len());
-    let began = Instant::now();
+    let (began, cpu_before) = (Instant::now(), process_cpu_s());
     let summary = ProfileManager::finalize()?;
     let finalize_s = began.elapsed().as_secs_f64();
+    let finalize_cpu_s = process_cpu_s() - cpu_before;
     let expected = calls / threads * threads;
     let in_file = read_profile(&out)?
         .region("tight")
@@ -117,6 +132,7 @@ fn profiled_run(threads: u64, calls: u64) -> Result<Profiled, scope_profiler::Er
         stream_bytes_per_event: per_event(stream_bytes as f64),
         output_bytes_per_event: per_event(std::fs::metadata(&out).map_or(0, |m| m.len()) as f64),
         finalize_s,
+        finalize_cpu_s,
     })
 }
 
@@ -153,7 +169,8 @@ fn main() -> Result<(), scope_profiler::Error> {
         let ratio = p.loop_s / floor_s;
         println!(
             "round {round}: floor {:.1} M calls/s, profiled {:.1} M calls/s ({ratio:.2}x), blocked {:.3} s, \
-             flusher {:.2} ns/event, run writes {:.2} B/event, output {:.2} B/event, finalize {:.2} s ({:.1} M events/s)",
+             flusher {:.2} ns/event, run writes {:.2} B/event, output {:.2} B/event, finalize {:.2} s ({:.1} M events/s, \
+             {:.1} M events per CPU-second)",
             calls as f64 / floor_s / 1e6,
             calls as f64 / p.loop_s / 1e6,
             p.blocked_s,
@@ -162,6 +179,7 @@ fn main() -> Result<(), scope_profiler::Error> {
             p.output_bytes_per_event,
             p.finalize_s,
             calls as f64 / p.finalize_s / 1e6,
+            calls as f64 / p.finalize_cpu_s / 1e6,
         );
         ratios.push(ratio);
         floors.push(calls as f64 / floor_s / 1e6);

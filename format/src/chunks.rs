@@ -128,12 +128,10 @@ fn compress(shuffled: &[u8]) -> Vec<u8> {
 /// bytes: byte `j` of value `i` goes to `j * n + i`; `byte(v, j)` is byte
 /// `j` of `v`. One pass per byte plane, so each writes a contiguous run.
 fn shuffle<T: Copy>(values: &[T], byte: impl Fn(T, usize) -> u8) -> Vec<u8> {
-    let (n, size) = (values.len(), std::mem::size_of::<T>());
-    let mut out = vec![0u8; n * size];
-    for (j, plane) in out.chunks_exact_mut(n.max(1)).enumerate().take(size) {
-        for (o, v) in plane.iter_mut().zip(values) {
-            *o = byte(*v, j);
-        }
+    let size = std::mem::size_of::<T>();
+    let mut out = Vec::with_capacity(values.len() * size);
+    for j in 0..size {
+        out.extend(values.iter().map(|v| byte(*v, j)));
     }
     out
 }

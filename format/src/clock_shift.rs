@@ -58,6 +58,12 @@ impl ClockShift {
         t - offset.round() as i64
     }
 
+    /// Whether [`apply`](Self::apply) leaves every timestamp as it is
+    /// (both offsets zero).
+    pub fn is_identity(&self) -> bool {
+        self.setup.offset_ns == 0 && self.finalize.offset_ns == 0
+    }
+
     /// The largest round trip of the two measurements, ns.
     pub fn rtt_ns(&self) -> i64 {
         self.setup.rtt_ns.max(self.finalize.rtt_ns)

@@ -36,9 +36,11 @@ pub struct RankInput {
 }
 
 impl RankInput {
-    /// `t` (this rank's clock, ns) on rank 0's clock.
+    /// `t` (this rank's clock, ns) on rank 0's clock; the identity,
+    /// without arithmetic, when the rank's offsets are zero (rank 0, a
+    /// serial run, ranks sharing a node's clock).
     fn to_reference(&self) -> impl Fn(i64) -> i64 + Sync + '_ {
-        let identity = self.shift == ClockShift::default();
+        let identity = self.shift.is_identity();
         move |t| if identity { t } else { self.shift.apply(t) }
     }
 }

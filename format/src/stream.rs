@@ -480,6 +480,13 @@ impl<'a> Cursor<'a> {
 
     #[inline(always)]
     fn varint(&mut self) -> Option<u64> {
+        // One byte is the common case (ids, gaps and durations in a loop).
+        if let Some((&first, rest)) = self.0.split_first() {
+            if first < 0x80 {
+                self.0 = rest;
+                return Some(first.into());
+            }
+        }
         let mut v = 0u64;
         for (i, b) in self.0.iter().take(MAX_VARINT).enumerate() {
             v |= u64::from(b & 0x7f) << (7 * i);
