@@ -81,9 +81,11 @@ function ganttChart(root, data) {
   }
   const UNITS = [[1e9, "s"], [1e6, "ms"], [1e3, "\u00b5s"], [1, "ns"]];
   function unitOf(ns) { for (const u of UNITS) if (Math.abs(ns) >= u[0]) return u; return UNITS[3]; }
-  function tickLabel(t, step) {
-    const [size, sym] = unitOf(step);
-    const decimals = Math.max(0, -Math.floor(Math.log10(step / size) + 1e-9));
+  // Every label of an axis in the unit of its far end, with the decimals
+  // the step needs in that unit (as units.rs' tick_label).
+  function tickLabel(t, step, end) {
+    const [size, sym] = unitOf(Math.max(Math.abs(end), step));
+    const decimals = Math.max(0, Math.ceil(-Math.log10(step / size) - 1e-9));
     return (t / size).toFixed(decimals) + " " + sym;
   }
   function duration(ns) {
@@ -97,25 +99,30 @@ function ganttChart(root, data) {
 
   function drawAxis(y, labelsBelow) {
     const step = tickStep(v1 - v0, plotWidth() / 90);
+    const labels = [];
     ctx.fillStyle = "#333";
     ctx.strokeStyle = "#999";
     ctx.textAlign = "center";
     ctx.textBaseline = labelsBelow ? "top" : "bottom";
     ctx.beginPath();
     ctx.moveTo(labelWidth, y + 0.5); ctx.lineTo(width - PAD_RIGHT, y + 0.5);
-    for (let t = Math.ceil(v0 / step) * step; t <= v1; t += step) {
+    for (let k = Math.ceil(v0 / step); k * step <= v1; k++) {
+      const t = k * step;
       const x = Math.round(xOf(t)) + 0.5;
       ctx.moveTo(x, y + (labelsBelow ? 0 : -4)); ctx.lineTo(x, y + (labelsBelow ? 4 : 0));
-      ctx.fillText(tickLabel(t, step), x, y + (labelsBelow ? 6 : -6));
+      const label = tickLabel(t, step, v1);
+      labels.push(label);
+      ctx.fillText(label, x, y + (labelsBelow ? 6 : -6));
     }
     ctx.stroke();
-    return step;
+    root.dataset.ticks = labels.join("|");
   }
 
   function drawGrid(step) {
     ctx.strokeStyle = "#e6e6e6";
     ctx.beginPath();
-    for (let t = Math.ceil(v0 / step) * step; t <= v1; t += step) {
+    for (let k = Math.ceil(v0 / step); k * step <= v1; k++) {
+      const t = k * step;
       const x = Math.round(xOf(t)) + 0.5;
       ctx.moveTo(x, AXIS); ctx.lineTo(x, plotBottom);
     }

@@ -253,7 +253,7 @@ fn write_axis(out: &mut String, scale: &TimeScale, y: f64, grid_to: f64, labels_
         let _ = writeln!(
             out,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y:.1}" y2="{grid_to:.1}" stroke="#e6e6e6"/><line x1="{x:.1}" x2="{x:.1}" y1="{y:.1}" y2="{tick_to:.1}" stroke="#999"/><text class="tick" x="{x:.1}" y="{label_y:.1}" text-anchor="middle">{}</text>"##,
-            tick_label(t, step)
+            tick_label(t, step, scale.span)
         );
     }
 }

@@ -73,19 +73,21 @@ pub fn tick_step(span: f64, max_ticks: usize) -> f64 {
     step.max(1.0)
 }
 
-/// The label of a tick at `t` ns when ticks are `step` ns apart: the unit
-/// of the step and as many decimals as the step needs.
+/// The label of a tick at `t` ns when ticks are `step` ns apart on an axis
+/// reaching `end` ns: the unit of `end` (so every label of an axis has the
+/// same unit) and as many decimals as the step needs in it.
 ///
 /// ```
 /// use scope_profiler_pproc::units::tick_label;
-/// assert_eq!(tick_label(20_000_000.0, 10_000_000.0), "20 ms");
-/// assert_eq!(tick_label(1_500_000.0, 500_000.0), "1.5 ms");
-/// assert_eq!(tick_label(0.0, 200.0), "0 ns");
-/// assert_eq!(tick_label(3e9, 1e9), "3 s");
+/// assert_eq!(tick_label(20_000_000.0, 10_000_000.0, 55_000_000.0), "20 ms");
+/// assert_eq!(tick_label(1_500_000.0, 500_000.0, 4_000_000.0), "1.5 ms");
+/// assert_eq!(tick_label(12_200_000.0, 200_000.0, 12_400_000.0), "12.2 ms");
+/// assert_eq!(tick_label(0.0, 200.0, 1_000.0), "0.0 µs");
+/// assert_eq!(tick_label(3e9, 1e9, 5e9), "3 s");
 /// ```
-pub fn tick_label(t: f64, step: f64) -> String {
-    let (size, symbol) = unit_for(step);
-    let decimals = (-(step / size).log10().floor()).max(0.0) as usize;
+pub fn tick_label(t: f64, step: f64, end: f64) -> String {
+    let (size, symbol) = unit_for(end.abs().max(step));
+    let decimals = (-(step / size).log10() - 1e-9).ceil().max(0.0) as usize;
     format!("{:.decimals$} {symbol}", t / size)
 }
 
