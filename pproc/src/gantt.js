@@ -146,7 +146,8 @@ function ganttChart(root, data) {
       const mid = (lo + hi + 1) >> 1;
       if (ctx.measureText(text.slice(0, mid) + "\u2026").width <= room) lo = mid; else hi = mid - 1;
     }
-    return lo > 0 ? text.slice(0, lo) + "\u2026" : "";
+    // A stub like "f…" says nothing: at least three characters or none.
+    return lo >= 3 ? text.slice(0, lo) + "\u2026" : "";
   }
 
   function drawBars() {

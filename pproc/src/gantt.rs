@@ -43,12 +43,14 @@ pub fn escape_xml(s: &str) -> String {
     out
 }
 
-/// `text` cut to at most `chars` characters, an ellipsis marking the cut.
+/// `text` cut to at most `chars` characters, an ellipsis marking the cut;
+/// `None` when not even three characters and the ellipsis fit (a stub like
+/// `f…` says nothing).
 fn truncate(text: &str, chars: usize) -> Option<String> {
     if text.chars().count() <= chars {
         return Some(text.to_owned());
     }
-    if chars < 2 {
+    if chars < 4 {
         return None;
     }
     let kept: String = text.chars().take(chars - 1).collect();
