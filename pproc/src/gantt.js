@@ -4,8 +4,10 @@
 // (level of detail), so 10^5 calls draw in milliseconds.
 //
 // ganttChart(root, data): root is an element holding .gantt-canvas (a
-// <canvas>), .gantt-tip, .gantt-legend and buttons with data-zoom = in, out
-// or reset; data is the JSON of gantt.rs' chart_data.
+// <canvas>), .gantt-tip, .legend and buttons with data-zoom = in, out or
+// reset; data is the JSON of gantt.rs' chart_data. The chart's functions
+// are also root.gantt; after each draw root.dataset.view holds the visible
+// range and root.dataset.ticks the axis labels.
 "use strict";
 
 function ganttChart(root, data) {
@@ -69,7 +71,7 @@ function ganttChart(root, data) {
   const tOf = x => v0 + (x - labelWidth) / plotWidth() * (v1 - v0);
 
   function schedule() {
-    if (!drawPending) { drawPending = true; requestAnimationFrame(() => { drawPending = false; draw(); }); }
+    if (!drawPending) { drawPending = true; requestAnimationFrame(flush); }
   }
 
   // Round ticks: 1, 2 or 5 times a power of ten, at least ~90 px apart.
@@ -297,8 +299,13 @@ function ganttChart(root, data) {
   canvas.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   window.addEventListener("resize", resize);
 
+  // Draws a redraw that is waiting for the next animation frame now.
+  function flush() { if (drawPending) { drawPending = false; draw(); } }
+
   canvas.style.cursor = "grab";
   resize();
   root.dataset.renderedMs = performance.now().toFixed(0);
-  return { zoom, pan, draw };
+  const api = { zoom, pan, draw, flush };
+  root.gantt = api;
+  return api;
 }
