@@ -238,14 +238,16 @@ function ganttChart(root, data) {
   }
 
   canvas.addEventListener("wheel", e => {
-    e.preventDefault();
     const r = canvas.getBoundingClientRect();
     const x = e.clientX - r.left;
+    // Over the lane names the wheel scrolls the page as usual.
+    if (x < labelWidth) return;
+    e.preventDefault();
     if (Math.abs(e.deltaX) > Math.abs(e.deltaY) || e.shiftKey) {
       const d = Math.abs(e.deltaX) > Math.abs(e.deltaY) ? e.deltaX : e.deltaY;
       pan(d / plotWidth() * (v1 - v0));
     } else {
-      const at = x >= labelWidth ? tOf(x) : (v0 + v1) / 2;
+      const at = tOf(x);
       zoom(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), at);
     }
   }, { passive: false });

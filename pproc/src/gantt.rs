@@ -418,7 +418,7 @@ pub fn fragment(timeline: &Timeline, id: &str) -> String {
     format!(
         r#"<div class="gantt" id="{id}">
 <div class="gantt-tools"><button data-zoom="in" title="zoom in">+</button><button data-zoom="out" title="zoom out">&minus;</button><button data-zoom="reset">reset</button>
-axis: time since the first call · wheel: zoom at the cursor · drag or shift+wheel: pan · double-click: reset · hover a bar: region, duration, start</div>
+axis: time since the first call · wheel: zoom at the cursor (over the lane names: scroll the page) · drag or shift+wheel: pan · double-click: reset · hover a bar: region, duration, start</div>
 <canvas class="gantt-canvas"></canvas><div class="gantt-tip"></div>
 <div class="legend">{legend}</div>
 </div>
