@@ -288,3 +288,40 @@ fn a_gantt_page_of_100_000_calls_draws_in_under_2_s() {
     eprintln!("100 000 calls drawn {ms} ms after navigation");
     assert!(ms < 2_000.0, "{ms} ms");
 }
+
+/// Appended to the report: clicks the `total` heading twice and records
+/// the first region after each click.
+const SORT: &str = r#"<script>
+(() => {
+  const table = document.querySelector("table.summary");
+  const total = Array.from(table.tHead.rows[0].cells).find(th => th.textContent === "total");
+  const first = () => table.tBodies[0].rows[0].cells[0].textContent;
+  total.click();
+  const descending = first();
+  total.click();
+  document.body.setAttribute("data-result", descending + "|" + first());
+})();
+</script></body>"#;
+
+#[test]
+fn the_report_table_sorts_by_a_clicked_column() {
+    let Some(chromium) = browser_or_skip("the_report_table_sorts_by_a_clicked_column") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let [_, _, report, ..] = outputs(dir.path(), 12);
+    let page = std::fs::read_to_string(&report).unwrap();
+    let test_page = dir.path().join("sort.html");
+    std::fs::write(&test_page, page.replace("</body>", SORT)).unwrap();
+    let rendered = render(&chromium, &test_page, None);
+    assert!(
+        rendered.script_errors().is_empty(),
+        "{:?}",
+        rendered.script_errors()
+    );
+    // Most total time: the three lifetimes alive at once; least: `upload`.
+    assert_eq!(
+        rendered.attribute("data-result"),
+        Some("upload [lifetime]|upload")
+    );
+}

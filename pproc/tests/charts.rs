@@ -182,6 +182,16 @@ fn a_region_has_one_colour_of_its_own_in_every_chart_of_a_report() {
         gantt.to_str().unwrap(),
     ]);
     let page = std::fs::read_to_string(&report).unwrap();
+    // Self-contained: nothing loaded from elsewhere.
+    for outside in [
+        "src=\"http",
+        "href=\"http",
+        "<link",
+        "src=\"file",
+        "@import",
+    ] {
+        assert!(!page.contains(outside), "the report loads {outside}…");
+    }
     // The Gantt chart's data.
     let data = page
         .split("id=\"gantt-data\">")
