@@ -55,6 +55,13 @@ pub enum PprocError {
         /// Why.
         source: std::io::Error,
     },
+    /// A duration argument that does not parse.
+    #[error("bad duration {0:?}: use a number and a unit, e.g. `250ns`, `100us`, `1.5ms`, `2s`")]
+    BadDuration(String),
+    /// Standard output was closed by its reader (`… | head -1`): the command
+    /// stops quietly with exit code 0.
+    #[error("standard output closed")]
+    StdoutClosed,
     /// The output format could not be chosen or rendered.
     #[error("{0}")]
     Output(String),

@@ -2,18 +2,23 @@
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+
+use scope_profiler_format::AttrValue;
 use serde_json::{json, Value};
 
+use crate::error::{PprocError, Result};
 use crate::profile::ProfileFile;
 use crate::table::Row;
-use crate::timeline::Timeline;
+use crate::timeline::{Timeline, TrackKind};
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Trace Event JSON (chrome://tracing, Perfetto UI): pid = rank, tid = thread.
+    /// Trace Event JSON (chrome://tracing, Perfetto UI): pid = rank, tid =
+    /// thread (async and lifetime lanes get tids of their own).
     ChromeTrace,
-    /// speedscope's evented profiles, one per rank and thread.
+    /// speedscope's evented profiles, one per lane (rank, thread, track).
     Speedscope,
     /// Perfetto's protobuf trace (ui.perfetto.dev), for traces past 10⁶ events.
     Perfetto,
@@ -23,21 +28,85 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// The format called `name` (any case: `chrome-trace`, `Perfetto`, …).
+    pub fn parse(name: &str) -> Result<Format> {
+        <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+            PprocError::Output(format!(
+                "unknown export format {name:?}: use chrome-trace, perfetto, speedscope, csv or json"
+            ))
+        })
+    }
+
+    /// The format's name on the command line (`chrome-trace`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::ChromeTrace => "chrome-trace",
+            Format::Speedscope => "speedscope",
+            Format::Perfetto => "perfetto",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    /// The file name extensions an export of this format may have (compared
+    /// without regard to case).
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Format::ChromeTrace | Format::Speedscope | Format::Json => &["json"],
+            Format::Perfetto => &["pftrace", "perfetto-trace", "pb"],
+            Format::Csv => &["csv"],
+        }
+    }
+}
+
+/// The Trace Event thread id of each lane of `timeline`: a thread's stack
+/// lane keeps the thread's index; its async and lifetime lanes take ids
+/// above every thread index of their rank.
+pub fn chrome_tids(timeline: &Timeline) -> Vec<u32> {
+    let mut max_thread: BTreeMap<u32, u32> = BTreeMap::new();
+    for lane in &timeline.lanes {
+        let max = max_thread.entry(lane.rank).or_default();
+        *max = (*max).max(lane.thread);
+    }
+    let mut next: BTreeMap<u32, u32> = BTreeMap::new();
+    timeline
+        .lanes
+        .iter()
+        .map(|lane| {
+            if lane.kind == TrackKind::Stack {
+                return lane.thread;
+            }
+            let n = next.entry(lane.rank).or_default();
+            *n += 1;
+            max_thread[&lane.rank].saturating_add(*n)
+        })
+        .collect()
+}
+
 /// Writes the Trace Event JSON: one complete (`"X"`) event per call, times
 /// in µs from the first call, plus `process_name`/`thread_name` metadata.
+/// Each lane is a thread of its own ([`chrome_tids`]), so no two events on
+/// one thread cross.
 pub fn chrome_trace(
     timeline: &Timeline,
     out: &mut impl Write,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<()> {
     let t0 = timeline.span().map_or(0, |s| s.0);
+    let tids = chrome_tids(timeline);
     out.write_all(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
     let mut first = true;
-    for (rank, thread) in timeline.lanes() {
-        let meta = [
-            json!({"name": "process_name", "ph": "M", "pid": rank, "tid": thread, "args": {"name": format!("rank {rank}")}}),
-            json!({"name": "thread_name", "ph": "M", "pid": rank, "tid": thread, "args": {"name": format!("thread {thread}")}}),
-        ];
+    let mut named_ranks = Vec::new();
+    for (i, (lane, tid)) in timeline.lanes.iter().zip(&tids).enumerate() {
+        let rank = lane.rank;
+        let mut meta = Vec::new();
+        if !named_ranks.contains(&rank) {
+            named_ranks.push(rank);
+            meta.push(json!({"name": "process_name", "ph": "M", "pid": rank, "tid": tid, "args": {"name": format!("rank {rank}")}}));
+        }
+        meta.push(json!({"name": "thread_name", "ph": "M", "pid": rank, "tid": tid, "args": {"name": timeline.track_label(lane)}}));
+        meta.push(json!({"name": "thread_sort_index", "ph": "M", "pid": rank, "tid": tid, "args": {"sort_index": i}}));
         for m in meta {
             if !first {
                 out.write_all(b",\n")?;
@@ -58,7 +127,7 @@ pub fn chrome_trace(
             "ts": (c.start - t0) as f64 / 1e3,
             "dur": (c.end - c.start) as f64 / 1e3,
             "pid": c.rank,
-            "tid": c.thread,
+            "tid": tids[c.lane],
         });
         serde_json::to_writer(&mut *out, &event)?;
         if i % 65_536 == 0 {
@@ -68,31 +137,33 @@ pub fn chrome_trace(
     out.write_all(b"\n]}\n")
 }
 
-/// speedscope's file format: shared frames, one evented profile per lane.
+/// speedscope's file format: shared frames, one evented profile per lane
+/// (a thread's stack, its async lanes and its lifetime lanes apart), so
+/// events never go back in time within a profile.
 pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
     let frames: Vec<Value> = timeline
         .names
         .iter()
         .map(|n| json!({ "name": n }))
         .collect();
-    /// (rank, thread), its events, first start, last end.
-    type Lane = ((u32, u32), Vec<Value>, i64, i64);
-    let mut lanes: Vec<Lane> = Vec::new();
+    /// Lane index, its events, first start, last end.
+    type Profile = (usize, Vec<Value>, i64, i64);
+    let mut profiles: Vec<Profile> = Vec::new();
     timeline.nested_events(|lane, region, at, begin| {
-        if lanes.last().is_none_or(|l| l.0 != lane) {
-            lanes.push((lane, Vec::new(), at, at));
+        if profiles.last().is_none_or(|p| p.0 != lane) {
+            profiles.push((lane, Vec::new(), at, at));
         }
-        if let Some(l) = lanes.last_mut() {
-            l.1.push(json!({"type": if begin { "O" } else { "C" }, "frame": region, "at": at}));
-            l.3 = l.3.max(at);
+        if let Some(p) = profiles.last_mut() {
+            p.1.push(json!({"type": if begin { "O" } else { "C" }, "frame": region, "at": at}));
+            p.3 = p.3.max(at);
         }
     });
-    let profiles: Vec<Value> = lanes
+    let profiles: Vec<Value> = profiles
         .into_iter()
-        .map(|((rank, thread), events, start, end)| {
+        .map(|(lane, events, start, end)| {
             json!({
                 "type": "evented",
-                "name": format!("rank {rank} · thread {thread}"),
+                "name": timeline.lane_label(&timeline.lanes[lane]),
                 "unit": "nanoseconds",
                 "startValue": start,
                 "endValue": end,
@@ -111,7 +182,9 @@ pub fn speedscope(timeline: &Timeline, name: &str) -> Value {
 
 /// Perfetto's protobuf trace format (what ui.perfetto.dev loads natively;
 /// unlike JSON it stays fast past 10⁶ events): one process track per rank,
-/// one thread track per (rank, thread), a slice begin/end pair per call.
+/// one track per lane (a thread track for each thread's stack, a named
+/// track beside it for each async or lifetime lane), a slice begin/end pair
+/// per call.
 /// Packets are streamed as the repeated `Trace.packet` field, so the trace
 /// is never held in memory whole.
 pub fn perfetto(
@@ -131,11 +204,11 @@ fn process_uuid(rank: u32) -> u64 {
     1 + rank as u64
 }
 
-/// The uuid of the thread track of (`rank`, `thread`): at least 2³², so apart
-/// from the process tracks' for ranks below 2³² − 1, and one per lane while
-/// threads are below 2¹⁶.
-fn thread_uuid(rank: u32, thread: u32) -> u64 {
-    (1u64 << 32) + ((rank as u64) << 16) + thread as u64
+/// The uuid of the track of lane `lane` (an index into
+/// [`Timeline::lanes`]): at least 2³², so apart from the process tracks'
+/// for ranks below 2³² − 1.
+fn lane_uuid(lane: usize) -> u64 {
+    (1u64 << 32) + lane as u64
 }
 
 /// Writes `packet` as one `Trace.packet` field: tag, varint length, bytes.
@@ -161,17 +234,21 @@ fn write_packet(
     out.write_all(&bytes)
 }
 
-/// A track descriptor per rank (process `rank N`, pid N + 1) before that
-/// rank's first lane, then one per lane (thread `thread T`, child of its
-/// rank's track).
+/// A track descriptor per rank (process `rank N`, pid N + 1, children in
+/// lane order) before that rank's first lane, then one per lane, child of
+/// its rank's track: a thread track (`thread T`) for a thread's stack, a
+/// named track (`thread T · async 1`) for its other lanes.
 fn write_track_descriptors(timeline: &Timeline, out: &mut impl Write) -> std::io::Result<()> {
     use perfetto_protos::process_descriptor::ProcessDescriptor;
     use perfetto_protos::thread_descriptor::ThreadDescriptor;
     use perfetto_protos::trace_packet::TracePacket;
-    use perfetto_protos::track_descriptor::TrackDescriptor;
+    use perfetto_protos::track_descriptor::{
+        track_descriptor::ChildTracksOrdering, TrackDescriptor,
+    };
 
     let mut ranks_seen = Vec::new();
-    for (rank, thread) in timeline.lanes() {
+    for (i, lane) in timeline.lanes.iter().enumerate() {
+        let rank = lane.rank;
         let pid = rank as i32 + 1;
         if !ranks_seen.contains(&rank) {
             ranks_seen.push(rank);
@@ -180,19 +257,25 @@ fn write_track_descriptors(timeline: &Timeline, out: &mut impl Write) -> std::io
             process.set_process_name(format!("rank {rank}"));
             let mut track = TrackDescriptor::new();
             track.set_uuid(process_uuid(rank));
+            track.set_child_ordering(ChildTracksOrdering::EXPLICIT);
             track.process = Some(process).into();
             let mut packet = TracePacket::new();
             packet.set_track_descriptor(track);
             write_packet(out, &packet)?;
         }
-        let mut descriptor = ThreadDescriptor::new();
-        descriptor.set_pid(pid);
-        descriptor.set_tid(((rank as i32) << 16) + thread as i32 + 1);
-        descriptor.set_thread_name(format!("thread {thread}"));
         let mut track = TrackDescriptor::new();
-        track.set_uuid(thread_uuid(rank, thread));
+        track.set_uuid(lane_uuid(i));
         track.set_parent_uuid(process_uuid(rank));
-        track.thread = Some(descriptor).into();
+        track.set_sibling_order_rank(i32::try_from(i).unwrap_or(i32::MAX));
+        if lane.kind == TrackKind::Stack {
+            let mut descriptor = ThreadDescriptor::new();
+            descriptor.set_pid(pid);
+            descriptor.set_tid(((rank as i32) << 16) + lane.thread as i32 + 1);
+            descriptor.set_thread_name(timeline.track_label(lane));
+            track.thread = Some(descriptor).into();
+        } else {
+            track.set_name(timeline.track_label(lane));
+        }
         let mut packet = TracePacket::new();
         packet.set_track_descriptor(track);
         write_packet(out, &packet)?;
@@ -213,12 +296,12 @@ fn write_slice_packets(
 
     let mut result = Ok(());
     let mut written = 0u64;
-    timeline.nested_events(|(rank, thread), region, at, begin| {
+    timeline.nested_events(|lane, region, at, begin| {
         if result.is_err() {
             return;
         }
         let mut event = TrackEvent::new();
-        event.set_track_uuid(thread_uuid(rank, thread));
+        event.set_track_uuid(lane_uuid(lane));
         if begin {
             event.set_type(track_event::Type::TYPE_SLICE_BEGIN);
             event.set_name(timeline.names[region].clone());
@@ -264,12 +347,34 @@ pub fn csv(timeline: &Timeline, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The summary rows, ranks and metadata as JSON (durations in ns).
+/// A metadata attribute as typed JSON: numbers as numbers, strings holding
+/// a JSON array or object (hostnames, clock offsets) as that value, other
+/// strings as strings.
+fn attr_json(value: &AttrValue) -> Value {
+    match value {
+        AttrValue::Int(v) => json!(v),
+        AttrValue::UInt(v) => json!(v),
+        AttrValue::Float(v) => json!(v),
+        AttrValue::Str(s) => {
+            let t = s.trim_start();
+            if t.starts_with('[') || t.starts_with('{') {
+                if let Ok(parsed) = serde_json::from_str::<Value>(s) {
+                    return parsed;
+                }
+            }
+            Value::String(s.clone())
+        }
+        AttrValue::Other(s) => Value::String(s.clone()),
+    }
+}
+
+/// The summary rows, ranks and metadata as JSON (durations in ns, numbers
+/// as numbers).
 pub fn summary_json(file: &ProfileFile, rows: &[Row]) -> Value {
     let metadata: serde_json::Map<String, Value> = file
         .metadata()
         .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+        .map(|(k, v)| (k.clone(), attr_json(v)))
         .collect();
     json!({
         "file": file.path().display().to_string(),
@@ -280,6 +385,7 @@ pub fn summary_json(file: &ProfileFile, rows: &[Row]) -> Value {
             "name": r.name,
             "ranks": r.ranks,
             "calls": r.stats.calls,
+            "first_start_ns": r.first_start,
             "total_ns": r.stats.total,
             "avg_ns": r.stats.avg,
             "min_ns": r.stats.min,

@@ -1,7 +1,6 @@
 //! `scope-profiler-pproc`: look at a profile from the command line.
 //!
-//! Exit codes: 0 ok, 1 a `--diff` regression above `--max-regression`,
-//! 2 an error (one line on stderr).
+//! Exit codes: see [`EXIT_CODES`].
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,20 +12,31 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use scope_profiler_pproc::export::{self, Format};
 use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
-use scope_profiler_pproc::{diff, flame, gantt, ranks, PprocError, ProfileFile, Result, Timeline};
+use scope_profiler_pproc::{
+    diff, flame, gantt, ranks, report, units, PprocError, ProfileFile, Result, Timeline,
+};
 
-/// Summaries, Gantt charts, flame graphs and exports of scope-profiler files
-/// (ours and the Python package's, schemas 1–3).
+/// The exit codes, as `--help` prints them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; with --diff: no region slower than --max-regression (regions
+     whose total stays under --min-total in both files never count)
+  1  --diff: at least one region got slower (listed on stdout, counted on stderr)
+  2  error: unreadable input, bad arguments, an output that cannot be written
+A closed standard output (`... | head -1`) ends the command quietly with 0.";
+
+/// Summaries, Gantt charts, flame graphs, reports and exports of
+/// scope-profiler files (ours and the Python package's, schemas 1–3).
 #[derive(Parser, Debug)]
-#[command(name = "scope-profiler-pproc", version, about)]
+#[command(name = "scope-profiler-pproc", version, about, after_help = EXIT_CODES)]
 struct Args {
     /// Profile files (profiling_data.h5). Several: one summary each.
     #[arg(required_unless_present = "diff")]
     files: Vec<PathBuf>,
-    /// Ranks to include: `0 2`, `0-3`, `1-2,3`.
+    /// Ranks to include: `0 2`, `"0 2"`, `0-3`, `1-2,3`.
     #[arg(long, num_args = 1..)]
     ranks: Vec<String>,
-    /// Order of the summary rows.
+    /// Order of the summary rows (`start`: by each region's first call).
     #[arg(long, value_enum, default_value = "start")]
     sort: SortKey,
     /// Only regions whose name matches one of these regular expressions.
@@ -35,22 +45,36 @@ struct Args {
     /// Skip regions whose name matches one of these regular expressions.
     #[arg(long, num_args = 1..)]
     exclude: Vec<String>,
-    /// Write a Gantt chart (one lane per rank and thread): OUT.svg or OUT.html.
+    /// Write a Gantt chart (a lane per rank, thread and async track):
+    /// OUT.svg (a picture) or OUT.html (zoom, pan, tooltips).
     #[arg(long, value_name = "OUT")]
     gantt: Option<PathBuf>,
     /// Open the Gantt chart with the system opener (needs a display).
     #[arg(long, requires = "gantt")]
     show: bool,
-    /// Write a flame graph SVG (self time in ns), all ranks merged.
+    /// Write a flame graph SVG (frame width = inclusive time), all ranks merged.
     #[arg(long, value_name = "OUT.svg")]
     flame: Option<PathBuf>,
     /// In the flame graph, give each rank its own root frame.
     #[arg(long, requires = "flame")]
     flame_per_rank: bool,
-    /// Export: FORMAT OUT (chrome-trace, perfetto, speedscope, csv, json).
+    /// Export: FORMAT OUT (chrome-trace OUT.json, perfetto OUT.pftrace,
+    /// speedscope OUT.json, csv OUT.csv, json OUT.json); may be given
+    /// several times.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "OUT"])]
     export: Vec<String>,
-    /// Compare two files per region; exit 1 if a region got slower than --max-regression.
+    /// Write a self-contained HTML report: sortable summary, per-rank
+    /// imbalance, Gantt chart and flame graph.
+    #[arg(long, value_name = "OUT.html")]
+    report: Option<PathBuf>,
+    /// Print the summary table also when writing charts, reports or exports.
+    #[arg(long, conflicts_with = "quiet")]
+    summary: bool,
+    /// Print nothing but warnings and errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Compare two files per region (over --ranks, --include, --exclude);
+    /// exit 1 if a region got slower than --max-regression.
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     diff: Vec<PathBuf>,
     /// First repair rank files left by a killed run: rebuilt from their
@@ -61,6 +85,15 @@ struct Args {
     /// Allowed slow-down per region for --diff, % of the base total.
     #[arg(long, default_value_t = 10.0)]
     max_regression: f64,
+    /// Noise floor for --diff: a region whose total stays under this in both
+    /// files is never a regression (`250ns`, `100us`, `1.5ms`, `2s`).
+    #[arg(long, default_value = "100us", value_parser = parse_min_total)]
+    min_total: i64,
+}
+
+/// `--min-total`'s parser: a duration with a unit, in ns.
+fn parse_min_total(text: &str) -> std::result::Result<i64, String> {
+    units::parse_duration(text).map_err(|e| e.to_string())
 }
 
 impl Args {
@@ -74,9 +107,24 @@ impl Args {
         }
     }
 
-    /// Whether a Gantt chart, flame graph or export is asked for.
+    /// Whether a Gantt chart, flame graph, report or export is asked for.
     fn wants_output(&self) -> bool {
-        self.gantt.is_some() || self.flame.is_some() || !self.export.is_empty()
+        self.gantt.is_some()
+            || self.flame.is_some()
+            || self.report.is_some()
+            || !self.export.is_empty()
+    }
+
+    /// Whether to print the summary table of each file.
+    fn prints_summary(&self) -> bool {
+        !self.quiet && (self.summary || !self.wants_output())
+    }
+
+    /// Says what was written, unless `--quiet`.
+    fn tell(&self, message: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
     }
 }
 
@@ -84,11 +132,28 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
         Ok(code) => code,
+        Err(PprocError::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scope-profiler-pproc: error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes `text` to stdout; a reader that closed the pipe (`| head -1`)
+/// is [`PprocError::StdoutClosed`], not a panic.
+fn print_out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => PprocError::StdoutClosed,
+            _ => PprocError::Write {
+                path: PathBuf::from("<stdout>"),
+                source: e,
+            },
+        })
 }
 
 /// A spinner on stderr for work that may take a while; invisible when stderr
@@ -192,98 +257,220 @@ impl Selection {
     }
 }
 
-/// Does what `args` asks: the repairs, then either the diff or, per file,
-/// the summary followed by the charts and the export.
+/// Whether the name of `path` ends in `.EXT` for one of `allowed` (any
+/// case); if not, an error saying what `what` is written as.
+fn check_extension(path: &Path, allowed: &[&str], what: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if allowed.iter().any(|ext| name.ends_with(&format!(".{ext}"))) {
+        return Ok(());
+    }
+    let list: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+    Err(PprocError::Output(format!(
+        "{}: {what} is written as {}: name the file with that extension",
+        path.display(),
+        list.join(" or ")
+    )))
+}
+
+/// The outputs asked for, checked before anything is read or written.
+struct Outputs {
+    /// `--gantt`, and whether it is the HTML page.
+    gantt: Option<(PathBuf, bool)>,
+    /// Each `--export FORMAT OUT`, in order.
+    exports: Vec<(Format, PathBuf)>,
+}
+
+impl Outputs {
+    /// Checks every output's format and extension and that they take one
+    /// input file.
+    fn of(args: &Args) -> Result<Outputs> {
+        if args.wants_output() && args.files.len() != 1 {
+            return Err(PprocError::Output(
+                "--gantt, --flame, --report and --export take exactly one input file".into(),
+            ));
+        }
+        let gantt = match &args.gantt {
+            Some(out) => {
+                check_extension(out, &["svg", "html", "htm"], "a Gantt chart")?;
+                let html = check_extension(out, &["html", "htm"], "").is_ok();
+                Some((out.clone(), html))
+            }
+            None => None,
+        };
+        if let Some(out) = &args.flame {
+            check_extension(out, &["svg"], "a flame graph")?;
+        }
+        if let Some(out) = &args.report {
+            check_extension(out, &["html", "htm"], "a report")?;
+        }
+        let mut exports = Vec::new();
+        for pair in args.export.chunks(2) {
+            let [format, out] = pair else {
+                return Err(PprocError::Output("--export takes FORMAT OUT".into()));
+            };
+            let format = Format::parse(format)?;
+            let out = PathBuf::from(out);
+            check_extension(
+                &out,
+                format.extensions(),
+                &format!("a {} export", format.name()),
+            )?;
+            exports.push((format, out));
+        }
+        Ok(Outputs { gantt, exports })
+    }
+}
+
+/// Does what `args` asks: checks the outputs asked for, the repairs, then
+/// either the diff or, per file, the summary followed by the charts, the
+/// report and the exports.
 fn run(args: &Args) -> Result<ExitCode> {
+    let selection = Selection::of(args)?;
+    let outputs = Outputs::of(args)?;
     if args.repair {
         repair(args.inputs())?;
     }
     if let [base, candidate] = args.diff.as_slice() {
-        return print_diff(args, base, candidate);
-    }
-    let selection = Selection::of(args)?;
-    let wants_output = args.wants_output();
-    if wants_output && args.files.len() != 1 {
-        return Err(PprocError::Output(
-            "--gantt, --flame and --export take exactly one input file".into(),
-        ));
+        return print_diff(args, &selection, base, candidate);
     }
     for path in &args.files {
         let file = open(path)?;
-        let rows = print_summary(args, &selection, path, &file)?;
-        if !wants_output {
+        let rows = summary_rows(args, &selection, &file)?;
+        if args.prints_summary() {
+            print_out(&summary_text(&selection, path, &file, &rows))?;
+        }
+        if !args.wants_output() {
             continue;
         }
         let timeline = Timeline::of(&file, selection.ranks.as_deref(), |name| {
             selection.regions.keeps(name)
         });
         let name = path.display().to_string();
-        write_gantt_chart(args, &timeline, &name)?;
+        write_gantt_chart(args, &outputs, &timeline, &name)?;
         write_flame_graph(args, &timeline, &name)?;
-        write_export(args, &file, &rows, &timeline)?;
+        write_report(args, &selection, &file, &rows, &timeline)?;
+        for (format, out) in &outputs.exports {
+            export_to(*format, &file, &rows, &timeline, out)?;
+            args.tell(format_args!(
+                "wrote {} export {}",
+                format.name(),
+                out.display()
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--diff`: prints the per-region comparison; exit code 1 when a region got
-/// slower than `--max-regression`, with their count on stderr.
-fn print_diff(args: &Args, base: &Path, candidate: &Path) -> Result<ExitCode> {
-    let changes = diff::compare(&open(base)?, &open(candidate)?);
-    print!("{}", diff::render(&changes, args.max_regression));
-    let slower = diff::regressions(&changes, args.max_regression);
+/// `--diff`: prints the per-region comparison over the selected ranks and
+/// regions; exit code 1 when a region above the noise floor got slower than
+/// `--max-regression`, with their count on stderr. Warns when the files
+/// hold different numbers of ranks (totals are summed over ranks).
+fn print_diff(
+    args: &Args,
+    selection: &Selection,
+    base: &Path,
+    candidate: &Path,
+) -> Result<ExitCode> {
+    let (base_file, candidate_file) = (open(base)?, open(candidate)?);
+    if let Some(r) = &selection.ranks {
+        base_file.check_ranks(r)?;
+        candidate_file.check_ranks(r)?;
+    } else if base_file.ranks().len() != candidate_file.ranks().len() {
+        eprintln!(
+            "scope-profiler-pproc: warning: {} has {} rank(s), {} has {}: totals are summed over \
+             ranks, so they differ by the rank count alone; compare the same ranks with --ranks",
+            base.display(),
+            base_file.ranks().len(),
+            candidate.display(),
+            candidate_file.ranks().len()
+        );
+    }
+    let thresholds = diff::Thresholds {
+        max_regression_pct: args.max_regression,
+        min_total_ns: args.min_total,
+    };
+    let changes = diff::compare(
+        &base_file,
+        &candidate_file,
+        selection.ranks.as_deref(),
+        &selection.regions,
+    );
+    if !args.quiet {
+        print_out(&diff::render(&changes, &thresholds))?;
+    }
+    let slower = diff::regressions(&changes, &thresholds);
     if !slower.is_empty() {
         eprintln!(
-            "{} region(s) slower by more than {}%",
+            "{} region(s) slower by more than {}% (noise floor {})",
             slower.len(),
-            args.max_regression
+            args.max_regression,
+            units::duration(args.min_total as f64)
         );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the summary table of `file` over the selection and returns its
-/// rows; fails when `--ranks` names a rank the file lacks.
-fn print_summary(
-    args: &Args,
-    selection: &Selection,
-    path: &Path,
-    file: &ProfileFile,
-) -> Result<Vec<table::Row>> {
+/// The summary rows of `file` over the selection; fails when `--ranks`
+/// names a rank the file lacks.
+fn summary_rows(args: &Args, selection: &Selection, file: &ProfileFile) -> Result<Vec<table::Row>> {
     if let Some(r) = &selection.ranks {
         file.check_ranks(r)?;
     }
-    let ranks = selection.ranks.as_deref();
-    let rows = table::rows(file, ranks, &selection.regions, args.sort);
+    Ok(table::rows(
+        file,
+        selection.ranks.as_deref(),
+        &selection.regions,
+        args.sort,
+    ))
+}
+
+/// The summary table of `file` with its title line.
+fn summary_text(
+    selection: &Selection,
+    path: &Path,
+    file: &ProfileFile,
+    rows: &[table::Row],
+) -> String {
     let title = format!(
         "{} — schema {}, {} rank(s), {} region(s)",
         path.display(),
         file.schema(),
-        ranks.map_or(file.ranks().len(), <[u32]>::len),
+        selection
+            .ranks
+            .as_deref()
+            .map_or(file.ranks().len(), <[u32]>::len),
         rows.len()
     );
-    print!("{}", table::render(&title, &rows));
-    Ok(rows)
+    table::render(&title, rows)
 }
 
-/// `--gantt`: writes the chart (HTML for `.html`/`.htm`, else SVG) and, with
+/// `--gantt`: writes the chart (the HTML page or the SVG picture) and, with
 /// `--show`, opens it.
-fn write_gantt_chart(args: &Args, timeline: &Timeline, name: &str) -> Result<()> {
-    let Some(out) = &args.gantt else {
+fn write_gantt_chart(
+    args: &Args,
+    outputs: &Outputs,
+    timeline: &Timeline,
+    name: &str,
+) -> Result<()> {
+    let Some((out, is_html)) = &outputs.gantt else {
         return Ok(());
     };
-    let is_html = out.extension().is_some_and(|e| e == "html" || e == "htm");
-    let doc = if is_html {
+    let doc = if *is_html {
         gantt::html(timeline, name)
     } else {
         gantt::svg(timeline, name)
     };
     write_all(out, doc.as_bytes())?;
-    eprintln!(
-        "wrote Gantt chart {} ({} bars)",
+    args.tell(format_args!(
+        "wrote Gantt chart {} ({} calls on {} lanes)",
         out.display(),
-        timeline.calls.len()
-    );
+        timeline.calls.len(),
+        timeline.lanes.len()
+    ));
     if args.show {
         show(out);
     }
@@ -296,29 +483,32 @@ fn write_flame_graph(args: &Args, timeline: &Timeline, name: &str) -> Result<()>
         return Ok(());
     };
     write_all(out, &flame::svg(timeline, args.flame_per_rank, name)?)?;
-    eprintln!("wrote flame graph {}", out.display());
+    args.tell(format_args!("wrote flame graph {}", out.display()));
     Ok(())
 }
 
-/// `--export FORMAT OUT`: parses the format name (any case) and writes the
-/// export.
-fn write_export(
+/// `--report`: writes the HTML report.
+fn write_report(
     args: &Args,
+    selection: &Selection,
     file: &ProfileFile,
     rows: &[table::Row],
     timeline: &Timeline,
 ) -> Result<()> {
-    let [format, out] = args.export.as_slice() else {
+    let Some(out) = &args.report else {
         return Ok(());
     };
-    let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
-        PprocError::Output(format!(
-            "unknown export format {format:?}: use chrome-trace, perfetto, speedscope, csv or json"
-        ))
-    })?;
-    let out = PathBuf::from(out);
-    export_to(format, file, rows, timeline, &out)?;
-    eprintln!("wrote {format:?} export {}", out.display());
+    let title = file.path().display().to_string();
+    let flame_svg = flame::svg(timeline, false, &title).ok();
+    let page = report::html(&report::Report {
+        file,
+        ranks: selection.ranks.as_deref(),
+        rows,
+        timeline,
+        flame_svg: flame_svg.as_deref(),
+    });
+    write_all(out, page.as_bytes())?;
+    args.tell(format_args!("wrote report {}", out.display()));
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::error::{PprocError, Result};
 use crate::profile::{ProfileFile, Stats};
+use crate::units::duration;
 
 /// One row of the summary.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,12 +20,16 @@ pub struct Row {
     pub stats: Stats,
     /// Slowest rank over the mean, %.
     pub imbalance_pct: f64,
+    /// Start of the region's first timed call on the selected ranks, ns
+    /// (`None` for count-only regions).
+    pub first_start: Option<i64>,
 }
 
 /// Column to sort by (descending, except `start` and `name`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortKey {
-    /// File order (first recorded first).
+    /// Start of the first call, earliest first (count-only regions last,
+    /// in file order).
     Start,
     /// Region name, ascending.
     Name,
@@ -99,12 +104,18 @@ pub fn rows(
                 .count(),
             stats: ProfileFile::stats(r, ranks),
             imbalance_pct: ProfileFile::imbalance_pct(r, ranks),
+            first_start: r
+                .per_rank
+                .iter()
+                .filter(|(k, _)| ranks.is_none_or(|s| s.contains(k)))
+                .filter_map(|(_, events)| events.starts.iter().min().copied())
+                .min(),
         })
         .filter(|row| row.ranks > 0)
         .collect();
     let desc = |a: f64, b: f64| b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal);
     match sort {
-        SortKey::Start => {}
+        SortKey::Start => rows.sort_by_key(|r| (r.first_start.is_none(), r.first_start)),
         SortKey::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
         SortKey::Calls => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.calls)),
         SortKey::Total => rows.sort_by_key(|r| std::cmp::Reverse(r.stats.total)),
@@ -117,26 +128,22 @@ pub fn rows(
     rows
 }
 
-fn secs(ns: f64) -> String {
-    format!("{:.6}", ns / 1e9)
-}
-
 /// The column headings of [`render`]'s table.
 const HEADER: [&str; 11] = [
     "region",
     "ranks",
     "calls",
-    "total [s]",
-    "avg [s]",
-    "min [s]",
-    "max [s]",
-    "std [s]",
-    "p50 [s]",
-    "p95 [s]",
+    "total",
+    "avg",
+    "min",
+    "max",
+    "std",
+    "p50",
+    "p95",
     "imbalance [%]",
 ];
 
-/// Renders rows as an aligned text table (times in seconds).
+/// Renders rows as an aligned text table (times with automatic units).
 pub fn render(title: &str, rows: &[Row]) -> String {
     let body: Vec<[String; 11]> = rows.iter().map(cells).collect();
     let widths = column_widths(&body);
@@ -158,20 +165,28 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     out
 }
 
-/// The cells of one row, in [`HEADER`]'s order.
+/// The cells of one row, in [`HEADER`]'s order; times are `-` for a
+/// count-only region.
 fn cells(r: &Row) -> [String; 11] {
     let s = &r.stats;
+    let time = |ns: f64| {
+        if r.first_start.is_some() {
+            duration(ns)
+        } else {
+            "-".to_owned()
+        }
+    };
     [
         display_name(&r.name),
         r.ranks.to_string(),
         s.calls.to_string(),
-        secs(s.total as f64),
-        secs(s.avg),
-        secs(s.min as f64),
-        secs(s.max as f64),
-        secs(s.std),
-        secs(s.p50),
-        secs(s.p95),
+        time(s.total as f64),
+        time(s.avg),
+        time(s.min as f64),
+        time(s.max as f64),
+        time(s.std),
+        time(s.p50),
+        time(s.p95),
         format!("{:.2}", r.imbalance_pct),
     ]
 }
