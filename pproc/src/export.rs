@@ -26,6 +26,8 @@ pub enum Format {
     Csv,
     /// The summary table and metadata as JSON.
     Json,
+    /// An OTF2 archive directory (Vampir, Scalasca): see [`crate::otf2`].
+    Otf2,
 }
 
 impl Format {
@@ -33,7 +35,7 @@ impl Format {
     pub fn parse(name: &str) -> Result<Format> {
         <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
             PprocError::Output(format!(
-                "unknown export format {name:?}: use chrome-trace, perfetto, speedscope, csv or json"
+                "unknown export format {name:?}: use chrome-trace, perfetto, speedscope, csv, json or otf2"
             ))
         })
     }
@@ -46,16 +48,18 @@ impl Format {
             Format::Perfetto => "perfetto",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Otf2 => "otf2",
         }
     }
 
     /// The file name extensions an export of this format may have (compared
-    /// without regard to case).
+    /// without regard to case); empty for a directory (`otf2`).
     pub fn extensions(self) -> &'static [&'static str] {
         match self {
             Format::ChromeTrace | Format::Speedscope | Format::Json => &["json"],
             Format::Perfetto => &["pftrace", "perfetto-trace", "pb"],
             Format::Csv => &["csv"],
+            Format::Otf2 => &[],
         }
     }
 }

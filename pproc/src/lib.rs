@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod flame;
 pub mod gantt;
+pub mod otf2;
 pub mod palette;
 pub mod profile;
 pub mod ranks;

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scope_profiler_pproc::export::{self, Format};
 use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
 use scope_profiler_pproc::{
-    diff, flame, gantt, ranks, report, units, PprocError, ProfileFile, Result, Timeline,
+    diff, flame, gantt, otf2, ranks, report, units, PprocError, ProfileFile, Result, Timeline,
 };
 
 /// The exit codes, as `--help` prints them.
@@ -313,11 +313,13 @@ impl Outputs {
             };
             let format = Format::parse(format)?;
             let out = PathBuf::from(out);
-            check_extension(
-                &out,
-                format.extensions(),
-                &format!("a {} export", format.name()),
-            )?;
+            if !format.extensions().is_empty() {
+                check_extension(
+                    &out,
+                    format.extensions(),
+                    &format!("a {} export", format.name()),
+                )?;
+            }
             exports.push((format, out));
         }
         Ok(Outputs { gantt, exports })
@@ -353,6 +355,10 @@ fn run(args: &Args) -> Result<ExitCode> {
         write_flame_graph(args, &timeline, &name)?;
         write_report(args, &selection, &file, &rows, &timeline)?;
         for (format, out) in &outputs.exports {
+            if *format == Format::Otf2 {
+                write_otf2(args, &selection, &file, &timeline, out)?;
+                continue;
+            }
             export_to(*format, &file, &rows, &timeline, out)?;
             args.tell(format_args!(
                 "wrote {} export {}",
@@ -512,6 +518,30 @@ fn write_report(
     Ok(())
 }
 
+/// `--export otf2 OUTDIR`: the archive, with a location group for every
+/// selected rank.
+fn write_otf2(
+    args: &Args,
+    selection: &Selection,
+    file: &ProfileFile,
+    timeline: &Timeline,
+    out: &Path,
+) -> Result<()> {
+    let ranks = selection.ranks.as_deref().unwrap_or(file.ranks());
+    let bar = ProgressBar::new(timeline.calls.len() as u64).with_message("exporting");
+    let machine = otf2::machine_name(file);
+    let done = otf2::export(timeline, ranks, &machine, out, |n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    args.tell(format_args!(
+        "wrote OTF2 archive {} ({} rank(s), {} location(s), {} events)",
+        done.anchor.display(),
+        done.ranks,
+        done.locations,
+        done.events
+    ));
+    Ok(())
+}
+
 fn export_to(
     format: Format,
     file: &ProfileFile,
@@ -543,6 +573,12 @@ fn export_to(
         Format::Json => {
             serde_json::to_writer_pretty(&mut w, &export::summary_json(file, rows))
                 .map_err(|e| io(e.into()))?;
+        }
+        // A directory, not a file: `run` hands it to `write_otf2`.
+        Format::Otf2 => {
+            return Err(PprocError::Output(
+                "otf2 writes a directory; see write_otf2".into(),
+            ))
         }
     }
     w.flush().map_err(io)
