@@ -115,7 +115,8 @@ pub struct FlushWaiter {
 
 impl FlushWaiter {
     /// Returns once every record pushed before this call has been drained
-    /// and, with `flush_to_disk`, appended to the rank file and flushed; or
+    /// and, with `flush_to_disk`, written to the rank's stream (into the
+    /// page cache: it survives a killed process, not a power cut); or
     /// at once when the flusher is stopping (finalize drains everything).
     pub fn flush(&self) {
         let rounds = &self.rounds;

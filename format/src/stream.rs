@@ -179,7 +179,8 @@ impl FrameEncoder {
         self.put_bytes(&header.scale.ns_per_tick.to_le_bytes());
     }
 
-    /// Names regions: each `(id, name)` before the first event that uses it.
+    /// Names regions: each `(id, name)` in the frame holding its first call
+    /// or an earlier one (readers apply a frame's names before its calls).
     pub fn names<'a>(&mut self, names: impl ExactSizeIterator<Item = (u32, &'a str)>) {
         self.put_bytes(&[KIND_NAMES]);
         self.put_varint(names.len() as u64);

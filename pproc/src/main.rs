@@ -77,9 +77,10 @@ struct Args {
     /// exit 1 if a region got slower than --max-regression.
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     diff: Vec<PathBuf>,
-    /// First repair rank files left by a killed run: rebuilt from their
-    /// journal when it is beside them, else their allocation mark moved to
-    /// the end in place (what `h5clear --increment=0` does).
+    /// First repair files a killed run left: a rank stream (`rank_<N>.sps`)
+    /// is converted into `rank_<N>.h5` beside it; an HDF5 file killed inside
+    /// a flush gets its allocation mark moved to the end in place (what
+    /// `h5clear --increment=0` does).
     #[arg(long)]
     repair: bool,
     /// Allowed slow-down per region for --diff, % of the base total.
@@ -200,8 +201,8 @@ fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Repairs each file a killed writer left (see
-/// `scope_profiler_format::repair::repair`: rebuilt from its journal, or
-/// its allocation mark moved to its end) and says what it did.
+/// `scope_profiler_format::repair::repair`: a stream converted to HDF5, or
+/// an HDF5 file's allocation mark moved to its end) and says what it did.
 fn repair(files: &[PathBuf]) -> Result<()> {
     use scope_profiler_format::repair::{self, Repair};
     for path in files {

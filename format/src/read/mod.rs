@@ -92,9 +92,10 @@ impl RegionData {
     }
 }
 
-/// What a writer killed inside an HDF5 flush can leave in a tree-layout
-/// (schema 1) dataset, and what the reader did about it. The reader never
-/// drops data silently: every cut is listed in [`ProfileData::damage`].
+/// What a killed writer left, and what the reader did about it: a rank
+/// stream's torn last frame or missing end, or what a kill inside an HDF5
+/// flush leaves in a schema-1 dataset. The reader never drops data
+/// silently: every cut is listed in [`ProfileData::damage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Damage {
     /// HDF5 could not read the dataset whole (its chunk index points at
