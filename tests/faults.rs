@@ -14,15 +14,37 @@ use scope_profiler::{read_profile, region, Config, Error, ProfileManager};
 use scope_profiler_format::repair::{self, Repair};
 
 #[test]
-fn unwritable_file_path_is_a_clear_error_and_the_rank_data_is_kept() {
+fn an_unwritable_file_path_fails_setup_with_one_clear_line() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();
-    let missing_dir = dir.path().join("does/not/exist/profile.h5");
+    let missing = dir.path().join("does/not/exist/profile.h5");
+    let config = Config::default()
+        .file_path(&missing)
+        .shared_tmp_dir(dir.path());
+    let err = ProfileManager::setup(config).unwrap_err();
+    assert!(matches!(err, Error::OutputNotWritable { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(!ProfileManager::is_setup());
+}
+
+#[test]
+fn a_file_path_that_vanishes_before_finalize_keeps_the_rank_data() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let missing_dir = out_dir.join("profile.h5");
     let config = Config::default()
         .file_path(&missing_dir)
         .print_summary(false)
         .shared_tmp_dir(dir.path());
     ProfileManager::setup(config).unwrap();
+    std::fs::remove_dir(&out_dir).unwrap();
     for _ in 0..123 {
         let _g = region!("precious");
     }

@@ -24,6 +24,15 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// `file_path`'s directory does not exist or is not writable (checked
+    /// at setup, on the rank that writes the profile).
+    #[error("cannot write the profile to {path}: {source}")]
+    OutputNotWritable {
+        /// The requested `file_path`.
+        path: PathBuf,
+        /// Why a file could not be created beside it.
+        source: std::io::Error,
+    },
     /// The flusher thread could not be started.
     #[error("cannot start the flusher thread: {0}")]
     FlusherThread(#[source] std::io::Error),

@@ -129,7 +129,7 @@ fn compress(shuffled: &[u8]) -> Vec<u8> {
 /// `j` of `v`. One pass per byte plane, so each writes a contiguous run.
 fn shuffle<T: Copy>(values: &[T], byte: impl Fn(T, usize) -> u8) -> Vec<u8> {
     let size = std::mem::size_of::<T>();
-    let mut out = Vec::with_capacity(values.len() * size);
+    let mut out = Vec::with_capacity(std::mem::size_of_val(values));
     for j in 0..size {
         out.extend(values.iter().map(|v| byte(*v, j)));
     }

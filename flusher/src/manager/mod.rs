@@ -63,6 +63,7 @@ impl ProfileManager {
             .unwrap_or_else(std::env::temp_dir);
         let mut owned_dir = None;
         let run_dir = ranks.share_dir(|| {
+            check_writable(config.get_file_path())?;
             let dir = make_run_dir(&parent)?;
             let path = dir.path().to_owned();
             owned_dir = Some(dir);
@@ -179,6 +180,23 @@ impl ProfileManager {
             .ok_or(Error::NotSetUp)?;
         running.finalize()
     }
+}
+
+/// Fails unless a file can be created in `file_path`'s directory, so an
+/// unwritable output is reported at setup, not after the run.
+fn check_writable(file_path: &Path) -> Result<()> {
+    let dir = match file_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".scope-profiler-check")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| Error::OutputNotWritable {
+            path: file_path.to_owned(),
+            source,
+        })
 }
 
 /// Makes the run directory `scope-profiler-XXXXXX` under `parent`
