@@ -81,7 +81,7 @@ pub struct PendingChunk {
     pub values: ChunkValues,
 }
 
-/// Collects chunks and writes them, compressed in parallel, [`IN_FLIGHT`]
+/// Collects chunks and writes them, compressed in parallel, 16
 /// at a time (so memory stays bounded whatever the file's size).
 #[derive(Default)]
 pub struct ChunkWriter {
