@@ -338,3 +338,40 @@ fn the_config_defaults_are_the_python_packages() {
     assert_eq!(c.get_file_path(), std::path::Path::new("profiling_data.h5"));
     assert_eq!(c.get_overflow(), OverflowPolicy::Block);
 }
+
+#[test]
+fn thread_names_reach_the_stream_and_the_profile() {
+    let run = setup_run(|c| c);
+    std::thread::Builder::new()
+        .name("worker-7".into())
+        .spawn(|| {
+            let _g = region!("named thread");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    std::thread::spawn(|| {
+        let _g = region!("unnamed thread");
+    })
+    .join()
+    .unwrap();
+    ProfileManager::flush().unwrap();
+    let stream = read_profile(ProfileManager::run_dir().unwrap().join("rank_0.sps")).unwrap();
+    ProfileManager::finalize().unwrap();
+    let file = read_profile(&run.path).unwrap();
+    for data in [&stream, &file] {
+        let named = data.region("named thread").unwrap().per_rank[&0]
+            .threads
+            .clone()
+            .unwrap()[0];
+        let unnamed = data.region("unnamed thread").unwrap().per_rank[&0]
+            .threads
+            .clone()
+            .unwrap()[0];
+        assert_eq!(
+            data.thread_names.get(&(0, named)).map(String::as_str),
+            Some("worker-7")
+        );
+        assert_eq!(data.thread_names.get(&(0, unnamed)), None);
+    }
+}

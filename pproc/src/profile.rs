@@ -123,7 +123,12 @@ impl ProfileFile {
             })
     }
 
-    /// `/metadata` attributes.
+    /// Thread names by (rank, thread index), where the file records them.
+    pub fn thread_names(&self) -> &BTreeMap<(u32, u32), String> {
+        &self.data.thread_names
+    }
+
+    /// `/metadata`'s attributes.
     pub fn metadata(&self) -> &BTreeMap<String, AttrValue> {
         &self.data.metadata
     }

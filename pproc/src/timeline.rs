@@ -131,7 +131,9 @@ impl Timeline {
                 }
             }
         }
-        Timeline::from_calls(names, colours, raw)
+        let mut timeline = Timeline::from_calls(names, colours, raw);
+        timeline.thread_names = file.thread_names().clone();
+        timeline
     }
 
     /// Places `raw` calls on lanes and sorts them.

@@ -186,6 +186,20 @@ pub struct ProfileData {
     /// What a killed writer left damaged and how it was read; empty for a
     /// file that was closed (or flushed) cleanly.
     pub damage: Vec<Damage>,
+    /// Thread names by (rank, thread index), where the writer recorded
+    /// them (threads named when they first recorded); others have none.
+    pub thread_names: BTreeMap<(u32, u32), String>,
+}
+
+/// Thread names of `rank` from the JSON object (`{"0": "main", ...}`) our
+/// writer stores; anything else yields none.
+pub(crate) fn parse_thread_names(rank: u32, json: &str) -> BTreeMap<(u32, u32), String> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(json) else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(k, v)| Some(((rank, k.parse().ok()?), v.as_str()?.to_owned())))
+        .collect()
 }
 
 impl ProfileData {

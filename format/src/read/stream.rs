@@ -60,10 +60,7 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         "time_trace".to_owned(),
         AttrValue::Int(header.time_trace.into()),
     );
-    if !thread_names.is_empty() {
-        let json = serde_json::to_string(&thread_names).unwrap_or_default();
-        metadata.insert("thread_names".to_owned(), AttrValue::Str(json));
-    }
+
     for (name, value) in counters.unwrap_or_default().as_attributes() {
         metadata.insert(name.to_owned(), AttrValue::Int(value));
     }
@@ -95,5 +92,9 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         ranks: vec![header.rank],
         regions,
         damage,
+        thread_names: thread_names
+            .into_iter()
+            .map(|(thread, name)| ((header.rank, thread), name))
+            .collect(),
     })
 }

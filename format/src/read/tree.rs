@@ -26,6 +26,10 @@ impl Reader<'_> {
                     &group_name
                 })
                 .map_err(|e| format!("/{group_name} is not a group: {e}"))?;
+            if let Ok(AttrValue::Str(json)) = group.attr("thread_names").map(|a| attrs::value(&a)) {
+                data.thread_names
+                    .extend(super::parse_thread_names(rank, &json));
+            }
             let Ok(regions_group) = group.group("regions") else {
                 continue;
             };
