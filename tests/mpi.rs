@@ -217,7 +217,7 @@ fn barrier_separated_regions_end_together_on_rank_0s_clock() {
         .count();
     assert!(apart >= 10, "only {apart} rounds started > 1 ms apart");
     // The raw offsets are kept so the shift can be undone.
-    let file = hdf5::File::open(&out).unwrap();
+    let file = scope_profiler_format::h5file::open(&out).unwrap();
     let rank1 = file.group("rank1").unwrap();
     for attr in [
         "clock_offset_setup_ns",

@@ -58,7 +58,7 @@ fn awkward_names_round_trip_exactly() {
         assert_eq!(region.per_rank[&0].calls(), calls, "{name:?}");
     }
     // No name created nested groups: every region is a direct child.
-    let file = hdf5::File::open(&path).unwrap();
+    let file = scope_profiler_format::h5file::open(&path).unwrap();
     let links = file.group("rank0/regions").unwrap().member_names().unwrap();
     assert_eq!(links.len(), names.len());
     assert!(

@@ -284,7 +284,7 @@ fn a_file_killed_inside_a_flush_is_named_and_repair_makes_it_readable() {
     // A rank file's layout: chunked, resizable datasets at /regions/<name>.
     let path = dir.path().join("rank_0.h5");
     let p = path.to_str().unwrap();
-    let file = scope_profiler_format::hdf5::File::create(&path).unwrap();
+    let file = scope_profiler_format::h5file::create(&path).unwrap();
     let region = file.create_group("regions/inner").unwrap();
     let starts: Vec<i64> = (1..=50).map(|i| i * 100).collect();
     let ends: Vec<i64> = starts.iter().map(|s| s + 40).collect();

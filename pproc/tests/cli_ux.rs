@@ -140,7 +140,7 @@ fn json_summary_is_typed() {
     let dir = tempfile::tempdir().unwrap();
     let input = async_file(dir.path());
     {
-        let file = scope_profiler_format::hdf5::File::open_rw(&input).unwrap();
+        let file = scope_profiler_format::h5file::open_rw(&input).unwrap();
         let metadata = file.group("metadata").unwrap();
         scope_profiler_format::attrs::write_str(
             &metadata,

@@ -18,7 +18,7 @@ pub type Calls = BTreeMap<u32, BTreeMap<String, Vec<RawCall>>>;
 
 /// Writes `calls` as a schema-1 profile at `path`.
 pub fn write_schema1(path: &Path, calls: &Calls) -> hdf5::Result<()> {
-    let file = hdf5::File::create(path)?;
+    let file = scope_profiler_format::h5file::create(path)?;
     let metadata = file.create_group("metadata")?;
     metadata
         .new_attr::<i64>()
