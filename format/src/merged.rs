@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::columnar::ColumnarWriter;
 use crate::metadata::{self, RunFacts};
+use crate::rank_totals::RankTotals;
 use crate::tree::{self, RankWriteError};
 use crate::{attrs, read_profile, ClockShift, EventColumns, WriteError};
 
@@ -33,6 +34,9 @@ pub struct RankInput {
     pub shift: ClockShift,
     /// Its host name.
     pub hostname: String,
+    /// The stream's totals, when the caller has them already (finalize
+    /// totals its own rank for the summary): saves the writer one pass.
+    pub totals: Option<RankTotals>,
 }
 
 impl RankInput {
@@ -98,13 +102,16 @@ fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), W
         let group = out
             .create_group(&format!("rank{}", input.rank))
             .map_err(&h5)?;
-        tree::write_rank(&group, &input.path, &input.to_reference()).map_err(|e| match e {
-            RankWriteError::Hdf5(source) => h5(source),
-            RankWriteError::Stream(source) => WriteError::Stream {
-                path: input.path.clone(),
-                source,
+        let totals = input.totals.clone();
+        tree::write_rank(&group, &input.path, &input.to_reference(), totals).map_err(
+            |e| match e {
+                RankWriteError::Hdf5(source) => h5(source),
+                RankWriteError::Stream(source) => WriteError::Stream {
+                    path: input.path.clone(),
+                    source,
+                },
             },
-        })?;
+        )?;
         let shift = input.shift;
         (|| -> hdf5::Result<()> {
             attrs::write_str(&group, "hostname", &input.hostname)?;

@@ -184,6 +184,7 @@ fn convert_stream(path: &Path) -> io::Result<Repair> {
         path: path.to_owned(),
         shift: Default::default(),
         hostname: crate::metadata::hostname(),
+        totals: Some(totals.clone()),
     };
     let facts = RunFacts {
         start_time_ns: header.scale.anchor_ns,

@@ -126,14 +126,18 @@ impl From<io::Error> for RankWriteError {
 
 /// Writes the calls of the stream at `stream` under `group` (as
 /// `regions/...`, plus the rank's counters and thread names as
-/// attributes), each timestamp mapped by `shift` after conversion to ns.
-/// Returns the stream's totals.
+/// attributes), each timestamp mapped by `shift` after conversion to ns;
+/// `totals` are the stream's when the caller has them. Returns the totals.
 pub(crate) fn write_rank(
     group: &Group,
     stream: &Path,
     shift: &(dyn Fn(i64) -> i64 + Sync),
+    totals: Option<RankTotals>,
 ) -> Result<RankTotals, RankWriteError> {
-    let totals = rank_totals::totals(stream)?;
+    let totals = match totals {
+        Some(t) => t,
+        None => rank_totals::totals(stream)?,
+    };
     for (name, value) in totals.counters.as_attributes() {
         attrs::write_i64(group, name, value)?;
     }

@@ -8,7 +8,8 @@ use std::path::Path;
 use scope_profiler_core::clock;
 use scope_profiler_format::merged::{write_merged, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
-use scope_profiler_format::{rank_totals, stream, ClockOffset, ClockShift};
+use scope_profiler_format::rank_totals::{self, RankTotals};
+use scope_profiler_format::{stream, ClockOffset, ClockShift};
 use tempfile::TempDir;
 
 use super::Running;
@@ -36,7 +37,7 @@ impl Running {
         let rank = ranks.rank();
         warn_of_losses(rank, &outcome);
         let rank_path = run_dir.join(stream::file_name(rank));
-        let local = summarize(&rank_path, &outcome, config.get_time_trace());
+        let (local, own_totals) = summarize(&rank_path, &outcome, config.get_time_trace());
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -79,6 +80,7 @@ impl Running {
                     config: &config,
                     pooled: &summary,
                     start_time_ns,
+                    own_totals,
                 }
                 .write();
                 pooled = Some(summary);
@@ -128,17 +130,26 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
 
 /// This rank's summary, from its stream: every region with calls, by
 /// region id (empty if the stream could not be read, which the rank file
-/// error reports).
-fn summarize(rank_path: &Path, outcome: &FlushOutcome, timed: bool) -> Summary {
+/// error reports), and the stream's totals for the writer.
+fn summarize(
+    rank_path: &Path,
+    outcome: &FlushOutcome,
+    timed: bool,
+) -> (Summary, Option<RankTotals>) {
+    let mut kept = None;
     let regions = match (&outcome.rank_file, rank_totals::totals(rank_path)) {
-        (Ok(()), Ok(totals)) => totals
-            .regions
-            .into_iter()
-            .map(|r| RegionSummary {
-                name: r.name,
-                stats: r.stats,
-            })
-            .collect(),
+        (Ok(()), Ok(totals)) => {
+            let regions = totals
+                .regions
+                .iter()
+                .map(|r| RegionSummary {
+                    name: r.name.clone(),
+                    stats: r.stats,
+                })
+                .collect();
+            kept = Some(totals);
+            regions
+        }
         (Ok(()), Err(e)) => {
             eprintln!(
                 "scope-profiler: warning: cannot read {} back for the summary: {e}",
@@ -149,7 +160,7 @@ fn summarize(rank_path: &Path, outcome: &FlushOutcome, timed: bool) -> Summary {
         (Err(_), _) => Vec::new(),
     };
     let c = &outcome.counters;
-    Summary {
+    let summary = Summary {
         regions,
         timed,
         dropped_events: c.dropped_events,
@@ -158,7 +169,8 @@ fn summarize(rank_path: &Path, outcome: &FlushOutcome, timed: bool) -> Summary {
         threads: outcome.threads,
         ranks: 1,
         file: None,
-    }
+    };
+    (summary, kept)
 }
 
 /// What rank 0 needs to merge every rank's file into `file_path`.
@@ -171,11 +183,13 @@ struct RankMerge<'a> {
     config: &'a Config,
     pooled: &'a Summary,
     start_time_ns: i64,
+    /// Rank 0's own stream totals (it merges), already computed.
+    own_totals: Option<RankTotals>,
 }
 
 impl RankMerge<'_> {
     /// Writes the merged file, or says which rank's file is incomplete.
-    fn write(&self) -> std::result::Result<(), FinalizeError> {
+    fn write(mut self) -> std::result::Result<(), FinalizeError> {
         if let Some((rank, Err(message))) = self
             .reports
             .iter()
@@ -200,6 +214,7 @@ impl RankMerge<'_> {
                     finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),
                 },
                 hostname: report.hostname.clone(),
+                totals: if r == 0 { self.own_totals.take() } else { None },
             })
             .collect();
         let facts = self.run_facts(&inputs);
