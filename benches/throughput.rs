@@ -15,6 +15,8 @@
 //! schedule says the next 10,000 are due, so the blocked time printed is
 //! what an application recording at that rate would see.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,21 +24,6 @@ use scope_profiler::{region, Config, ProfileManager};
 
 /// Calls a paced thread records between looks at the clock.
 const CHUNK: u64 = 10_000;
-
-/// Nanoseconds on a CPU so far of this process's thread called `name`
-/// (`/proc/self/task/*/schedstat`; `comm` holds the first 15 bytes of a
-/// thread's name), or `None` where the kernel does not say.
-fn thread_cpu_ns(name: &str) -> Option<u64> {
-    let comm = &name[..name.len().min(15)];
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .flatten()
-        .find(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == comm)
-        })
-        .and_then(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
-}
 
 fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -146,7 +133,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         (sampler.join().expect("sampler"), produced)
     });
     let recorded = began.elapsed().as_secs_f64();
-    let flusher_cpu_ns = thread_cpu_ns("scope-profiler-flusher");
+    let flusher_cpu_ns = common::thread_cpu_ns("scope-profiler-flusher");
     // Finalize deletes the run directory: measure the stream now.
     let stream_bytes = ProfileManager::run_dir()
         .and_then(|d| std::fs::metadata(d.join("rank_0.sps")).ok())

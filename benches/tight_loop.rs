@@ -11,6 +11,8 @@
 //! written during the run and in the output, finalize's rate, and check
 //! that the file holds exactly every call.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -62,19 +64,6 @@ fn timed(threads: u64, calls: u64, body: fn(u64) -> u64) -> f64 {
     began.elapsed().as_secs_f64()
 }
 
-/// Nanoseconds on a CPU so far of this process's thread called `name`.
-fn thread_cpu_ns(name: &str) -> Option<u64> {
-    let comm = &name[..name.len().min(15)];
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .flatten()
-        .find(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == comm)
-        })
-        .and_then(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
-}
-
 /// What one profiled run measured.
 struct Profiled {
     loop_s: f64,
@@ -110,7 +99,7 @@ fn profiled_run(threads: u64, calls: u64) -> Result<Profiled, scope_profiler::Er
     )?;
     let loop_s = timed(threads, calls, region_loop);
     ProfileManager::flush()?;
-    let flusher_ns = thread_cpu_ns("scope-profiler-flusher").unwrap_or(0);
+    let flusher_ns = common::thread_cpu_ns("scope-profiler-flusher").unwrap_or(0);
     let stream_bytes = ProfileManager::run_dir()
         .and_then(|d| std::fs::metadata(d.join("rank_0.sps")).ok())
         .map_or(0, |m| m.len());

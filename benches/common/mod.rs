@@ -59,3 +59,18 @@ impl Drop for DrainedSession {
         }
     }
 }
+
+/// Nanoseconds on a CPU so far of this process's thread called `name`
+/// (`/proc/self/task/*/schedstat`; `comm` holds the first 15 bytes of a
+/// thread's name), or `None` where the kernel does not say.
+pub fn thread_cpu_ns(name: &str) -> Option<u64> {
+    let comm = &name[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .and_then(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
+}

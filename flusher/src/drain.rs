@@ -34,10 +34,6 @@ pub struct FlushOutcome {
     pub threads: u32,
     /// Dropped, blocked, open and unwritten counts (also in the stream).
     pub counters: RankCounters,
-    /// Timed calls written to the stream.
-    pub events: u64,
-    /// Bytes of the stream.
-    pub bytes: u64,
 }
 
 /// Totals carried over from rings whose threads have exited.
@@ -69,8 +65,6 @@ struct Drainer {
     untimed: Vec<u64>,
     sink: Sink,
     rank_path: PathBuf,
-    /// Timed calls encoded.
-    events: u64,
     unwritten: u64,
 }
 
@@ -202,7 +196,6 @@ impl Flusher {
             untimed: Vec::new(),
             sink,
             rank_path,
-            events: 0,
             unwritten: 0,
         };
         let thread_stop = stop.clone();
@@ -330,7 +323,6 @@ impl Drainer {
 
     /// Writes the frame built so far, holding `events` calls.
     fn store_frame(&mut self, events: u64) {
-        self.events += events;
         let frame = self.encoder.take();
         match &mut self.sink {
             Sink::File(file) => {
@@ -375,34 +367,27 @@ impl Drainer {
         }
         self.encoder.counters(&counters);
         self.encoder.end();
-        let (rank_file, bytes) = self.close_stream();
         FlushOutcome {
-            rank_file,
+            rank_file: self.close_stream(),
             threads: self.session.thread_count(),
             counters,
-            events: self.events,
-            bytes,
         }
     }
 
     /// Writes the last frame (and, with [`Storage::Memory`], every frame
-    /// before it) and closes the stream. Returns how that went and its size.
-    fn close_stream(&mut self) -> (Result<(), RankFileError>, u64) {
+    /// before it) and closes the stream.
+    fn close_stream(&mut self) -> Result<(), RankFileError> {
         let path = self.rank_path.clone();
         let last = self.encoder.take();
         let sink = std::mem::replace(&mut self.sink, Sink::Memory(Vec::new()));
         let written = match sink {
-            Sink::File(mut file) => file.append(last).map(|()| file.bytes_written()),
+            Sink::File(mut file) => file.append(last),
             Sink::Memory(frames) => StreamWriter::create(&path).and_then(|mut file| {
                 file.append(&frames)?;
-                file.append(last)?;
-                Ok(file.bytes_written())
+                file.append(last)
             }),
-            Sink::Failed(failure) => return (Err(failure), 0),
+            Sink::Failed(failure) => return Err(failure),
         };
-        match written {
-            Ok(bytes) => (Ok(()), bytes),
-            Err(source) => (Err(RankFileError::Write { path, source }), 0),
-        }
+        written.map_err(|source| RankFileError::Write { path, source })
     }
 }

@@ -35,13 +35,8 @@ pub struct RankTotals {
     pub regions: Vec<RegionTotals>,
     /// Thread names by thread index (named threads only).
     pub thread_names: BTreeMap<u32, String>,
-    /// Threads that recorded a timed call.
-    pub threads_seen: u32,
     /// The rank's counters (zero if the stream was not finalized).
     pub counters: RankCounters,
-    /// Whether finalize closed the stream (else the process was killed or
-    /// is still running).
-    pub finished: bool,
     /// Bytes after the last intact frame (a frame torn by a kill).
     pub unread_bytes: u64,
 }
@@ -53,10 +48,8 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
     let mut header = None;
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
     let mut thread_names = BTreeMap::new();
-    let mut threads_seen = 0u32;
     let mut per_region: Vec<(RegionStats, u64, Vec<i64>)> = Vec::new();
     let mut counters = RankCounters::default();
-    let mut finished = false;
     let grow = |per_region: &mut Vec<(RegionStats, u64, Vec<i64>)>, i: usize| {
         if i >= per_region.len() {
             per_region.resize_with(i + 1, || (RegionStats::default(), 0, Vec::new()));
@@ -70,7 +63,6 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         names.extend(frame.names.drain(..));
         thread_names.extend(frame.threads.drain(..));
         for e in &frame.events {
-            threads_seen = threads_seen.max(e.thread + 1);
             let i = e.region as usize;
             grow(&mut per_region, i);
             let pending = &mut per_region[i].2;
@@ -86,7 +78,6 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         if let Some(c) = frame.counters {
             counters = c;
         }
-        finished |= frame.end;
     }
     let header = header.ok_or_else(|| io::Error::other("the stream holds no intact frame"))?;
     let regions = per_region
@@ -111,9 +102,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         header,
         regions,
         thread_names,
-        threads_seen,
         counters,
-        finished,
         unread_bytes: reader.unread_bytes(),
     })
 }

@@ -298,8 +298,6 @@ fn unzigzag(v: u64) -> i64 {
 /// A stream file open for appending frames.
 pub struct StreamWriter {
     file: File,
-    /// Bytes written so far.
-    written: u64,
 }
 
 impl StreamWriter {
@@ -307,10 +305,7 @@ impl StreamWriter {
     pub fn create(path: &Path) -> io::Result<StreamWriter> {
         let mut file = File::create(path)?;
         file.write_all(HEADER_LINE)?;
-        Ok(StreamWriter {
-            file,
-            written: HEADER_LINE.len() as u64,
-        })
+        Ok(StreamWriter { file })
     }
 
     /// Appends `frame` (from [`FrameEncoder::take`]) with one `write`, into
@@ -319,14 +314,7 @@ impl StreamWriter {
         if frame.is_empty() {
             return Ok(());
         }
-        self.file.write_all(frame)?;
-        self.written += frame.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes in the file.
-    pub fn bytes_written(&self) -> u64 {
-        self.written
+        self.file.write_all(frame)
     }
 }
 

@@ -108,27 +108,14 @@ fn render(chromium: &Path, page: &Path, virtual_ms: Option<u32>) -> Rendered {
     rendered
 }
 
-fn pproc(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The async run of `support::async_run` with `steps` steps on 2 ranks,
 /// and its Gantt page, report, Gantt SVG and flame graph.
 fn outputs(dir: &Path, steps: i64) -> [PathBuf; 5] {
-    let input = dir.join("async.h5");
-    support::write_schema1(&input, &support::async_run(2, steps)).unwrap();
+    let input = support::async_file(dir, steps);
     let files = ["gantt.html", "report.html", "gantt.svg", "flame.svg"].map(|f| dir.join(f));
     let [gantt_html, report, gantt_svg, flame] = &files;
     let arg = |p: &PathBuf| p.to_str().unwrap().to_owned();
-    pproc(&[
+    support::pproc_ok(&[
         &arg(&input),
         "--gantt",
         &arg(gantt_html),
@@ -137,7 +124,7 @@ fn outputs(dir: &Path, steps: i64) -> [PathBuf; 5] {
         "--flame",
         &arg(flame),
     ]);
-    pproc(&[&arg(&input), "--gantt", &arg(gantt_svg)]);
+    support::pproc_ok(&[&arg(&input), "--gantt", &arg(gantt_svg)]);
     let [a, b, c, d] = files;
     [input, a, b, c, d]
 }
@@ -271,7 +258,7 @@ fn a_gantt_page_of_100_000_calls_draws_in_under_2_s() {
     assert!(support::count(&calls) >= 100_000);
     support::write_schema1(&input, &calls).unwrap();
     let page = dir.path().join("big.html");
-    pproc(&[input.to_str().unwrap(), "--gantt", page.to_str().unwrap()]);
+    support::pproc_ok(&[input.to_str().unwrap(), "--gantt", page.to_str().unwrap()]);
     // Real time: no virtual time budget, the chart draws while the page
     // loads and records performance.now() (ms since navigation) when done.
     let rendered = render(&chromium, &page, None);

@@ -4,26 +4,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn pproc(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn async_file(dir: &Path) -> PathBuf {
-    let path = dir.join("async.h5");
-    support::write_schema1(&path, &support::async_run(2, 12)).unwrap();
-    path
-}
 
 /// What inferno's script shows on a frame: its tooltip without the last
 /// parenthesised group (`txt.replace(/\([^(]*\)$/, "")`).
@@ -37,9 +17,9 @@ fn inferno_label(title: &str) -> &str {
 #[test]
 fn flame_frames_are_labelled_by_name_with_inclusive_and_self_time_in_the_tooltip() {
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let out = dir.path().join("flame.svg");
-    pproc(&[input.to_str().unwrap(), "--flame", out.to_str().unwrap()]);
+    support::pproc_ok(&[input.to_str().unwrap(), "--flame", out.to_str().unwrap()]);
     let svg = std::fs::read_to_string(&out).unwrap();
     let options = roxmltree::ParsingOptions {
         allow_dtd: true,
@@ -152,7 +132,7 @@ fn gantt_ticks_are_round_steps_in_a_fitting_unit() {
         let input = dir.path().join(format!("run{steps}.h5"));
         support::write_schema1(&input, &support::async_run(1, steps)).unwrap();
         let out = dir.path().join(format!("gantt{steps}.svg"));
-        pproc(&[input.to_str().unwrap(), "--gantt", out.to_str().unwrap()]);
+        support::pproc_ok(&[input.to_str().unwrap(), "--gantt", out.to_str().unwrap()]);
         let (values, found_unit) = ticks(&std::fs::read_to_string(&out).unwrap());
         assert_eq!(found_unit, unit);
         assert!(values.len() >= 4 && values[0] == 0.0, "{values:?}");
@@ -171,10 +151,10 @@ fn gantt_ticks_are_round_steps_in_a_fitting_unit() {
 #[test]
 fn a_region_has_one_colour_of_its_own_in_every_chart_of_a_report() {
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let report = dir.path().join("report.html");
     let gantt = dir.path().join("gantt.svg");
-    pproc(&[
+    support::pproc_ok(&[
         input.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),

@@ -4,29 +4,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use scope_profiler_pproc::{flame, ProfileFile, Timeline, TrackKind};
-
-/// The async run of `support::async_run` (2 ranks, 12 steps) as a file.
-fn async_file(dir: &Path) -> PathBuf {
-    let path = dir.join("async.h5");
-    support::write_schema1(&path, &support::async_run(2, 12)).unwrap();
-    path
-}
-
-fn pproc(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Panics unless every two intervals are disjoint or nested.
 fn assert_no_crossing(what: &str, intervals: &[(f64, f64)]) {
@@ -78,7 +57,7 @@ fn calls_of_events(what: &str, events: &[(bool, i64, String)]) -> Vec<(String, i
 #[test]
 fn the_input_really_has_crossing_calls_on_one_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let file = ProfileFile::open(async_file(dir.path())).unwrap();
+    let file = ProfileFile::open(support::async_file(dir.path(), 12)).unwrap();
     let fetch = &file.region("fetch").unwrap().per_rank[&0];
     // Consecutive fetches on thread 2 cross: the second starts inside the
     // first and ends after it.
@@ -102,9 +81,9 @@ fn the_input_really_has_crossing_calls_on_one_thread() {
 #[test]
 fn chrome_trace_gives_each_lane_its_own_named_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let out = dir.path().join("trace.json");
-    pproc(&[
+    support::pproc_ok(&[
         input.to_str().unwrap(),
         "--export",
         "chrome-trace",
@@ -138,9 +117,9 @@ fn chrome_trace_gives_each_lane_its_own_named_thread() {
 #[test]
 fn speedscope_profiles_nest_and_never_go_back_in_time() {
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let out = dir.path().join("p.speedscope.json");
-    pproc(&[
+    support::pproc_ok(&[
         input.to_str().unwrap(),
         "--export",
         "speedscope",
@@ -182,9 +161,9 @@ fn perfetto_slices_nest_on_every_track() {
     use protobuf::Message;
 
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let out = dir.path().join("trace.pftrace");
-    pproc(&[
+    support::pproc_ok(&[
         input.to_str().unwrap(),
         "--export",
         "perfetto",
@@ -229,7 +208,7 @@ fn perfetto_slices_nest_on_every_track() {
 #[test]
 fn the_flame_graph_never_nests_a_lifetime() {
     let dir = tempfile::tempdir().unwrap();
-    let file = ProfileFile::open(async_file(dir.path())).unwrap();
+    let file = ProfileFile::open(support::async_file(dir.path(), 12)).unwrap();
     let timeline = Timeline::of(&file, None, |_| true);
     let folded = flame::folded(&timeline, false);
     let lifetime_stacks: Vec<&str> = folded
@@ -255,9 +234,9 @@ fn the_flame_graph_never_nests_a_lifetime() {
 #[test]
 fn gantt_lanes_are_named_for_their_thread_and_track() {
     let dir = tempfile::tempdir().unwrap();
-    let input = async_file(dir.path());
+    let input = support::async_file(dir.path(), 12);
     let out = dir.path().join("gantt.svg");
-    pproc(&[input.to_str().unwrap(), "--gantt", out.to_str().unwrap()]);
+    support::pproc_ok(&[input.to_str().unwrap(), "--gantt", out.to_str().unwrap()]);
     let doc = std::fs::read_to_string(&out).unwrap();
     let xml = roxmltree::Document::parse(&doc).unwrap();
     let lanes: Vec<String> = xml

@@ -101,3 +101,25 @@ pub fn count(calls: &Calls) -> usize {
         .map(Vec::len)
         .sum()
 }
+
+/// Runs `scope-profiler-pproc` with `args` and fails the test unless it
+/// succeeds (tests only: the binary's path is known to integration tests).
+#[cfg(test)]
+pub fn pproc_ok(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// [`async_run`] with `steps` steps on 2 ranks, written as `async.h5` in `dir`.
+pub fn async_file(dir: &Path, steps: i64) -> std::path::PathBuf {
+    let path = dir.join("async.h5");
+    write_schema1(&path, &async_run(2, steps)).unwrap();
+    path
+}
