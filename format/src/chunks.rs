@@ -44,6 +44,17 @@ pub fn create_dataset(
         .create(name)
 }
 
+/// Creates the same dataset empty, growing without bound, chunked by
+/// [`CHUNK`] (resize it before writing a chunk past its end).
+pub fn create_growing_dataset(group: &Group, name: &str, element: usize) -> hdf5::Result<Dataset> {
+    integers(group, element)
+        .shape(0..)
+        .chunk(CHUNK)
+        .shuffle()
+        .deflate(1)
+        .create(name)
+}
+
 /// Creates the same dataset contiguous and unfiltered (for few values).
 pub fn create_plain_dataset(
     group: &Group,

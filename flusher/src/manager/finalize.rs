@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use scope_profiler_core::clock;
-use scope_profiler_format::merged::{write_merged, RankInput};
+use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
 use scope_profiler_format::{stream, ClockOffset, ClockShift};
@@ -37,7 +37,15 @@ impl Running {
         let rank = ranks.rank();
         warn_of_losses(rank, &outcome);
         let rank_path = run_dir.join(stream::file_name(rank));
-        let (local, own_totals) = summarize(&rank_path, &outcome, config.get_time_trace());
+        // Rank 0 writing schema 1 totals its own stream on the way (one pass
+        // over it, not two); every other rank totals it here.
+        let totals_on_write = rank == 0 && config.get_output_schema() == OutputSchema::Tree;
+        let own_totals = if totals_on_write {
+            None
+        } else {
+            read_totals(&rank_path, &outcome)
+        };
+        let local = rank_summary(own_totals.as_ref(), &outcome, config.get_time_trace());
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -69,22 +77,28 @@ impl Running {
         let merged = match ranks.gather(report.encode()) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
-            Ok(Some(blobs)) => decode_reports(&blobs).and_then(|reports| {
-                let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
-                let merged = RankMerge {
+            Ok(Some(blobs)) => decode_reports(&blobs).and_then(|mut reports| {
+                // The counters are pooled now (the file's metadata); the
+                // regions again once the writer has totalled rank 0.
+                let counters = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                let written = RankMerge {
                     file_path: &file_path,
                     run_dir: &run_dir,
                     reports: &reports,
                     setup_clocks: &setup_clocks,
                     finalize_clocks: &finalize_clocks,
                     config: &config,
-                    pooled: &summary,
+                    pooled: &counters,
                     start_time_ns,
-                    own_totals,
                 }
-                .write();
-                pooled = Some(summary);
-                merged
+                .write()?;
+                if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
+                    reports[0].summary.regions = region_summaries(totals);
+                }
+                pooled = Some(pool(
+                    &reports.iter().map(|r| &r.summary).collect::<Vec<_>>(),
+                ));
+                Ok(())
             }),
         };
         if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
@@ -128,40 +142,38 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
         .collect()
 }
 
-/// This rank's summary, from its stream: every region with calls, by
-/// region id (empty if the stream could not be read, which the rank file
-/// error reports), and the stream's totals for the writer.
-fn summarize(
-    rank_path: &Path,
-    outcome: &FlushOutcome,
-    timed: bool,
-) -> (Summary, Option<RankTotals>) {
-    let mut kept = None;
-    let regions = match (&outcome.rank_file, rank_totals::totals(rank_path)) {
-        (Ok(()), Ok(totals)) => {
-            let regions = totals
-                .regions
-                .iter()
-                .map(|r| RegionSummary {
-                    name: r.name.clone(),
-                    stats: r.stats,
-                })
-                .collect();
-            kept = Some(totals);
-            regions
-        }
-        (Ok(()), Err(e)) => {
+/// This rank's stream totalled, or `None` (with a warning) if it cannot be
+/// read; `None` too if it could not be written, which the rank file error
+/// reports.
+fn read_totals(rank_path: &Path, outcome: &FlushOutcome) -> Option<RankTotals> {
+    outcome.rank_file.as_ref().ok()?;
+    rank_totals::totals(rank_path)
+        .inspect_err(|e| {
             eprintln!(
                 "scope-profiler: warning: cannot read {} back for the summary: {e}",
                 rank_path.display()
             );
-            Vec::new()
-        }
-        (Err(_), _) => Vec::new(),
-    };
+        })
+        .ok()
+}
+
+/// Every region of `totals`, by region id.
+fn region_summaries(totals: &RankTotals) -> Vec<RegionSummary> {
+    totals
+        .regions
+        .iter()
+        .map(|r| RegionSummary {
+            name: r.name.clone(),
+            stats: r.stats,
+        })
+        .collect()
+}
+
+/// This rank's summary: its counters, and its regions when totalled.
+fn rank_summary(totals: Option<&RankTotals>, outcome: &FlushOutcome, timed: bool) -> Summary {
     let c = &outcome.counters;
-    let summary = Summary {
-        regions,
+    Summary {
+        regions: totals.map(region_summaries).unwrap_or_default(),
         timed,
         dropped_events: c.dropped_events,
         open_at_finalize: c.open_regions_at_finalize,
@@ -169,8 +181,7 @@ fn summarize(
         threads: outcome.threads,
         ranks: 1,
         file: None,
-    };
-    (summary, kept)
+    }
 }
 
 /// What rank 0 needs to merge every rank's file into `file_path`.
@@ -183,13 +194,12 @@ struct RankMerge<'a> {
     config: &'a Config,
     pooled: &'a Summary,
     start_time_ns: i64,
-    /// Rank 0's own stream totals (it merges), already computed.
-    own_totals: Option<RankTotals>,
 }
 
 impl RankMerge<'_> {
-    /// Writes the merged file, or says which rank's file is incomplete.
-    fn write(mut self) -> std::result::Result<(), FinalizeError> {
+    /// Writes the merged file, or says which rank's file is incomplete;
+    /// returns the ranks' totals when the writer computes them.
+    fn write(self) -> std::result::Result<Option<Vec<RankTotals>>, FinalizeError> {
         if let Some((rank, Err(message))) = self
             .reports
             .iter()
@@ -214,17 +224,15 @@ impl RankMerge<'_> {
                     finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),
                 },
                 hostname: report.hostname.clone(),
-                totals: if r == 0 { self.own_totals.take() } else { None },
             })
             .collect();
         let facts = self.run_facts(&inputs);
-        write_merged(
+        Ok(write_merged(
             self.file_path,
             &inputs,
             &facts,
             self.config.get_output_schema(),
-        )?;
-        Ok(())
+        )?)
     }
 
     /// `/metadata`'s facts: the run's times, size, counters and settings.
