@@ -107,7 +107,7 @@ fn write_tree(
             .create_group(&format!("rank{}", input.rank))
             .map_err(&h5)?;
         let rank_totals =
-            tree::write_rank(&group, &input.path, &input.to_reference()).map_err(|e| match e {
+            tree::write_rank(&group, &input.path, input.to_reference()).map_err(|e| match e {
                 RankWriteError::Hdf5(source) => h5(source),
                 RankWriteError::Stream(source) => WriteError::Stream {
                     path: input.path.clone(),

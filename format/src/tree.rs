@@ -85,17 +85,26 @@ impl RegionBuffer {
         self.fold_stats();
         let offset = self.flushed as u64;
         self.flushed += self.threads.len();
+        // A growing region's next chunk fills a recycled full-size buffer.
+        let growing = self.growing.is_some();
         let take_i64 = |v: &mut Vec<i64>| {
-            let mut values = std::mem::take(v);
+            let mut values = match growing {
+                true => std::mem::replace(v, writer.i64_buffer()),
+                false => std::mem::take(v),
+            };
             values.resize(chunk, 0);
             ChunkValues::I64(values)
         };
-        let mut threads = std::mem::take(&mut self.threads);
+        let (starts, ends) = (take_i64(&mut self.starts), take_i64(&mut self.ends));
+        let mut threads = match growing {
+            true => std::mem::replace(&mut self.threads, writer.u32_buffer()),
+            false => std::mem::take(&mut self.threads),
+        };
         threads.resize(chunk, 0);
-        let [starts, ends, thread_ids] = datasets;
+        let [start_times, end_times, thread_ids] = datasets;
         let values = [
-            (starts, take_i64(&mut self.starts)),
-            (ends, take_i64(&mut self.ends)),
+            (start_times, starts),
+            (end_times, ends),
             (thread_ids, ChunkValues::U32(threads)),
         ];
         for (dataset, values) in values {
@@ -189,7 +198,7 @@ impl RegionGroups<'_> {
 pub(crate) fn write_rank(
     group: &Group,
     stream: &Path,
-    shift: &(dyn Fn(i64) -> i64 + Sync),
+    shift: impl Fn(i64) -> i64,
 ) -> Result<RankTotals, RankWriteError> {
     let mut reader = StreamReader::open(stream)?;
     let mut frame = Frame::default();
