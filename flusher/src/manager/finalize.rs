@@ -9,7 +9,7 @@ use scope_profiler_core::clock;
 use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
-use scope_profiler_format::{stream, ClockOffset, ClockShift};
+use scope_profiler_format::{stream, ClockShift};
 use tempfile::TempDir;
 
 use super::Running;
@@ -29,7 +29,7 @@ impl Running {
             ranks,
             run_dir,
             owned_dir,
-            setup_clocks,
+            setup_clock,
             start_time_ns,
         } = self;
         let outcome = flusher.finish()?;
@@ -62,7 +62,7 @@ impl Running {
         if let Err(e) = ranks.barrier(timeout) {
             return Err(keep(owned_dir, e.into()));
         }
-        let finalize_clocks = ranks.measure_clocks();
+        let finalize_clock = ranks.measure_clock();
         let report = RankReport {
             hostname: hostname(),
             summary: local.clone(),
@@ -71,6 +71,8 @@ impl Running {
                 .as_ref()
                 .map_err(ToString::to_string)
                 .copied(),
+            clocks: [setup_clock, finalize_clock],
+            start_ns: start_time_ns - setup_clock.offset_ns,
         };
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
@@ -85,11 +87,8 @@ impl Running {
                     file_path: &file_path,
                     run_dir: &run_dir,
                     reports: &reports,
-                    setup_clocks: &setup_clocks,
-                    finalize_clocks: &finalize_clocks,
                     config: &config,
                     pooled: &counters,
-                    start_time_ns,
                 }
                 .write()?;
                 if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
@@ -189,11 +188,8 @@ struct RankMerge<'a> {
     file_path: &'a Path,
     run_dir: &'a Path,
     reports: &'a [RankReport],
-    setup_clocks: &'a [ClockOffset],
-    finalize_clocks: &'a [ClockOffset],
     config: &'a Config,
     pooled: &'a Summary,
-    start_time_ns: i64,
 }
 
 impl RankMerge<'_> {
@@ -220,8 +216,8 @@ impl RankMerge<'_> {
                 rank: r as u32,
                 path: self.run_dir.join(stream::file_name(r as u32)),
                 shift: ClockShift {
-                    setup: self.setup_clocks.get(r).copied().unwrap_or_default(),
-                    finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),
+                    setup: report.clocks[0],
+                    finalize: report.clocks[1],
                 },
                 hostname: report.hostname.clone(),
             })
@@ -241,7 +237,14 @@ impl RankMerge<'_> {
         let hostnames: Vec<&str> = self.reports.iter().map(|r| r.hostname.as_str()).collect();
         let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
         RunFacts {
-            start_time_ns: self.start_time_ns,
+            // The earliest rank's start: a rank set up before rank 0 records
+            // calls before rank 0's start.
+            start_time_ns: self
+                .reports
+                .iter()
+                .map(|r| r.start_ns)
+                .min()
+                .unwrap_or_default(),
             finalize_time_ns: clock::monotonic_ns(),
             mpi_size: self.reports.len() as i64,
             counters: vec![

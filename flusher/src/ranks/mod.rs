@@ -73,17 +73,17 @@ impl RankContext {
         make()
     }
 
-    /// Measures every rank's clock offset from rank 0 (rank 0 gets one entry
-    /// per rank, others an empty list). Collective.
-    pub fn measure_clocks(&self) -> Vec<ClockOffset> {
+    /// This rank's clock offset from rank 0's (zero on rank 0, on ranks
+    /// sharing its node, and in a serial run). Collective.
+    pub fn measure_clock(&self) -> ClockOffset {
         #[cfg(feature = "mpi")]
-        if let Ok(offsets) = mpi_world::with_world(|w| w.measure_clocks()) {
-            return offsets;
+        if let Ok(offset) = mpi_world::with_world(|w| w.measure_clock()) {
+            return offset;
         }
-        vec![ClockOffset {
+        ClockOffset {
             at_ns: scope_profiler_core::clock::monotonic_ns(),
             ..ClockOffset::default()
-        }]
+        }
     }
 
     /// Sends `bytes` to rank 0; rank 0 gets every rank's, in rank order.
