@@ -23,7 +23,7 @@
 //!   [`columnar`] (schema 3), [`chunks`] (compressed in parallel, written
 //!   directly), [`metadata`], [`attrs`];
 //! - reading: [`read`] (HDF5 schemas 1–3 and streams), [`repair`];
-//! - shared pieces: [`names`] (escaping), [`deltas`] (start-delta codec),
+//! - shared pieces: [`lanes`] (the tracks on which a thread's calls nest), [`names`] (escaping), [`deltas`] (start-delta codec),
 //!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
@@ -36,6 +36,7 @@ pub mod columns;
 pub mod deltas;
 pub mod error;
 pub mod h5file;
+pub mod lanes;
 pub mod merged;
 pub mod metadata;
 pub mod names;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use scope_profiler_core::clock;
-use scope_profiler_format::merged::{write_merged, RankInput};
+use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
 use scope_profiler_format::{stream, ClockOffset, ClockShift};
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::drain::FlushOutcome;
 use crate::error::{Error, FinalizeError, ParallelError, Result};
 use crate::report::{pool, RankReport};
-use crate::summary::{RegionSummary, Summary};
+use crate::summary::{several_lanes, RegionSummary, Summary};
 
 impl Running {
     /// Ends the run (see [`ProfileManager::finalize`](super::ProfileManager::finalize)).
@@ -70,7 +70,10 @@ impl Running {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
             Ok(Some(blobs)) => decode_reports(&blobs).and_then(|reports| {
-                let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                let per_rank: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
+                let mut summary = pool(&per_rank);
+                summary.schema_1_mixes_lanes =
+                    config.get_output_schema() == OutputSchema::Tree && several_lanes(&per_rank);
                 let merged = RankMerge {
                     file_path: &file_path,
                     run_dir: &run_dir,
@@ -169,6 +172,7 @@ fn summarize(
         threads: outcome.threads,
         ranks: 1,
         file: None,
+        schema_1_mixes_lanes: false,
     };
     (summary, kept)
 }
