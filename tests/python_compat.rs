@@ -574,3 +574,97 @@ fn a_schema_1_file_of_several_threads_says_once_that_python_needs_columnar() {
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn every_hdf5_string_form_h5py_writes_reads_in_our_reader_and_in_pproc() {
+    let Some(venv) = python_venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let written: Value = serde_json::from_str(&common::run_python(
+        &venv,
+        include_str!("common/string_forms.py"),
+        [dir.path()],
+    ))
+    .unwrap();
+    let files = written["files"].as_object().unwrap();
+    assert_eq!(files.len(), 16, "8 string forms × schemas 1 and 3");
+    for (path, expected) in files {
+        let regions: BTreeMap<String, u64> =
+            serde_json::from_value(expected["regions"].clone()).unwrap();
+        let threads: BTreeMap<String, String> =
+            serde_json::from_value(expected["threads"].clone()).unwrap();
+        let hostname = expected["hostname"].as_str().unwrap();
+
+        let data = scope_profiler::read_profile(path).unwrap_or_else(|e| panic!("{e}"));
+        let read: BTreeMap<String, u64> = common::calls_on_rank0(&data).into_iter().collect();
+        assert_eq!(read, regions, "{path}");
+        let names: BTreeMap<String, String> = data
+            .thread_names
+            .iter()
+            .map(|((rank, thread), name)| (format!("{rank}:{thread}"), name.clone()))
+            .collect();
+        assert_eq!(names, threads, "{path}");
+        assert_eq!(
+            data.metadata.get("hostname"),
+            Some(&scope_profiler::AttrValue::Str(hostname.into())),
+            "{path}"
+        );
+
+        let (summary, trace) = (format!("{path}.json"), format!("{path}.trace.json"));
+        run_ok(Command::new(pproc_binary()).args([
+            path.as_str(),
+            "--quiet",
+            "--export",
+            "json",
+            &summary,
+            "--export",
+            "chrome-trace",
+            &trace,
+        ]));
+        let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        let shown: BTreeMap<String, u64> = summary["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(shown, regions, "pproc {path}");
+        assert_eq!(summary["metadata"]["hostname"], hostname, "pproc {path}");
+        let trace: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+        let lanes: Vec<&str> = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .map(|e| e["args"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            lanes,
+            threads.values().map(String::as_str).collect::<Vec<_>>(),
+            "pproc {path}"
+        );
+    }
+
+    // A string column that holds numbers: one error naming it, never a panic.
+    let broken = written["bad"].as_object().unwrap();
+    assert_eq!(broken.len(), 3);
+    for (path, column) in broken {
+        let column = column.as_str().unwrap();
+        let error = scope_profiler::read_profile(path).unwrap_err().to_string();
+        assert!(
+            error.contains(column) && error.contains("not strings"),
+            "{error}"
+        );
+        let out = Command::new(pproc_binary()).arg(path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(column) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
