@@ -94,6 +94,7 @@ impl RankReport {
                 threads: v["threads"].as_u64()? as u32,
                 ranks: 1,
                 file: None,
+                schema_1_mixes_lanes: false,
             },
             rank_file: match v["rank_file_error"].as_str() {
                 Some(e) => Err(e.to_owned()),

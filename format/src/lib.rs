@@ -22,8 +22,9 @@
 //! - writing the profile: [`merged`] (temp + rename), `tree.rs` (schema 1),
 //!   [`columnar`] (schema 3), [`chunks`] (compressed in parallel, written
 //!   directly), [`metadata`], [`attrs`];
-//! - reading: [`read`] (HDF5 schemas 1–3 and streams), [`repair`];
-//! - shared pieces: [`names`] (escaping), [`deltas`] (start-delta codec),
+//! - reading: [`read`] (HDF5 schemas 1–3 and streams), `strings.rs` (every
+//!   HDF5 string form), [`repair`];
+//! - shared pieces: [`lanes`] (the tracks on which a thread's calls nest), [`names`] (escaping), [`deltas`] (start-delta codec),
 //!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
@@ -36,6 +37,7 @@ pub mod columns;
 pub mod deltas;
 pub mod error;
 pub mod h5file;
+pub mod lanes;
 pub mod merged;
 pub mod metadata;
 pub mod names;
@@ -44,6 +46,7 @@ pub mod read;
 pub mod repair;
 pub mod stats;
 pub mod stream;
+mod strings;
 mod tree;
 mod vlen;
 

@@ -2,6 +2,7 @@
 //! the destination directory, renamed into place, so `file_path` is never
 //! half-written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::columnar::ColumnarWriter;
@@ -130,11 +131,12 @@ fn write_tree(
     Ok(totals)
 }
 
-/// Schema 3 from the streams, one rank in memory at a time (20 bytes a
-/// call), each rank's regions one row each.
+/// Schema 3 from the streams, one rank in memory at a time (about 36 bytes
+/// a call while its lanes are placed), each rank's regions one row each,
+/// its threads and async tracks in the lane tables.
 fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
     let h5 = hdf5_error(tmp);
-    let mut out = ColumnarWriter::create(tmp).map_err(&h5)?;
+    let mut out = ColumnarWriter::create(tmp, facts.start_time_ns).map_err(&h5)?;
     metadata::write(&out.root().create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
     for input in ranks {
         let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
@@ -142,6 +144,11 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
             source: std::io::Error::other(e.problem),
         })?;
         let shift = input.to_reference();
+        let thread_names: BTreeMap<u32, String> = data
+            .thread_names
+            .into_iter()
+            .map(|((_, thread), name)| (thread, name))
+            .collect();
         let regions: Vec<(String, EventColumns)> = data
             .regions
             .into_iter()
@@ -154,7 +161,8 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
                 Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
             })
             .collect();
-        out.append_rank(input.rank, &regions).map_err(&h5)?;
+        out.append_rank(input.rank, &regions, &thread_names)
+            .map_err(&h5)?;
     }
     out.finish().map_err(&h5)
 }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::drain::FlushOutcome;
 use crate::error::{Error, FinalizeError, ParallelError, Result};
 use crate::report::{pool, RankReport};
-use crate::summary::{RegionSummary, Summary};
+use crate::summary::{several_lanes, RegionSummary, Summary};
 
 impl Running {
     /// Ends the run (see [`ProfileManager::finalize`](super::ProfileManager::finalize)).
@@ -94,9 +94,11 @@ impl Running {
                 if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
                     reports[0].summary.regions = region_summaries(totals);
                 }
-                pooled = Some(pool(
-                    &reports.iter().map(|r| &r.summary).collect::<Vec<_>>(),
-                ));
+                let per_rank: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
+                let mut summary = pool(&per_rank);
+                summary.schema_1_mixes_lanes =
+                    config.get_output_schema() == OutputSchema::Tree && several_lanes(&per_rank);
+                pooled = Some(summary);
                 Ok(())
             }),
         };
@@ -180,6 +182,7 @@ fn rank_summary(totals: Option<&RankTotals>, outcome: &FlushOutcome, timed: bool
         threads: outcome.threads,
         ranks: 1,
         file: None,
+        schema_1_mixes_lanes: false,
     }
 }
 
