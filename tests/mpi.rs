@@ -182,6 +182,60 @@ fn four_ranks_merge_into_columnar_schema_3() {
 }
 
 #[test]
+fn sixteen_ranks_write_their_own_parts_of_one_columnar_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("parts.h5");
+    let (run, _) = mpirun(
+        16,
+        &[
+            example("mpi_demo").as_os_str(),
+            out.as_os_str(),
+            "20".as_ref(),
+            "--columnar".as_ref(),
+        ],
+        Duration::from_secs(300),
+    );
+    assert_succeeded(&run);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("parts.h5")],
+        "temporary files left"
+    );
+    let data = read_profile(&out).unwrap();
+    assert_eq!((data.schema, data.ranks.len()), (3, 16));
+    let compute = data.region("compute").unwrap();
+    let start = data.metadata["start_time_ns"]
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
+    for rank in 0..16u32 {
+        let events = &compute.per_rank[&rank];
+        assert_eq!(events.calls(), 20 + rank as u64, "rank {rank}");
+        assert!(
+            events
+                .starts
+                .iter()
+                .zip(&events.ends)
+                .all(|(s, e)| start <= *s && s <= e),
+            "rank {rank}"
+        );
+    }
+    let Some(venv) = python_venv() else { return };
+    let script = "import sys, scope_profiler as sp\nr = sp.read_h5(sys.argv[1])\n\
+                  print(sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
+    let expected: Vec<String> = (0..16).map(|r| format!("({r}, {})", 20 + r)).collect();
+    assert_eq!(
+        run_python(&venv, script, [&out]).trim(),
+        format!("[{}]", expected.join(", "))
+    );
+}
+
+#[test]
 fn the_same_binary_runs_without_mpirun() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("serial.h5");

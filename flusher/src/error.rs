@@ -113,6 +113,14 @@ pub enum FinalizeError {
     /// The merged file could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A rank could not write its part of the merged file.
+    #[error("rank {rank} could not write its part of the file: {message}")]
+    PartNotWritten {
+        /// The rank.
+        rank: u32,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// This rank's stream could not be created or written.

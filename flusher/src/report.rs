@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use scope_profiler_format::columnar::PartDescription;
 use scope_profiler_format::{ClockOffset, RegionStats};
 
 use crate::summary::{RegionSummary, Summary};
@@ -19,6 +20,8 @@ pub struct RankReport {
     pub clocks: [ClockOffset; 2],
     /// When its run started (its setup), on rank 0's clock, ns.
     pub start_ns: i64,
+    /// Its part of a schema-3 file (which it writes itself), described.
+    pub part: Option<PartDescription>,
 }
 
 fn clock_json(c: &ClockOffset) -> Value {
@@ -65,6 +68,7 @@ impl RankReport {
             "rank_file_error": self.rank_file.as_ref().err(),
             "clocks": self.clocks.iter().map(clock_json).collect::<Vec<_>>(),
             "start_ns": self.start_ns,
+            "part": self.part.as_ref().map(|p| serde_json::to_value(p).unwrap_or_default()),
         })
         .to_string()
         .into_bytes()
@@ -102,6 +106,10 @@ impl RankReport {
             },
             clocks: [clock_from(&v["clocks"][0])?, clock_from(&v["clocks"][1])?],
             start_ns: v["start_ns"].as_i64()?,
+            part: match &v["part"] {
+                Value::Null => None,
+                part => Some(serde_json::from_value(part.clone()).ok()?),
+            },
         })
     }
 }
@@ -162,6 +170,7 @@ mod tests {
                 ClockOffset::default(),
             ],
             start_ns: 123,
+            part: None,
         };
         assert_eq!(RankReport::decode(&report.encode()), Some(report));
         let pooled = pool(&[&summary(a), &summary(b)]);

@@ -20,8 +20,15 @@
 //!     thread_index i64, created_ns i64, done_ns i64, steps i64,
 //!     running_ns i64, suspended_ns i64}
 //! ```
-//! Rows of a rank are contiguous and ranks come in order: [`append_rank`]
-//! appends one rank's events after the previous ranks' without touching them.
+//! Rows of a rank are contiguous and ranks come in order, so each rank's
+//! events are one slice of every event column. Each rank builds its part
+//! ([`RankPart`]: rows, lanes, event columns) from its own calls; one
+//! process lays the file out from the parts' descriptions ([`create_file`]:
+//! everything but the events, with the event columns allocated contiguous
+//! and left unwritten), and each rank writes its columns' bytes at the
+//! offsets that gives ([`RankPart::write_events`]), in parallel with the
+//! others. `await_ns` (never measured) is never written: unwritten bytes of
+//! a new file read as zeros.
 //!
 //! The lanes are what scope-profiler 0.7.5 reads to tell threads and async
 //! tasks apart (its `concurrency.lane_ids`: a call belongs to its task when
@@ -29,29 +36,33 @@
 //! lane; each of its overlap and lifetime tracks ([`crate::lanes`]) is one
 //! task, so that on every lane calls nest, as 0.7.5's call-stack
 //! reconstruction (and every export built on it) requires.
-//!
-//! [`append_rank`]: ColumnarWriter::append_rank
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use hdf5::plist::dataset_create::{AllocTime, FillTime};
 use hdf5::types::VarLenUnicode;
-use hdf5::{File, Group, H5Type};
+use hdf5::{Dataset, Group, H5Type};
+use serde::{Deserialize, Serialize};
 
-use crate::append::{AppendableColumns, NO_TASK};
 use crate::deltas::StartDeltas;
-use crate::lanes::{is_lifetime, RankLanes, RegionCalls, Track, TrackKind};
+use crate::lanes::{is_lifetime, RankLanes, RegionCalls, TrackKind};
+use crate::metadata::{self, RunFacts};
 use crate::{attrs, EventColumns, RegionStats};
-
-/// Events appended per write; bounds the merge's memory.
-const SLAB: usize = 1 << 20;
 
 /// What scope-profiler 0.7.5 reads as "not recorded" in its lane tables
 /// (`concurrency.UNKNOWN`).
 const UNKNOWN: i64 = -1;
 
+/// A call outside every task (`events/task_ids`), as scope-profiler 0.7.5
+/// writes it.
+const NO_TASK: i32 = -1;
+
 /// One row's fixed-size statistics (the Python package's dtype, field order included).
-#[derive(H5Type, Clone, Copy, Debug, Default)]
+#[derive(H5Type, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[repr(C)]
 pub struct RowSummary {
     total: i64,
@@ -67,321 +78,487 @@ pub struct RowSummary {
     m2: f64,
 }
 
-struct Row {
-    region: u32,
-    rank: u32,
-    offset: u64,
-    count: u64,
-    summary: RowSummary,
+impl RowSummary {
+    /// The row's statistics as [`RegionStats`].
+    pub fn stats(&self, calls: u64) -> RegionStats {
+        RegionStats {
+            calls,
+            total_ns: self.total,
+            min_ns: self.minimum,
+            max_ns: self.maximum,
+            mean: self.mean,
+            m2: self.m2,
+        }
+    }
+}
+
+/// One row of a part: a region's calls on the part's rank.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartRow {
+    /// The region's name.
+    pub name: String,
+    /// Its calls (events in the part, in row order).
+    pub count: u64,
+    /// Their statistics.
+    pub summary: RowSummary,
 }
 
 /// One row of `thread_table`: a thread with calls on a rank.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct ThreadRow {
-    rank: u32,
     index: u32,
     name: String,
-    /// Its first call's start and last call's end, ns after the run's start.
+    /// Its first call's start and last call's end, ns (CLOCK_MONOTONIC).
     start_ns: i64,
     end_ns: i64,
 }
 
-/// One row of `task_table`: an overlap or lifetime track of a thread.
+/// One row of `task_table`: an overlap or lifetime track of a thread;
+/// 0.7.5 labels the lane `"{name} ({coro_name}) on {thread name}"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct TaskRow {
-    rank: u32,
     /// Task index within the rank (what `events/task_ids` holds).
     index: u32,
-    track: Track,
-    /// Its first call's start and last call's end, ns after the run's start.
+    kind: String,
+    name: String,
+    coro_name: String,
+    thread: u32,
+    /// Its first call's start and last call's end, ns (CLOCK_MONOTONIC).
     created_ns: i64,
     done_ns: i64,
 }
 
-impl TaskRow {
-    /// `kind`, `name` and `coro_name`: 0.7.5 labels the lane
-    /// `"{name} ({coro_name}) on {thread name}"`.
-    fn labels(&self) -> [String; 3] {
-        let i = self.track.index;
-        match self.track.kind {
-            TrackKind::Lifetime => [
-                "lifetime".into(),
-                format!("lifetimes {i}"),
-                "span lifetimes".into(),
-            ],
-            _ => [
-                "async".into(),
-                format!("async {i}"),
-                "crossing calls".into(),
-            ],
-        }
-    }
-}
-
-/// Builds a schema-3 file rank by rank.
-pub struct ColumnarWriter {
-    file: File,
-    /// `events/{start_deltas,durations,thread_ids,task_ids,await_ns}`.
-    events: AppendableColumns,
-    rows: Vec<Row>,
-    names: Vec<String>,
-    ids: HashMap<String, u32>,
-    /// The run's start (CLOCK_MONOTONIC ns): the lane tables' times count
-    /// from it, as 0.7.5's do.
-    origin_ns: i64,
+/// Everything about a rank's part but its events: what laying the file
+/// out takes, small enough to gather from every rank.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartDescription {
+    /// The rank.
+    pub rank: u32,
+    /// Its rows, one per region with calls.
+    pub rows: Vec<PartRow>,
     threads: Vec<ThreadRow>,
     tasks: Vec<TaskRow>,
 }
 
-impl ColumnarWriter {
-    /// Creates the file with empty, appendable event columns; `origin_ns`
-    /// is the run's start (`/metadata/start_time_ns`).
-    pub fn create(path: &Path, origin_ns: i64) -> hdf5::Result<ColumnarWriter> {
-        let file = crate::h5file::create(path)?;
-        attrs::write_i64(&file, crate::SCHEMA_ATTRIBUTE, 3)?;
-        attrs::write_str(&file, "storage_layout", "columnar")?;
-        let events = AppendableColumns::create(&file.create_group("events")?, 1 << 16)?;
-        Ok(ColumnarWriter {
-            file,
-            events,
-            rows: Vec::new(),
-            names: Vec::new(),
-            ids: HashMap::new(),
-            origin_ns,
-            threads: Vec::new(),
-            tasks: Vec::new(),
-        })
+impl PartDescription {
+    /// Events in the part.
+    pub fn events(&self) -> u64 {
+        self.rows.iter().map(|r| r.count).sum()
     }
 
-    /// The root group, for `/metadata`.
-    pub fn root(&self) -> &Group {
-        &self.file
+    /// The description as bytes (JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Appends one rank's regions, each a name and its calls (already on
-    /// the merged file's clock), as one row each, with the rank's lanes:
-    /// every thread with calls (named from `thread_names`, else
-    /// `thread <index>`) and every overlap and lifetime track of a thread
-    /// as a task.
-    pub fn append_rank(
-        &mut self,
+    /// A description from [`to_bytes`](Self::to_bytes)' bytes; `None` if
+    /// they are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<PartDescription> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// One rank's part of a columnar file: its description and its event
+/// columns (20 bytes a call, in memory until written).
+pub struct RankPart {
+    /// Rows and lanes.
+    pub description: PartDescription,
+    deltas: Vec<i64>,
+    durations: Vec<i64>,
+    threads: Vec<u32>,
+    tasks: Vec<i32>,
+}
+
+impl RankPart {
+    /// Rank `rank`'s part from its regions (a name and its calls, already
+    /// on the merged file's clock, one row each) and its threads' names
+    /// (others are `thread <index>`): its calls placed on lanes, every
+    /// thread with calls and every overlap and lifetime track of a thread
+    /// (a task) described.
+    pub fn build(
         rank: u32,
         regions: &[(String, EventColumns)],
         thread_names: &BTreeMap<u32, String>,
-    ) -> hdf5::Result<()> {
-        let task_of_track = self.add_lanes(rank, regions, thread_names);
-        let mut placed = task_of_track.track_of.iter();
+    ) -> RankPart {
+        let (threads, tasks, task_of_call) = lanes(regions, thread_names);
+        let n: usize = regions.iter().map(|(_, c)| c.len()).sum();
+        let mut part = RankPart {
+            description: PartDescription {
+                rank,
+                rows: Vec::with_capacity(regions.len()),
+                threads,
+                tasks,
+            },
+            deltas: Vec::with_capacity(n),
+            durations: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+            tasks: task_of_call,
+        };
         for (name, calls) in regions {
-            let region = self.region_id(name);
-            let offset = self.events.len() as u64;
             let mut row = RowStats::default();
             let mut deltas_of = StartDeltas::default();
-            let (starts, ends, threads) = (calls.starts(), calls.ends(), calls.threads());
-            for from in (0..calls.len()).step_by(SLAB) {
-                let to = (from + SLAB).min(calls.len());
-                let mut deltas = Vec::with_capacity(to - from);
-                let mut durations = Vec::with_capacity(to - from);
-                for (start, stop) in starts[from..to].iter().zip(&ends[from..to]) {
-                    deltas.push(deltas_of.encode(*start));
-                    durations.push(stop.wrapping_sub(*start));
-                    row.add(*start, *stop);
-                }
-                let tasks: Vec<i32> = placed
-                    .by_ref()
-                    .take(to - from)
-                    .map(|t| task_of_track.task[*t as usize])
-                    .collect();
-                self.events
-                    .append(&deltas, &durations, &threads[from..to], &tasks)?;
+            for (start, end) in calls.starts().iter().zip(calls.ends()) {
+                part.deltas.push(deltas_of.encode(*start));
+                part.durations.push(end.wrapping_sub(*start));
+                row.add(*start, *end);
             }
-            self.rows.push(Row {
-                region,
-                rank,
-                offset,
+            part.threads.extend_from_slice(calls.threads());
+            part.description.rows.push(PartRow {
+                name: name.clone(),
                 count: calls.len() as u64,
                 summary: row.summary(),
             });
         }
-        Ok(())
+        part
     }
 
-    /// Places the rank's calls on lanes and adds its rows of the thread
-    /// and task tables; returns each call's track and each track's task.
-    fn add_lanes(
-        &mut self,
-        rank: u32,
-        regions: &[(String, EventColumns)],
-        thread_names: &BTreeMap<u32, String>,
-    ) -> TaskOfTrack {
-        let calls: Vec<RegionCalls<'_>> = regions
-            .iter()
-            .map(|(name, c)| RegionCalls {
-                lifetime: is_lifetime(name),
-                starts: c.starts(),
-                ends: c.ends(),
-                threads: c.threads(),
-            })
-            .collect();
-        let lanes = RankLanes::place(&calls);
-        let since_start = |t: i64| t.wrapping_sub(self.origin_ns);
-        let mut spans: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
-        let mut task = Vec::with_capacity(lanes.tracks.len());
-        let mut tasks = 0u32;
-        for track in &lanes.tracks {
-            let span = spans
-                .entry(track.thread)
-                .or_insert((track.first_start, track.last_end));
-            *span = (span.0.min(track.first_start), span.1.max(track.last_end));
-            if track.kind == TrackKind::Stack {
-                task.push(NO_TASK);
-                continue;
-            }
-            self.tasks.push(TaskRow {
-                rank,
-                index: tasks,
-                track: *track,
-                created_ns: since_start(track.first_start),
-                done_ns: since_start(track.last_end),
-            });
-            task.push(tasks as i32);
-            tasks += 1;
-        }
-        for (thread, (first, last)) in spans {
-            self.threads.push(ThreadRow {
-                rank,
-                index: thread,
-                name: thread_names
-                    .get(&thread)
-                    .cloned()
-                    .unwrap_or_else(|| format!("thread {thread}")),
-                start_ns: since_start(first),
-                end_ns: since_start(last),
-            });
-        }
-        TaskOfTrack {
-            track_of: lanes.track_of,
-            task,
-        }
-    }
-
-    fn region_id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_owned());
-        self.ids.insert(name.to_owned(), id);
-        id
-    }
-
-    /// Writes the region table, the index and the lane tables, and closes
-    /// the file.
-    pub fn finish(self) -> hdf5::Result<()> {
-        let table = self.file.create_group("region_table")?;
-        write_column(&table, "names", &vlen_strings(&self.names)?)?;
-        let index = self.file.create_group("rank_region_index")?;
-        let rows = &self.rows;
-        let empty =
-            || -> Vec<VarLenUnicode> { rows.iter().map(|_| VarLenUnicode::default()).collect() };
-        let tags: Vec<VarLenUnicode> = rows
-            .iter()
-            .map(|_| "[]".parse().unwrap_or_default())
-            .collect();
-        write_column(
-            &index,
-            "region_ids",
-            &rows.iter().map(|r| r.region).collect::<Vec<u32>>(),
-        )?;
-        write_column(
-            &index,
-            "ranks",
-            &rows.iter().map(|r| r.rank).collect::<Vec<u32>>(),
-        )?;
-        write_column(
-            &index,
-            "event_offsets",
-            &rows.iter().map(|r| r.offset).collect::<Vec<u64>>(),
-        )?;
-        write_column(
-            &index,
-            "event_counts",
-            &rows.iter().map(|r| r.count).collect::<Vec<u64>>(),
-        )?;
-        write_column(&index, "source_lines", &vec![-1i64; rows.len()])?;
-        write_column(&index, "source_files", &empty())?;
-        write_column(&index, "source_texts", &empty())?;
-        write_column(&index, "tags", &tags)?;
-        write_column(
-            &index,
-            "summary_statistics",
-            &rows.iter().map(|r| r.summary).collect::<Vec<RowSummary>>(),
-        )?;
-        write_column(&index, "exclusive_totals", &vec![-1i64; rows.len()])?;
-        self.write_thread_table()?;
-        self.write_task_table()?;
-        let ColumnarWriter { file, events, .. } = self;
-        drop((events, table, index));
-        file.flush()?;
-        file.close()
-    }
-
-    /// `thread_table`, with 0.7.5's columns: what we do not record (OS
-    /// ids, daemon flag) is 0, CPU time is [`UNKNOWN`].
-    fn write_thread_table(&self) -> hdf5::Result<()> {
-        let rows = &self.threads;
-        if rows.is_empty() {
+    /// Writes the part's events into the file at `path` (made by
+    /// [`create_file`], which gave `layout`), from event `first_event` on
+    /// (the events of the parts before it). Touches only its own bytes, so
+    /// every rank may write at once.
+    pub fn write_events(
+        &self,
+        path: &Path,
+        layout: &EventLayout,
+        first_event: u64,
+    ) -> io::Result<()> {
+        if self.deltas.is_empty() {
             return Ok(());
         }
-        let group = self.file.create_group("thread_table")?;
-        let ints = |f: fn(&ThreadRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-        write_column(
-            &group,
-            "ranks",
-            &rows.iter().map(|r| r.rank).collect::<Vec<u32>>(),
+        let file = OpenOptions::new().write(true).open(path)?;
+        write_at(
+            &file,
+            layout.start_deltas + 8 * first_event,
+            &self.deltas,
+            i64::to_ne_bytes,
         )?;
-        write_column(&group, "index", &ints(|r| r.index.into()))?;
-        write_column(&group, "ident", &ints(|_| 0))?;
-        write_column(&group, "native_id", &ints(|_| 0))?;
-        write_column(&group, "daemon", &vec![0i8; rows.len()])?;
-        let names: Vec<&String> = rows.iter().map(|r| &r.name).collect();
-        write_column(&group, "name", &vlen_strings(names)?)?;
-        write_column(&group, "start_ns", &ints(|r| r.start_ns))?;
-        write_column(&group, "end_ns", &ints(|r| r.end_ns))?;
-        write_column(&group, "cpu_ns", &ints(|_| UNKNOWN))
-    }
-
-    /// `task_table`, with 0.7.5's columns: what we do not measure (steps,
-    /// running and suspended time) is [`UNKNOWN`].
-    fn write_task_table(&self) -> hdf5::Result<()> {
-        let rows = &self.tasks;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let group = self.file.create_group("task_table")?;
-        let ints = |f: fn(&TaskRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-        let labels: Vec<[String; 3]> = rows.iter().map(TaskRow::labels).collect();
-        write_column(
-            &group,
-            "ranks",
-            &rows.iter().map(|r| r.rank).collect::<Vec<u32>>(),
+        write_at(
+            &file,
+            layout.durations + 8 * first_event,
+            &self.durations,
+            i64::to_ne_bytes,
         )?;
-        write_column(&group, "index", &ints(|r| r.index.into()))?;
-        for (i, name) in ["kind", "name", "coro_name"].into_iter().enumerate() {
-            write_column(&group, name, &vlen_strings(labels.iter().map(|l| &l[i]))?)?;
-        }
-        write_column(&group, "thread_index", &ints(|r| r.track.thread.into()))?;
-        write_column(&group, "created_ns", &ints(|r| r.created_ns))?;
-        write_column(&group, "done_ns", &ints(|r| r.done_ns))?;
-        for name in ["steps", "running_ns", "suspended_ns"] {
-            write_column(&group, name, &ints(|_| UNKNOWN))?;
-        }
-        Ok(())
+        write_at(
+            &file,
+            layout.thread_ids + 4 * first_event,
+            &self.threads,
+            u32::to_ne_bytes,
+        )?;
+        write_at(
+            &file,
+            layout.task_ids + 4 * first_event,
+            &self.tasks,
+            i32::to_ne_bytes,
+        )
     }
 }
 
-/// Each call's track and each track's task index ([`NO_TASK`] for a
-/// thread's stack).
-struct TaskOfTrack {
-    track_of: Vec<u32>,
-    task: Vec<i32>,
+/// Writes `values` (native byte order, the datasets' type) at byte
+/// `offset` of `file`, a megabyte at a time.
+fn write_at<T: Copy, const N: usize>(
+    file: &std::fs::File,
+    offset: u64,
+    values: &[T],
+    bytes: fn(T) -> [u8; N],
+) -> io::Result<()> {
+    const BLOCK: usize = 1 << 20;
+    let mut buffer = Vec::with_capacity(BLOCK.min(values.len() * N));
+    let mut at = offset;
+    for block in values.chunks(BLOCK / N) {
+        buffer.clear();
+        buffer.extend(block.iter().flat_map(|v| bytes(*v)));
+        file.write_all_at(&buffer, at)?;
+        at += buffer.len() as u64;
+    }
+    Ok(())
+}
+
+/// Where each written event column starts in the file, bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventLayout {
+    /// `events/start_deltas` (int64).
+    pub start_deltas: u64,
+    /// `events/durations` (int64).
+    pub durations: u64,
+    /// `events/thread_ids` (uint32).
+    pub thread_ids: u64,
+    /// `events/task_ids` (int32).
+    pub task_ids: u64,
+}
+
+impl EventLayout {
+    /// The layout as four numbers (for a broadcast).
+    pub fn to_array(self) -> [u64; 4] {
+        [
+            self.start_deltas,
+            self.durations,
+            self.thread_ids,
+            self.task_ids,
+        ]
+    }
+
+    /// The layout from [`to_array`](Self::to_array)'s numbers.
+    pub fn from_array(a: [u64; 4]) -> EventLayout {
+        EventLayout {
+            start_deltas: a[0],
+            durations: a[1],
+            thread_ids: a[2],
+            task_ids: a[3],
+        }
+    }
+}
+
+/// Creates the schema-3 file at `path` for `parts` (in rank order):
+/// metadata, region table, index, lane tables (times from the run's start,
+/// `facts.start_time_ns`), and the event columns, allocated contiguous for
+/// every part's events and left unwritten. Returns where the columns start
+/// (`None` when there are no events), for [`RankPart::write_events`].
+pub fn create_file(
+    path: &Path,
+    facts: &RunFacts,
+    parts: &[PartDescription],
+) -> hdf5::Result<Option<EventLayout>> {
+    let file = crate::h5file::create(path)?;
+    attrs::write_i64(&file, crate::SCHEMA_ATTRIBUTE, 3)?;
+    attrs::write_str(&file, "storage_layout", "columnar")?;
+    metadata::write(&file.create_group("metadata")?, facts)?;
+    let mut names: Vec<&str> = Vec::new();
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut rows = Vec::new();
+    let mut offset = 0u64;
+    for part in parts {
+        for row in &part.rows {
+            let id = *ids.entry(&row.name).or_insert_with(|| {
+                names.push(&row.name);
+                names.len() as u32 - 1
+            });
+            rows.push((id, part.rank, offset, row));
+            offset += row.count;
+        }
+    }
+    let total = offset;
+    let table = file.create_group("region_table")?;
+    write_column(&table, "names", &vlen_strings(&names)?)?;
+    write_index(&file.create_group("rank_region_index")?, &rows)?;
+    write_thread_table(&file, parts, facts.start_time_ns)?;
+    write_task_table(&file, parts, facts.start_time_ns)?;
+    let events = file.create_group("events")?;
+    let layout = EventLayout {
+        start_deltas: allocate::<i64>(&events, "start_deltas", total)?,
+        durations: allocate::<i64>(&events, "durations", total)?,
+        thread_ids: allocate::<u32>(&events, "thread_ids", total)?,
+        task_ids: allocate::<i32>(&events, "task_ids", total)?,
+    };
+    allocate::<i64>(&events, "await_ns", total)?;
+    drop((events, table));
+    file.flush()?;
+    file.close()?;
+    Ok((total > 0).then_some(layout))
+}
+
+/// Creates `name`, `len` values of `T`, contiguous, its space allocated now
+/// and not filled; returns its byte offset in the file (0 when empty).
+fn allocate<T: H5Type>(group: &Group, name: &str, len: u64) -> hdf5::Result<u64> {
+    let dataset: Dataset = group
+        .new_dataset::<T>()
+        .shape(len as usize)
+        .alloc_time(Some(AllocTime::Early))
+        .fill_time(FillTime::Never)
+        .create(name)?;
+    match (len, dataset.offset()) {
+        (0, _) => Ok(0),
+        (_, Some(offset)) => Ok(offset),
+        (_, None) => Err(format!("events/{name}: HDF5 allocated no contiguous space").into()),
+    }
+}
+
+/// `rank_region_index`: one row per (region id, rank, first event, row).
+fn write_index(index: &Group, rows: &[(u32, u32, u64, &PartRow)]) -> hdf5::Result<()> {
+    let strings = |text: &str| -> hdf5::Result<Vec<VarLenUnicode>> {
+        vlen_strings(rows.iter().map(|_| text))
+    };
+    write_column(
+        index,
+        "region_ids",
+        &rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+    )?;
+    write_column(
+        index,
+        "ranks",
+        &rows.iter().map(|r| r.1).collect::<Vec<u32>>(),
+    )?;
+    write_column(
+        index,
+        "event_offsets",
+        &rows.iter().map(|r| r.2).collect::<Vec<u64>>(),
+    )?;
+    write_column(
+        index,
+        "event_counts",
+        &rows.iter().map(|r| r.3.count).collect::<Vec<u64>>(),
+    )?;
+    write_column(index, "source_lines", &vec![-1i64; rows.len()])?;
+    write_column(index, "source_files", &strings("")?)?;
+    write_column(index, "source_texts", &strings("")?)?;
+    write_column(index, "tags", &strings("[]")?)?;
+    let summaries: Vec<RowSummary> = rows.iter().map(|r| r.3.summary).collect();
+    write_column(index, "summary_statistics", &summaries)?;
+    write_column(index, "exclusive_totals", &vec![-1i64; rows.len()])
+}
+
+/// `thread_table`, with 0.7.5's columns: what we do not record (OS ids,
+/// daemon flag) is 0, CPU time is [`UNKNOWN`]; times from `origin_ns`.
+fn write_thread_table(file: &Group, parts: &[PartDescription], origin_ns: i64) -> hdf5::Result<()> {
+    let rows: Vec<(u32, &ThreadRow)> = parts
+        .iter()
+        .flat_map(|p| p.threads.iter().map(move |t| (p.rank, t)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let group = file.create_group("thread_table")?;
+    let ints = |f: &dyn Fn(&ThreadRow) -> i64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<i64>>();
+    write_column(
+        &group,
+        "ranks",
+        &rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+    )?;
+    write_column(&group, "index", &ints(&|r| r.index.into()))?;
+    write_column(&group, "ident", &ints(&|_| 0))?;
+    write_column(&group, "native_id", &ints(&|_| 0))?;
+    write_column(&group, "daemon", &vec![0i8; rows.len()])?;
+    write_column(
+        &group,
+        "name",
+        &vlen_strings(rows.iter().map(|r| &r.1.name))?,
+    )?;
+    write_column(
+        &group,
+        "start_ns",
+        &ints(&|r| r.start_ns.wrapping_sub(origin_ns)),
+    )?;
+    write_column(
+        &group,
+        "end_ns",
+        &ints(&|r| r.end_ns.wrapping_sub(origin_ns)),
+    )?;
+    write_column(&group, "cpu_ns", &ints(&|_| UNKNOWN))
+}
+
+/// `task_table`, with 0.7.5's columns: what we do not measure (steps,
+/// running and suspended time) is [`UNKNOWN`]; times from `origin_ns`.
+fn write_task_table(file: &Group, parts: &[PartDescription], origin_ns: i64) -> hdf5::Result<()> {
+    let rows: Vec<(u32, &TaskRow)> = parts
+        .iter()
+        .flat_map(|p| p.tasks.iter().map(move |t| (p.rank, t)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let group = file.create_group("task_table")?;
+    let ints = |f: &dyn Fn(&TaskRow) -> i64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<i64>>();
+    write_column(
+        &group,
+        "ranks",
+        &rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+    )?;
+    write_column(&group, "index", &ints(&|r| r.index.into()))?;
+    write_column(
+        &group,
+        "kind",
+        &vlen_strings(rows.iter().map(|r| &r.1.kind))?,
+    )?;
+    write_column(
+        &group,
+        "name",
+        &vlen_strings(rows.iter().map(|r| &r.1.name))?,
+    )?;
+    write_column(
+        &group,
+        "coro_name",
+        &vlen_strings(rows.iter().map(|r| &r.1.coro_name))?,
+    )?;
+    write_column(&group, "thread_index", &ints(&|r| r.thread.into()))?;
+    write_column(
+        &group,
+        "created_ns",
+        &ints(&|r| r.created_ns.wrapping_sub(origin_ns)),
+    )?;
+    write_column(
+        &group,
+        "done_ns",
+        &ints(&|r| r.done_ns.wrapping_sub(origin_ns)),
+    )?;
+    for name in ["steps", "running_ns", "suspended_ns"] {
+        write_column(&group, name, &ints(&|_| UNKNOWN))?;
+    }
+    Ok(())
+}
+
+/// Places a rank's calls on lanes: every thread with calls (its first
+/// start and last end), every overlap and lifetime track of a thread as a
+/// task, and each call's task ([`NO_TASK`] on its thread's stack), the
+/// regions' calls one region after the other.
+fn lanes(
+    regions: &[(String, EventColumns)],
+    thread_names: &BTreeMap<u32, String>,
+) -> (Vec<ThreadRow>, Vec<TaskRow>, Vec<i32>) {
+    let calls: Vec<RegionCalls<'_>> = regions
+        .iter()
+        .map(|(name, c)| RegionCalls {
+            lifetime: is_lifetime(name),
+            starts: c.starts(),
+            ends: c.ends(),
+            threads: c.threads(),
+        })
+        .collect();
+    let lanes = RankLanes::place(&calls);
+    let mut spans: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
+    let mut task_of_track = Vec::with_capacity(lanes.tracks.len());
+    let mut tasks = Vec::new();
+    for track in &lanes.tracks {
+        let span = spans
+            .entry(track.thread)
+            .or_insert((track.first_start, track.last_end));
+        *span = (span.0.min(track.first_start), span.1.max(track.last_end));
+        if track.kind == TrackKind::Stack {
+            task_of_track.push(NO_TASK);
+            continue;
+        }
+        let i = track.index;
+        let (kind, name, coro_name) = match track.kind {
+            TrackKind::Lifetime => ("lifetime", format!("lifetimes {i}"), "span lifetimes"),
+            _ => ("async", format!("async {i}"), "crossing calls"),
+        };
+        task_of_track.push(tasks.len() as i32);
+        tasks.push(TaskRow {
+            index: tasks.len() as u32,
+            kind: kind.into(),
+            name,
+            coro_name: coro_name.into(),
+            thread: track.thread,
+            created_ns: track.first_start,
+            done_ns: track.last_end,
+        });
+    }
+    let threads = spans
+        .into_iter()
+        .map(|(index, (start_ns, end_ns))| ThreadRow {
+            index,
+            name: thread_names
+                .get(&index)
+                .cloned()
+                .unwrap_or_else(|| format!("thread {index}")),
+            start_ns,
+            end_ns,
+        })
+        .collect();
+    let task_of_call = lanes
+        .track_of
+        .iter()
+        .map(|t| task_of_track[*t as usize])
+        .collect();
+    (threads, tasks, task_of_call)
 }
 
 /// `strings` as HDF5 variable-length UTF-8 (a NUL, which HDF5 strings
@@ -406,7 +583,7 @@ fn write_column<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, data: &[T]) ->
     Ok(())
 }
 
-/// A row's statistics while its events are appended: [`RegionStats`] (exact
+/// A row's statistics while its events are gathered: [`RegionStats`] (exact
 /// Welford mean and m2) plus what only the index needs.
 #[derive(Default)]
 struct RowStats {

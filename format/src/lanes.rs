@@ -264,11 +264,7 @@ mod tests {
     use super::*;
 
     /// Calls of one region on one thread: (start, end).
-    fn region(
-        lifetime: bool,
-        calls: &[(i64, i64)],
-        thread: u32,
-    ) -> (bool, Vec<i64>, Vec<i64>, Vec<u32>) {
+    fn region(lifetime: bool, calls: &[(i64, i64)], thread: u32) -> Region {
         (
             lifetime,
             calls.iter().map(|c| c.0).collect(),
@@ -277,7 +273,10 @@ mod tests {
         )
     }
 
-    fn place(regions: &[(bool, Vec<i64>, Vec<i64>, Vec<u32>)]) -> RankLanes {
+    /// A region's (lifetime, starts, ends, threads).
+    type Region = (bool, Vec<i64>, Vec<i64>, Vec<u32>);
+
+    fn place(regions: &[Region]) -> RankLanes {
         let calls: Vec<RegionCalls<'_>> = regions
             .iter()
             .map(|(lifetime, starts, ends, threads)| RegionCalls {

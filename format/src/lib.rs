@@ -28,7 +28,6 @@
 //!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
-mod append;
 pub mod attrs;
 pub mod chunks;
 pub mod clock_shift;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::columnar::ColumnarWriter;
+use crate::columnar::{self, RankPart};
 use crate::metadata::{self, RunFacts};
 use crate::rank_totals::RankTotals;
 use crate::tree::{self, RankWriteError};
@@ -131,38 +131,64 @@ fn write_tree(
     Ok(totals)
 }
 
-/// Schema 3 from the streams, one rank in memory at a time (about 36 bytes
-/// a call while its lanes are placed), each rank's regions one row each,
-/// its threads and async tracks in the lane tables.
+/// Schema 3 from the streams: each rank's part built from its stream
+/// (20 bytes a call in memory, one rank at a time), the file laid out from
+/// the parts' descriptions, then each part's events written at its offsets.
+/// Several ranks are read twice (once to describe, once to write) so that
+/// only one is in memory.
 fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
     let h5 = hdf5_error(tmp);
-    let mut out = ColumnarWriter::create(tmp, facts.start_time_ns).map_err(&h5)?;
-    metadata::write(&out.root().create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
+    let mut kept = None;
+    let mut descriptions = Vec::with_capacity(ranks.len());
     for input in ranks {
-        let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
-            path: input.path.clone(),
-            source: std::io::Error::other(e.problem),
-        })?;
-        let shift = input.to_reference();
-        let thread_names: BTreeMap<u32, String> = data
-            .thread_names
-            .into_iter()
-            .map(|((_, thread), name)| (thread, name))
-            .collect();
-        let regions: Vec<(String, EventColumns)> = data
-            .regions
-            .into_iter()
-            .filter_map(|r| {
-                let events = r.per_rank.into_values().next()?;
-                let n = events.starts.len();
-                let starts = events.starts.iter().map(|t| shift(*t)).collect();
-                let ends = events.ends.iter().map(|t| shift(*t)).collect();
-                let threads = events.threads.unwrap_or_else(|| vec![0; n]);
-                Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
-            })
-            .collect();
-        out.append_rank(input.rank, &regions, &thread_names)
-            .map_err(&h5)?;
+        let part = rank_part(input)?;
+        descriptions.push(part.description.clone());
+        if ranks.len() == 1 {
+            kept = Some(part);
+        }
     }
-    out.finish().map_err(&h5)
+    let Some(layout) = columnar::create_file(tmp, facts, &descriptions).map_err(&h5)? else {
+        return Ok(());
+    };
+    let mut first_event = 0;
+    for (input, description) in ranks.iter().zip(&descriptions) {
+        let part = match kept.take() {
+            Some(part) => part,
+            None => rank_part(input)?,
+        };
+        part.write_events(tmp, &layout, first_event)
+            .map_err(|source| WriteError::Stream {
+                path: tmp.to_owned(),
+                source,
+            })?;
+        first_event += description.events();
+    }
+    Ok(())
+}
+
+/// The rank's part of a columnar file, from its stream.
+pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
+    let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
+        path: input.path.clone(),
+        source: std::io::Error::other(e.problem),
+    })?;
+    let shift = input.to_reference();
+    let thread_names: BTreeMap<u32, String> = data
+        .thread_names
+        .into_iter()
+        .map(|((_, thread), name)| (thread, name))
+        .collect();
+    let regions: Vec<(String, EventColumns)> = data
+        .regions
+        .into_iter()
+        .filter_map(|r| {
+            let events = r.per_rank.into_values().next()?;
+            let n = events.starts.len();
+            let starts = events.starts.iter().map(|t| shift(*t)).collect();
+            let ends = events.ends.iter().map(|t| shift(*t)).collect();
+            let threads = events.threads.unwrap_or_else(|| vec![0; n]);
+            Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
+        })
+        .collect();
+    Ok(RankPart::build(input.rank, &regions, &thread_names))
 }

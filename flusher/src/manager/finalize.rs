@@ -3,19 +3,22 @@
 //! every rank how it went. Any failure keeps the run directory and names it.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use scope_profiler_core::clock;
-use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
+use scope_profiler_format::columnar::{self, EventLayout, PartDescription, RankPart};
+use scope_profiler_format::merged::{self, write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
-use scope_profiler_format::{stream, ClockShift};
+use scope_profiler_format::{stream, ClockOffset, ClockShift, WriteError};
 use tempfile::TempDir;
 
 use super::Running;
 use crate::config::Config;
 use crate::drain::FlushOutcome;
 use crate::error::{Error, FinalizeError, ParallelError, Result};
+use crate::ranks::RankContext;
 use crate::report::{pool, RankReport};
 use crate::summary::{several_lanes, RegionSummary, Summary};
 
@@ -37,15 +40,19 @@ impl Running {
         let rank = ranks.rank();
         warn_of_losses(rank, &outcome);
         let rank_path = run_dir.join(stream::file_name(rank));
+        let schema = config.get_output_schema();
+        let timed = config.get_time_trace();
         // Rank 0 writing schema 1 totals its own stream on the way (one pass
-        // over it, not two); every other rank totals it here.
-        let totals_on_write = rank == 0 && config.get_output_schema() == OutputSchema::Tree;
+        // over it, not two); in schema 3 every rank writes its own part and
+        // totals it on the way; the other ranks total their streams here.
+        let totals_on_write =
+            schema == OutputSchema::Columnar && timed || rank == 0 && schema == OutputSchema::Tree;
         let own_totals = if totals_on_write {
             None
         } else {
             read_totals(&rank_path, &outcome)
         };
-        let local = rank_summary(own_totals.as_ref(), &outcome, config.get_time_trace());
+        let mut local = rank_summary(own_totals.as_ref(), &outcome, timed);
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -63,19 +70,35 @@ impl Running {
             return Err(keep(owned_dir, e.into()));
         }
         let finalize_clock = ranks.measure_clock();
+        let clocks = [setup_clock, finalize_clock];
+        let mut part = None;
+        let mut rank_file = outcome
+            .rank_file
+            .as_ref()
+            .map_err(ToString::to_string)
+            .copied();
+        if schema == OutputSchema::Columnar && rank_file.is_ok() {
+            match own_part(rank, &rank_path, clocks) {
+                Ok(p) => {
+                    if timed {
+                        local.regions = part_summaries(&p.description);
+                    }
+                    part = Some(p);
+                }
+                Err(e) => rank_file = Err(e.to_string()),
+            }
+        }
         let report = RankReport {
             hostname: hostname(),
             summary: local.clone(),
-            rank_file: outcome
-                .rank_file
-                .as_ref()
-                .map_err(ToString::to_string)
-                .copied(),
-            clocks: [setup_clock, finalize_clock],
+            rank_file,
+            clocks,
             start_ns: start_time_ns - setup_clock.offset_ns,
+            part: part.as_ref().map(|p| p.description.clone()),
         };
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
+        let mut layout = Ok(None);
         let merged = match ranks.gather(report.encode()) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
@@ -83,24 +106,34 @@ impl Running {
                 // The counters are pooled now (the file's metadata); the
                 // regions again once the writer has totalled rank 0.
                 let counters = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
-                let written = RankMerge {
+                let merge = RankMerge {
                     file_path: &file_path,
                     run_dir: &run_dir,
                     reports: &reports,
                     config: &config,
                     pooled: &counters,
-                }
-                .write()?;
-                if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
-                    reports[0].summary.regions = region_summaries(totals);
+                };
+                if schema == OutputSchema::Columnar {
+                    layout = merge.lay_out_parts(&parts_path(&file_path, &run_dir));
+                } else {
+                    let written = merge.write()?;
+                    if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
+                        reports[0].summary.regions = region_summaries(totals);
+                    }
                 }
                 let per_rank: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
                 let mut summary = pool(&per_rank);
                 summary.schema_1_mixes_lanes =
-                    config.get_output_schema() == OutputSchema::Tree && several_lanes(&per_rank);
+                    schema == OutputSchema::Tree && several_lanes(&per_rank);
                 pooled = Some(summary);
                 Ok(())
             }),
+        };
+        let merged = match (merged, part) {
+            (Ok(()), Some(part)) => {
+                write_part(&ranks, &part, layout, &file_path, &run_dir, timeout)
+            }
+            (merged, _) => merged,
         };
         if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
             return Err(keep(owned_dir, e));
@@ -186,6 +219,87 @@ fn rank_summary(totals: Option<&RankTotals>, outcome: &FlushOutcome, timed: bool
     }
 }
 
+/// This rank's part of a schema-3 file, from its stream, on rank 0's clock.
+fn own_part(
+    rank: u32,
+    rank_path: &Path,
+    clocks: [ClockOffset; 2],
+) -> std::result::Result<RankPart, WriteError> {
+    merged::rank_part(&RankInput {
+        rank,
+        path: rank_path.to_owned(),
+        shift: ClockShift {
+            setup: clocks[0],
+            finalize: clocks[1],
+        },
+        hostname: String::new(),
+    })
+}
+
+/// Every region of a part, with its statistics.
+fn part_summaries(part: &PartDescription) -> Vec<RegionSummary> {
+    part.rows
+        .iter()
+        .map(|r| RegionSummary {
+            name: r.name.clone(),
+            stats: r.summary.stats(r.count),
+        })
+        .collect()
+}
+
+/// Where the ranks write the schema-3 file before it is renamed into
+/// place: beside it, named after the run directory every rank shares.
+fn parts_path(file_path: &Path, run_dir: &Path) -> PathBuf {
+    let name = file_path.file_name().unwrap_or_default().to_string_lossy();
+    let run = run_dir.file_name().unwrap_or_default().to_string_lossy();
+    file_path.with_file_name(format!(".{name}.{run}.tmp"))
+}
+
+/// Every rank writes its part of the schema-3 file rank 0 laid out (`layout`
+/// on rank 0), at the offsets an exclusive prefix sum of the parts' events
+/// gives; once every rank has, rank 0 renames the file into place. Every
+/// step waits at most `timeout` for the other ranks.
+fn write_part(
+    ranks: &RankContext,
+    part: &RankPart,
+    layout: std::result::Result<Option<EventLayout>, FinalizeError>,
+    file_path: &Path,
+    run_dir: &Path,
+    timeout: Duration,
+) -> std::result::Result<(), FinalizeError> {
+    let tmp = parts_path(file_path, run_dir);
+    let first_event = ranks.exclusive_sum(part.description.events(), timeout)?;
+    let layout = ranks.broadcast_layout(layout, timeout)?;
+    let written = match layout {
+        Some(layout) => part
+            .write_events(&tmp, &layout, first_event)
+            .map_err(|source| WriteError::Stream {
+                path: tmp.clone(),
+                source,
+            }),
+        None => Ok(()),
+    };
+    let failed = written.as_ref().err().map(ToString::to_string);
+    let everyone = ranks.first_failure(failed, timeout)?;
+    if ranks.rank() != 0 {
+        return written.map_err(Into::into);
+    }
+    let renamed = match everyone {
+        Some((rank, message)) => Err(FinalizeError::PartNotWritten { rank, message }),
+        None => std::fs::rename(&tmp, file_path).map_err(|source| {
+            WriteError::Rename {
+                from: tmp.clone(),
+                source,
+            }
+            .into()
+        }),
+    };
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 /// What rank 0 needs to merge every rank's file into `file_path`.
 struct RankMerge<'a> {
     file_path: &'a Path,
@@ -199,6 +313,19 @@ impl RankMerge<'_> {
     /// Writes the merged file, or says which rank's file is incomplete;
     /// returns the ranks' totals when the writer computes them.
     fn write(self) -> std::result::Result<Option<Vec<RankTotals>>, FinalizeError> {
+        self.check_rank_files()?;
+        let inputs = self.inputs();
+        let facts = self.run_facts(&inputs);
+        Ok(write_merged(
+            self.file_path,
+            &inputs,
+            &facts,
+            self.config.get_output_schema(),
+        )?)
+    }
+
+    /// Fails on the first rank whose file is incomplete.
+    fn check_rank_files(&self) -> std::result::Result<(), FinalizeError> {
         if let Some((rank, Err(message))) = self
             .reports
             .iter()
@@ -211,8 +338,12 @@ impl RankMerge<'_> {
                 message: message.clone(),
             });
         }
-        let inputs: Vec<RankInput> = self
-            .reports
+        Ok(())
+    }
+
+    /// Every rank's stream and clock shift.
+    fn inputs(&self) -> Vec<RankInput> {
+        self.reports
             .iter()
             .enumerate()
             .map(|(r, report)| RankInput {
@@ -224,14 +355,36 @@ impl RankMerge<'_> {
                 },
                 hostname: report.hostname.clone(),
             })
-            .collect();
-        let facts = self.run_facts(&inputs);
-        Ok(write_merged(
-            self.file_path,
-            &inputs,
-            &facts,
-            self.config.get_output_schema(),
-        )?)
+            .collect()
+    }
+
+    /// Lays out the schema-3 file at `tmp` for every rank's part (each
+    /// rank then writes its events), or says which rank's file or part is
+    /// missing.
+    fn lay_out_parts(&self, tmp: &Path) -> std::result::Result<Option<EventLayout>, FinalizeError> {
+        self.check_rank_files()?;
+        let parts: Vec<PartDescription> = self
+            .reports
+            .iter()
+            .enumerate()
+            .map(|(r, report)| {
+                report
+                    .part
+                    .clone()
+                    .ok_or(FinalizeError::RankFileIncomplete {
+                        rank: r as u32,
+                        message: "its part of the file was not built".into(),
+                    })
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let facts = self.run_facts(&self.inputs());
+        columnar::create_file(tmp, &facts, &parts).map_err(|source| {
+            WriteError::Hdf5 {
+                path: tmp.to_owned(),
+                source,
+            }
+            .into()
+        })
     }
 
     /// `/metadata`'s facts: the run's times, size, counters and settings.

@@ -15,6 +15,7 @@ pub mod mpi_world;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use scope_profiler_format::columnar::EventLayout;
 use scope_profiler_format::ClockOffset;
 
 use crate::error::{Error, FinalizeError, ParallelError};
@@ -103,6 +104,52 @@ impl RankContext {
             let _ = timeout;
             Ok(())
         }
+    }
+
+    /// The sum of `value` over the ranks before this one (0 on rank 0),
+    /// once every rank arrives (or an error after `timeout`).
+    pub fn exclusive_sum(&self, value: u64, timeout: Duration) -> Result<u64, ParallelError> {
+        self.barrier(timeout)?;
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.exclusive_sum(value));
+        #[cfg(not(feature = "mpi"))]
+        {
+            let _ = value;
+            Ok(0)
+        }
+    }
+
+    /// Rank 0's layout of the schema-3 file (or its error, which other
+    /// ranks get as [`ParallelError::OnRankZero`]) on every rank.
+    pub fn broadcast_layout(
+        &self,
+        layout: Result<Option<EventLayout>, FinalizeError>,
+        timeout: Duration,
+    ) -> Result<Option<EventLayout>, FinalizeError> {
+        self.barrier(timeout)?;
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.broadcast_layout(layout))?;
+        #[cfg(not(feature = "mpi"))]
+        layout
+    }
+
+    /// The first rank's failure of `failure` (one per rank) at rank 0, with
+    /// its rank; `None` elsewhere or when every rank succeeded.
+    pub fn first_failure(
+        &self,
+        failure: Option<String>,
+        timeout: Duration,
+    ) -> Result<Option<(u32, String)>, ParallelError> {
+        self.barrier(timeout)?;
+        let message = failure.unwrap_or_default().into_bytes();
+        let Some(all) = self.gather(message)? else {
+            return Ok(None);
+        };
+        Ok(all
+            .into_iter()
+            .enumerate()
+            .find(|(_, m)| !m.is_empty())
+            .map(|(r, m)| (r as u32, String::from_utf8_lossy(&m).into_owned())))
     }
 
     /// Rank 0 tells every rank how the merge went: `Ok`, or on other ranks

@@ -21,6 +21,7 @@ use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
 use mpi::Count;
 use scope_profiler_core::clock::monotonic_ns;
+use scope_profiler_format::columnar::EventLayout;
 use scope_profiler_format::ClockOffset;
 
 use crate::error::{Error, FinalizeError, ParallelError};
@@ -203,8 +204,11 @@ impl MpiWorld {
 
     /// Every rank's bytes, at rank 0, in rank order (MPI's gather of the
     /// lengths, then of the bytes: logarithmic steps, not one per rank).
-    pub fn gather(&self, bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+    pub fn gather(&self, mut bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
         let root = self.world.process_at_rank(0);
+        // Open MPI fails a gather with a zero-length contribution: every
+        // rank sends one byte more, dropped at rank 0.
+        bytes.push(0);
         let len = bytes.len() as Count;
         if self.rank() != 0 {
             root.gather_into(&len);
@@ -222,15 +226,14 @@ impl MpiWorld {
             })
             .collect();
         let total = lens.iter().map(|l| *l as usize).sum::<usize>();
-        // Open MPI rejects a null receive buffer: at least one byte.
-        let mut all = vec![0u8; total.max(1)];
+        let mut all = vec![0u8; total];
         let mut partition = PartitionMut::new(&mut all[..], &lens[..], &offsets[..]);
         root.gather_varcount_into_root(&bytes[..], &mut partition);
         Some(
             offsets
                 .iter()
                 .zip(&lens)
-                .map(|(at, len)| all[*at as usize..(at + len) as usize].to_vec())
+                .map(|(at, len)| all[*at as usize..(at + len - 1) as usize].to_vec())
                 .collect(),
         )
     }
@@ -254,6 +257,47 @@ impl MpiWorld {
                 });
             }
             std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Rank 0's layout (or its error) on every rank: one byte (0 a layout,
+    /// 1 no events, 2 an error), then four offsets or the message.
+    pub fn broadcast_layout(
+        &self,
+        layout: Result<Option<EventLayout>, FinalizeError>,
+    ) -> Result<Option<EventLayout>, FinalizeError> {
+        let message = match &layout {
+            Ok(Some(l)) => {
+                let words = l
+                    .to_array()
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .collect::<Vec<_>>();
+                [&[0u8][..], &words].concat()
+            }
+            Ok(None) => vec![1],
+            Err(e) => [&[2u8][..], e.to_string().as_bytes()].concat(),
+        };
+        let message = self.broadcast_bytes(message);
+        if self.rank() == 0 {
+            return layout;
+        }
+        let word = |i: usize| {
+            let bytes = message.get(1 + 8 * i..9 + 8 * i)?;
+            Some(u64::from_le_bytes(bytes.try_into().ok()?))
+        };
+        match message.first() {
+            Some(0) => match (word(0), word(1), word(2), word(3)) {
+                (Some(a), Some(b), Some(c), Some(d)) => {
+                    Ok(Some(EventLayout::from_array([a, b, c, d])))
+                }
+                _ => Err(ParallelError::UnreadableReport.into()),
+            },
+            Some(1) => Ok(None),
+            _ => Err(ParallelError::OnRankZero(
+                String::from_utf8_lossy(message.get(1..).unwrap_or_default()).into_owned(),
+            )
+            .into()),
         }
     }
 
