@@ -1,7 +1,7 @@
 //! HDF5 attributes: writing scalars, reading any scalar back as an
 //! [`AttrValue`] (every integer and float type, and every string type:
 //! fixed or variable length, ASCII or UTF-8, any padding; see
-//! [`crate::strings`]).
+//! `strings.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
