@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::aggregate::RankAggregate;
 use crate::columnar::ColumnarWriter;
 use crate::metadata::{self, RunFacts};
 use crate::rank_totals::RankTotals;
@@ -22,6 +23,12 @@ pub enum OutputSchema {
     /// by scope-profiler 0.7.5, including its summary-only reader); scales to
     /// many ranks and regions, and any string is a region name as is.
     Columnar,
+    /// Statistics per rank, thread and region (calls, total, min, max, mean,
+    /// m2, a log-scale duration histogram) instead of every call, plus the
+    /// calls the run kept as a trace: the file's size does not grow with the
+    /// run's length ([`crate::aggregate`]; scope-profiler 0.7.5 reads the
+    /// counts and totals).
+    Aggregate,
 }
 
 /// One rank's stream and how its timestamps map onto rank 0's clock.
@@ -37,6 +44,10 @@ pub struct RankInput {
     /// The stream's totals, when the caller has them already (finalize
     /// totals its own rank for the summary): saves the writer one pass.
     pub totals: Option<RankTotals>,
+    /// What the rank accumulated in aggregate mode; [`OutputSchema::Aggregate`]
+    /// computes it from the stream's calls when `None`, the other schemas
+    /// ignore it.
+    pub aggregate: Option<RankAggregate>,
 }
 
 impl RankInput {
@@ -74,6 +85,7 @@ pub fn write_merged(
     let written = match schema {
         OutputSchema::Tree => write_tree(&tmp, ranks, facts),
         OutputSchema::Columnar => write_columnar(&tmp, ranks, facts),
+        OutputSchema::Aggregate => crate::aggregate::write(&tmp, ranks, facts),
     };
     let renamed = written.and_then(|()| {
         std::fs::rename(&tmp, file_path).map_err(|source| WriteError::Rename {

@@ -185,6 +185,7 @@ fn convert_stream(path: &Path) -> io::Result<Repair> {
         shift: Default::default(),
         hostname: crate::metadata::hostname(),
         totals: Some(totals.clone()),
+        aggregate: None,
     };
     let facts = RunFacts {
         start_time_ns: header.scale.anchor_ns,

@@ -1,11 +1,15 @@
 //! Finalize, step by step: stop and drain this rank, wait for every rank,
 //! gather the ranks' reports on rank 0, merge the rank files there, and tell
 //! every rank how it went. Any failure keeps the run directory and names it.
+//! In aggregate mode each rank's statistics reach rank 0 by a collective
+//! gather (not through the rank files, which hold only the kept calls).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use scope_profiler_core::clock;
+use scope_profiler_format::aggregate::RankAggregate;
+use scope_profiler_format::merged::OutputSchema;
 use scope_profiler_format::merged::{write_merged, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
@@ -15,7 +19,7 @@ use tempfile::TempDir;
 use super::Running;
 use crate::config::Config;
 use crate::drain::FlushOutcome;
-use crate::error::{Error, FinalizeError, ParallelError, Result};
+use crate::error::{Error, FinalizeError, ParallelError, RankFileError, Result};
 use crate::report::{pool, RankReport};
 use crate::summary::{RegionSummary, Summary};
 
@@ -66,11 +70,16 @@ impl Running {
         };
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
+        let aggregates = outcome
+            .aggregate
+            .as_ref()
+            .map(|a| ranks.gather_collective(a.encode()));
         let merged = match ranks.gather(report.encode()) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
             Ok(Some(blobs)) => decode_reports(&blobs).and_then(|reports| {
                 let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                let aggregates = decode_aggregates(aggregates)?;
                 let merged = RankMerge {
                     file_path: &file_path,
                     run_dir: &run_dir,
@@ -81,6 +90,7 @@ impl Running {
                     pooled: &summary,
                     start_time_ns,
                     own_totals,
+                    aggregates,
                 }
                 .write();
                 pooled = Some(summary);
@@ -128,36 +138,41 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
         .collect()
 }
 
-/// This rank's summary, from its stream: every region with calls, by
-/// region id (empty if the stream could not be read, which the rank file
-/// error reports), and the stream's totals for the writer.
+/// Every rank's aggregate, in rank order, from the collective gather
+/// (`None` outside aggregate mode); fails if one does not decode.
+fn decode_aggregates(
+    gathered: Option<std::result::Result<Option<Vec<Vec<u8>>>, ParallelError>>,
+) -> std::result::Result<Option<Vec<RankAggregate>>, FinalizeError> {
+    let Some(blobs) = gathered.transpose()?.flatten() else {
+        return Ok(None);
+    };
+    blobs
+        .iter()
+        .map(|b| RankAggregate::decode(b).ok_or(ParallelError::UnreadableReport.into()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// This rank's summary: every region with calls, by region id, from the
+/// accumulator in aggregate mode, else from the stream (empty if it could
+/// not be read, which the rank file error reports), with the stream's
+/// totals for the writer.
 fn summarize(
     rank_path: &Path,
     outcome: &FlushOutcome,
     timed: bool,
 ) -> (Summary, Option<RankTotals>) {
     let mut kept = None;
-    let regions = match (&outcome.rank_file, rank_totals::totals(rank_path)) {
-        (Ok(()), Ok(totals)) => {
-            let regions = totals
-                .regions
-                .iter()
-                .map(|r| RegionSummary {
-                    name: r.name.clone(),
-                    stats: r.stats,
-                })
-                .collect();
-            kept = Some(totals);
-            regions
-        }
-        (Ok(()), Err(e)) => {
-            eprintln!(
-                "scope-profiler: warning: cannot read {} back for the summary: {e}",
-                rank_path.display()
-            );
-            Vec::new()
-        }
-        (Err(_), _) => Vec::new(),
+    let regions = match (&outcome.aggregate, &outcome.rank_file) {
+        (Some(aggregate), _) => aggregate
+            .per_region()
+            .into_iter()
+            .map(|(name, stats)| RegionSummary {
+                name: name.to_owned(),
+                stats,
+            })
+            .collect(),
+        (None, rank_file) => stream_regions(rank_path, rank_file, &mut kept),
     };
     let c = &outcome.counters;
     let summary = Summary {
@@ -173,6 +188,37 @@ fn summarize(
     (summary, kept)
 }
 
+/// The regions of the stream at `rank_path` (none if it failed), its
+/// totals stored in `kept`.
+fn stream_regions(
+    rank_path: &Path,
+    rank_file: &std::result::Result<(), RankFileError>,
+    kept: &mut Option<RankTotals>,
+) -> Vec<RegionSummary> {
+    match (rank_file, rank_totals::totals(rank_path)) {
+        (Ok(()), Ok(totals)) => {
+            let regions = totals
+                .regions
+                .iter()
+                .map(|r| RegionSummary {
+                    name: r.name.clone(),
+                    stats: r.stats,
+                })
+                .collect();
+            *kept = Some(totals);
+            regions
+        }
+        (Ok(()), Err(e)) => {
+            eprintln!(
+                "scope-profiler: warning: cannot read {} back for the summary: {e}",
+                rank_path.display()
+            );
+            Vec::new()
+        }
+        (Err(_), _) => Vec::new(),
+    }
+}
+
 /// What rank 0 needs to merge every rank's file into `file_path`.
 struct RankMerge<'a> {
     file_path: &'a Path,
@@ -185,6 +231,8 @@ struct RankMerge<'a> {
     start_time_ns: i64,
     /// Rank 0's own stream totals (it merges), already computed.
     own_totals: Option<RankTotals>,
+    /// Aggregate mode: every rank's statistics, in rank order.
+    aggregates: Option<Vec<RankAggregate>>,
 }
 
 impl RankMerge<'_> {
@@ -202,6 +250,7 @@ impl RankMerge<'_> {
                 message: message.clone(),
             });
         }
+        let mut aggregates = self.aggregates.take().map(Vec::into_iter);
         let inputs: Vec<RankInput> = self
             .reports
             .iter()
@@ -215,6 +264,7 @@ impl RankMerge<'_> {
                 },
                 hostname: report.hostname.clone(),
                 totals: if r == 0 { self.own_totals.take() } else { None },
+                aggregate: aggregates.as_mut().and_then(Iterator::next),
             })
             .collect();
         let facts = self.run_facts(&inputs);
@@ -232,6 +282,18 @@ impl RankMerge<'_> {
         let (config, pooled) = (self.config, self.pooled);
         let hostnames: Vec<&str> = self.reports.iter().map(|r| r.hostname.as_str()).collect();
         let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
+        let mut kept_calls = Vec::new();
+        if config.get_output_schema() == OutputSchema::Aggregate {
+            if let Some(pattern) = config.get_trace_regions() {
+                kept_calls.push(("trace_regions", pattern.to_owned()));
+            }
+            if let Some(threshold) = config.get_trace_calls_longer_than() {
+                kept_calls.push((
+                    "trace_calls_longer_than_ns",
+                    threshold.as_nanos().to_string(),
+                ));
+            }
+        }
         RunFacts {
             start_time_ns: self.start_time_ns,
             finalize_time_ns: clock::monotonic_ns(),
@@ -255,7 +317,10 @@ impl RankMerge<'_> {
                     serde_json::to_string(&hostnames).unwrap_or_default(),
                 ),
                 ("clock_offsets", clock_offsets_json(inputs)),
-            ],
+            ]
+            .into_iter()
+            .chain(kept_calls)
+            .collect(),
         }
     }
 }

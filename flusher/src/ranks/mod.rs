@@ -94,6 +94,15 @@ impl RankContext {
         Ok(Some(vec![bytes]))
     }
 
+    /// Sends `bytes` to rank 0 in one collective gather (MPI_Gatherv):
+    /// rank 0 gets every rank's, in rank order; other ranks `None`.
+    pub fn gather_collective(&self, bytes: Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, ParallelError> {
+        #[cfg(feature = "mpi")]
+        return mpi_world::with_world(|w| w.gather_varcount(&bytes));
+        #[cfg(not(feature = "mpi"))]
+        Ok(Some(vec![bytes]))
+    }
+
     /// Waits until every rank arrives, or fails after `timeout`.
     pub fn barrier(&self, timeout: Duration) -> Result<(), ParallelError> {
         #[cfg(feature = "mpi")]

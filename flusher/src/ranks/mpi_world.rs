@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::Count;
 use scope_profiler_core::clock::monotonic_ns;
 use scope_profiler_format::ClockOffset;
 
@@ -191,6 +193,49 @@ impl MpiWorld {
             all.push(msg);
         }
         Some(all)
+    }
+
+    /// Every rank's bytes at rank 0, in rank order, by two collectives:
+    /// MPI_Gather of the lengths, then MPI_Gatherv of the bytes. Other ranks
+    /// get `None`. A rank's bytes past 2 GiB (MPI's count limit) are not
+    /// sent: rank 0 gets none of them, and a decoder sees the loss.
+    pub fn gather_varcount(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let root = self.world.process_at_rank(0);
+        let bytes = if Count::try_from(bytes.len()).is_ok() {
+            bytes
+        } else {
+            &[]
+        };
+        let len = bytes.len() as Count;
+        if self.rank() != 0 {
+            root.gather_into(&len);
+            root.gather_varcount_into(bytes);
+            return None;
+        }
+        let mut lens = vec![0 as Count; self.size() as usize];
+        root.gather_into_root(&len, &mut lens[..]);
+        let starts: Vec<Count> = lens
+            .iter()
+            .scan(0 as Count, |next, len| {
+                let start = *next;
+                *next = next.saturating_add(*len);
+                Some(start)
+            })
+            .collect();
+        let total: usize = lens.iter().map(|l| *l as usize).sum();
+        let mut all = vec![0u8; total];
+        {
+            let mut partition = PartitionMut::new(&mut all[..], &lens[..], &starts[..]);
+            root.gather_varcount_into_root(bytes, &mut partition);
+        }
+        let mut out = Vec::with_capacity(lens.len());
+        let mut rest = &all[..];
+        for len in &lens {
+            let (head, tail) = rest.split_at(*len as usize);
+            out.push(head.to_vec());
+            rest = tail;
+        }
+        Some(out)
     }
 
     /// A barrier that gives up after `timeout` (a rank that crashed never
