@@ -49,7 +49,7 @@ pub const LAYOUT: &str = "aggregate";
 pub const GROUP: &str = "aggregate";
 /// Kept calls per chunk of the event columns: small, since most aggregate
 /// files keep few calls.
-const EVENT_CHUNK: usize = 4096;
+const EVENT_CHUNK: usize = 1024;
 
 /// A region's durations on one rank or thread, summarised without the calls.
 #[derive(Clone, Debug, PartialEq)]

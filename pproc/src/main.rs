@@ -383,10 +383,10 @@ fn check_calls_to_draw(args: &Args, path: &Path, file: &ProfileFile) -> Result<(
     let kept = file.traced_calls();
     if kept == 0 {
         return Err(PprocError::Output(format!(
-            "{} is an aggregate profile (OutputSchema::Aggregate): it holds statistics per region, \
-             not calls, so --gantt, --flame and --export have nothing to draw (the summary and \
-             --report work); to keep calls, record with Config::trace_regions or \
-             trace_calls_longer_than, or with a trace schema",
+            "{} is an aggregate profile: it holds statistics per region, not calls, so \
+             --gantt, --flame and --export have nothing to draw (the summary and --report work); \
+             to keep calls in an aggregate run, set Config::trace_regions or \
+             trace_calls_longer_than, or record a trace (OutputSchema::Tree or Columnar)",
             path.display()
         )));
     }

@@ -71,17 +71,22 @@ impl Stats {
 
     /// Statistics of an aggregate (an aggregate file's region on some
     /// ranks): the moments as stored, the percentiles estimated from its
-    /// histogram (0 without one, as in the Python package's aggregate files).
+    /// histogram. Without a histogram (the Python package's aggregate files,
+    /// which store no m2 either) the percentiles and `std` are NaN: unknown.
     pub fn of_aggregate(a: &Aggregate) -> Stats {
         let s = &a.stats;
-        let q = |q: f64| a.quantile(q).unwrap_or(0.0);
+        let q = |q: f64| a.quantile(q).unwrap_or(f64::NAN);
         Stats {
             calls: s.calls,
             total: s.total_ns,
             avg: s.mean_ns(),
             min: s.min_ns,
             max: s.max_ns,
-            std: s.std_dev_ns(),
+            std: if a.histogram.is_some() {
+                s.std_dev_ns()
+            } else {
+                f64::NAN
+            },
             p50: q(0.50),
             p90: q(0.90),
             p95: q(0.95),

@@ -26,6 +26,14 @@ pub struct Row {
     pub first_start: Option<i64>,
 }
 
+impl Row {
+    /// Whether the region's calls have durations: a timed call in the
+    /// selection, or (an aggregate file) a non-zero longest call.
+    pub fn is_timed(&self) -> bool {
+        self.first_start.is_some() || self.stats.max > 0
+    }
+}
+
 /// Column to sort by (descending, except `start` and `name`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortKey {
@@ -187,11 +195,11 @@ pub fn render(title: &str, rows: &[Row]) -> String {
 }
 
 /// The cells of one row, in the header's order; times are `-` for a
-/// count-only region.
+/// count-only region, and where unknown (NaN, see [`duration`]).
 fn cells(r: &Row, percentiles: &[(&str, fn(&Stats) -> f64)]) -> Vec<String> {
     let s = &r.stats;
     let time = |ns: f64| {
-        if r.first_start.is_some() || s.max > 0 {
+        if r.is_timed() {
             duration(ns)
         } else {
             "-".to_owned()
