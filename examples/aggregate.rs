@@ -26,7 +26,10 @@ fn step(i: u64, u: &mut [f64]) {
 
 fn main() -> Result<(), scope_profiler::Error> {
     let mut args = std::env::args().skip(1);
-    let steps: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let steps: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let path = args.next().unwrap_or_else(|| "aggregate.h5".into());
     ProfileManager::setup(
         Config::default()

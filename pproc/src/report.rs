@@ -211,11 +211,7 @@ fn imbalance_chart(report: &Report<'_>) -> String {
     const LABEL: f64 = 300.0;
     const ROW: f64 = 56.0;
     const BAR_HEIGHT: f64 = 40.0;
-    let mut rows: Vec<&Row> = report
-        .rows
-        .iter()
-        .filter(|r| r.is_timed())
-        .collect();
+    let mut rows: Vec<&Row> = report.rows.iter().filter(|r| r.is_timed()).collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.stats.total));
     rows.truncate(IMBALANCE_REGIONS);
     if rows.is_empty() {
