@@ -103,13 +103,15 @@ fn slow_calls_are_kept_with_exact_start_and_end_and_fast_ones_only_counted() {
         "{before} <= {start} < {end} <= {after}"
     );
     assert!(end - start >= 40_000_000);
-    // The kept call is the longest one counted, to the nanosecond.
-    assert_eq!(step.stats().max_ns, end - start);
+    // The kept call is the longest one counted (its duration converted
+    // from ticks once, not from its two ends: within 1 ns).
+    assert!((step.stats().max_ns - (end - start)).abs() <= 1);
     let io = data.region("io").unwrap();
     assert_eq!(io.per_rank[&0].starts.len(), 5, "every io call is kept");
     assert_eq!(io.stats().calls, 5);
+    // Each kept call's duration is within 1 ns of the one counted.
     let io_total: i64 = io.per_rank[&0].durations().sum();
-    assert_eq!(io.stats().total_ns, io_total);
+    assert!((io.stats().total_ns - io_total).abs() <= 5);
     let label = |k: &str| data.metadata.get(k).map(|v| v.to_string());
     assert_eq!(label("trace_regions").as_deref(), Some("^io$"));
     assert_eq!(

@@ -73,16 +73,13 @@ impl std::fmt::Debug for Histogram {
 /// ```
 #[inline]
 pub fn bin_of(ns: i64) -> usize {
-    if ns < SUB as i64 {
-        return ns.max(0) as usize;
-    }
-    let ns = ns as u64;
-    let octave = 63 - ns.leading_zeros();
-    if octave >= TOP_EXPONENT {
-        return HISTOGRAM_BINS - 1;
-    }
-    let sub = (ns >> (octave - SUB_BITS)) as usize & (SUB - 1);
-    SUB + (octave - SUB_BITS) as usize * SUB + sub
+    // Without branches: below 16 ns the octave counts as 3 (shift 0), so
+    // 0–15 ns land in bins 0–15 as themselves; from there each octave adds
+    // 8 bins and the 3 bits after the leading one pick among them. 2⁴⁸ ns
+    // and more clamp to 2⁴⁸, whose bin is the last.
+    let v = ns.clamp(0, 1 << TOP_EXPONENT) as u64;
+    let shift = 63 - (v | SUB as u64).leading_zeros() - SUB_BITS;
+    shift as usize * SUB + (v >> shift) as usize
 }
 
 /// The shortest duration (ns) in bin `bin`; for `bin == HISTOGRAM_BINS`,
