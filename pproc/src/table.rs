@@ -142,9 +142,12 @@ const LEADING: [&str; 8] = [
     "region", "ranks", "calls", "total", "avg", "min", "max", "std",
 ];
 
+/// A percentile column: its heading and where its value is.
+type PercentileColumn = (&'static str, fn(&Stats) -> f64);
+
 /// Which percentiles the table shows: of every call, p50 and p95; estimated
 /// from an aggregate file's histograms, p50, p90 and p99 (marked `~`).
-fn percentile_columns(estimated: bool) -> &'static [(&'static str, fn(&Stats) -> f64)] {
+fn percentile_columns(estimated: bool) -> &'static [PercentileColumn] {
     if estimated {
         &[
             ("p50~", |s| s.p50),
@@ -196,7 +199,7 @@ pub fn render(title: &str, rows: &[Row]) -> String {
 
 /// The cells of one row, in the header's order; times are `-` for a
 /// count-only region, and where unknown (NaN, see [`duration`]).
-fn cells(r: &Row, percentiles: &[(&str, fn(&Stats) -> f64)]) -> Vec<String> {
+fn cells(r: &Row, percentiles: &[PercentileColumn]) -> Vec<String> {
     let s = &r.stats;
     let time = |ns: f64| {
         if r.is_timed() {
