@@ -27,6 +27,18 @@ use scope_profiler::{region, Config, OutputSchema, ProfileManager};
 /// Calls a paced thread records between looks at the clock.
 const CHUNK: u64 = 10_000;
 
+/// This process's CPU time (user + system, all threads), seconds.
+fn process_cpu_s() -> f64 {
+    // SAFETY: FFI; `usage` is a valid, writable `rusage` for the call.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(usage.ru_utime) + s(usage.ru_stime)
+}
+
 fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: f64 = statm
@@ -149,8 +161,10 @@ fn main() -> Result<(), scope_profiler::Error> {
     let stream_bytes = ProfileManager::run_dir()
         .and_then(|d| std::fs::metadata(d.join("rank_0.sps")).ok())
         .map_or(0, |m| m.len());
+    let cpu_before = process_cpu_s();
     let summary = ProfileManager::finalize()?;
     let total = began.elapsed().as_secs_f64();
+    let finalize_cpu = process_cpu_s() - cpu_before;
     let calls = summary.region("throughput").map_or(0, |r| r.stats.calls);
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let warm: Vec<f64> = samples
@@ -177,9 +191,12 @@ fn main() -> Result<(), scope_profiler::Error> {
         calls as f64 / recorded / 1e6
     );
     println!(
-        "finalize (stream into the output file) {:.2} s: {:.1} M events/s",
+        "finalize (stream into the output file) {:.2} s: {:.1} M events/s; \
+         {finalize_cpu:.2} s of CPU ({:.1} M events per CPU-second, {:.1} cores busy)",
         total - recorded,
-        calls as f64 / (total - recorded) / 1e6
+        calls as f64 / (total - recorded) / 1e6,
+        calls as f64 / finalize_cpu / 1e6,
+        finalize_cpu / (total - recorded)
     );
     println!(
         "blocked on full rings: {:.3} s in total; dropped {}",

@@ -43,6 +43,16 @@ fn assert_succeeded(run: &Output) {
 }
 
 fn mpirun(n: u32, args: &[&std::ffi::OsStr], limit: Duration) -> (Output, Duration) {
+    mpirun_with(n, args, &[], limit)
+}
+
+/// [`mpirun`] with `env` set for every rank.
+fn mpirun_with(
+    n: u32,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (Output, Duration) {
     // One job at a time: on a 2-core machine two oversubscribed jobs starve
     // each other and the clock test measures the scheduler instead.
     static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -60,6 +70,7 @@ fn mpirun(n: u32, args: &[&std::ffi::OsStr], limit: Duration) -> (Output, Durati
         .args(args)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -186,12 +197,27 @@ fn the_same_binary_runs_without_mpirun() {
 }
 
 #[test]
-fn barrier_separated_regions_end_together_on_rank_0s_clock() {
+fn ranks_on_one_node_share_its_clock_and_barrier_rounds_end_together() {
+    let setup_offset = barrier_rounds_end_together("per-node");
+    assert_eq!(setup_offset, (0, 0), "one node: no offset, no round trip");
+}
+
+#[test]
+fn ranks_measured_by_ping_pong_end_barrier_rounds_together() {
+    let (_, rtt) = barrier_rounds_end_together("per-rank");
+    assert!(rtt > 0, "rank 1 was not measured");
+}
+
+/// Runs `mpi_clock` on two ranks with `SCOPE_PROFILER_CLOCK_SYNC=sync`,
+/// checks that the rounds' ends agree on rank 0's clock, and returns rank
+/// 1's setup offset and round trip as the file records them.
+fn barrier_rounds_end_together(sync: &str) -> (i64, i64) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("clock.h5");
-    let (run, _) = mpirun(
+    let (run, _) = mpirun_with(
         2,
         &[example("mpi_clock").as_os_str(), out.as_os_str()],
+        &[("SCOPE_PROFILER_CLOCK_SYNC", sync)],
         Duration::from_secs(120),
     );
     assert_succeeded(&run);
@@ -216,6 +242,12 @@ fn barrier_separated_regions_end_together_on_rank_0s_clock() {
         .filter(|&i| (r0.starts[i] - r1.starts[i]).abs() > 1_000_000)
         .count();
     assert!(apart >= 10, "only {apart} rounds started > 1 ms apart");
+    // The run starts no later than any call.
+    let start = data.metadata["start_time_ns"]
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
+    assert!(start <= r0.starts[0].min(r1.starts[0]), "start {start}");
     // The raw offsets are kept so the shift can be undone.
     let file = scope_profiler_format::h5file::open(&out).unwrap();
     let rank1 = file.group("rank1").unwrap();
@@ -227,6 +259,8 @@ fn barrier_separated_regions_end_together_on_rank_0s_clock() {
     ] {
         assert!(rank1.attr(attr).is_ok(), "rank1 lacks {attr}");
     }
+    let read = |name: &str| rank1.attr(name).unwrap().read_scalar::<i64>().unwrap();
+    (read("clock_offset_setup_ns"), read("clock_rtt_ns"))
 }
 
 #[test]

@@ -11,8 +11,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{python_venv, setup_run};
-use scope_profiler::{region, ProfileManager};
+use common::{pproc_binary, python_venv, run_ok, setup_run};
+use scope_profiler::{region, OutputSchema, ProfileData, ProfileManager, ScopeLayer, SpanMode};
+use scope_profiler_format::lanes::SCHEMA_1_LANES_NOTE;
+use serde_json::Value;
 
 const READ_H5: &str = r#"
 import json, sys
@@ -170,7 +172,7 @@ print(json.dumps(out))
 fn aggregate_output_reads_in_the_python_package_with_exact_counts_and_totals() {
     let Some(venv) = python_venv() else { return };
     let run = setup_run(|c| {
-        c.output_schema(scope_profiler::OutputSchema::Aggregate)
+        c.output_schema(OutputSchema::Aggregate)
             .trace_regions("^io$")
     });
     std::thread::scope(|s| {
@@ -265,5 +267,506 @@ print(json.dumps({n: [r._region_dict[n].regions[0].stored_summary[k] for k in ("
         assert_eq!(s.calls, expected_calls);
         assert!(region.aggregate[&0].pooled.histogram.is_none());
         assert!(region.per_rank[&0].starts.is_empty());
+    }
+}
+
+/// Threads whose calls overlap in time and an async thread whose spans
+/// cross, recorded through `region!` and the tracing layer (`Both` mode):
+/// - `worker-0..2`: 6 `outer` calls holding 3 `inner` each; their first
+///   `outer` calls overlap across the threads (each starts before the
+///   previous thread's ends), so in one lane per rank they would cross;
+/// - `async-main` (a tokio current-thread runtime): 4 `upload` tasks whose
+///   lifetimes cross (created in order, closed in order), polled as
+///   `upload`; then two `held` spans entered across an await, so the
+///   second crosses the first (on-CPU calls and lifetimes);
+/// - the test's own thread: `main` around all of it.
+fn concurrent_program() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{Arc, Barrier};
+    use tracing::Instrument;
+    use tracing_subscriber::prelude::*;
+
+    async fn until(flag: &AtomicBool) {
+        while !flag.load(SeqCst) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A `held` span entered across an await until `flag` is set; sets
+    /// `done` once it has left the span and closed it.
+    async fn held(flag: &AtomicBool, done: Option<&AtomicBool>) {
+        let span = tracing::info_span!("held");
+        let entered = span.enter();
+        until(flag).await;
+        drop(entered);
+        drop(span);
+        if let Some(done) = done {
+            done.store(true, SeqCst);
+        }
+    }
+
+    const WORKERS: usize = 3;
+    let _main = region!("main");
+    let staircase = Barrier::new(WORKERS);
+    std::thread::scope(|s| {
+        for k in 0..WORKERS {
+            let staircase = &staircase;
+            std::thread::Builder::new()
+                .name(format!("worker-{k}"))
+                .spawn_scoped(s, move || {
+                    // Phase k opens this thread's first `outer`, phase
+                    // k + WORKERS closes it.
+                    let mut first = None;
+                    for phase in 0..2 * WORKERS {
+                        staircase.wait();
+                        if phase == k {
+                            first = Some(region!("outer"));
+                            for _ in 0..3 {
+                                let _i = region!("inner");
+                            }
+                        }
+                        if phase == k + WORKERS {
+                            first = None;
+                        }
+                    }
+                    assert!(first.is_none());
+                    for _ in 0..5 {
+                        let _o = region!("outer");
+                        for _ in 0..3 {
+                            let _i = region!("inner");
+                        }
+                    }
+                })
+                .unwrap();
+        }
+        std::thread::Builder::new()
+            .name("async-main".into())
+            .spawn_scoped(s, || {
+                let layer = ScopeLayer::new().mode(SpanMode::Both);
+                let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+                let _d = tracing::dispatcher::set_default(&dispatch);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let go: Vec<Arc<AtomicBool>> =
+                        (0..4).map(|_| Arc::new(AtomicBool::new(false))).collect();
+                    let uploads: Vec<_> = go
+                        .iter()
+                        .map(|go| {
+                            let go = go.clone();
+                            let task = async move { until(&go).await }
+                                .instrument(tracing::info_span!("upload"));
+                            tokio::spawn(task)
+                        })
+                        .collect();
+                    for (go, upload) in go.iter().zip(uploads) {
+                        go.store(true, SeqCst);
+                        upload.await.unwrap();
+                    }
+                    let (go_a, go_b, a_done) = (
+                        AtomicBool::new(false),
+                        AtomicBool::new(false),
+                        AtomicBool::new(false),
+                    );
+                    let drive = async {
+                        tokio::task::yield_now().await;
+                        go_a.store(true, SeqCst);
+                        until(&a_done).await;
+                        go_b.store(true, SeqCst);
+                    };
+                    tokio::join!(held(&go_a, Some(&a_done)), held(&go_b, None), drive);
+                });
+            })
+            .unwrap();
+    });
+}
+
+/// Calls per thread, by thread name, as our reader reads `data` (rank 0).
+fn calls_per_thread(data: &ProfileData) -> BTreeMap<String, u64> {
+    let mut calls = BTreeMap::new();
+    for region in &data.regions {
+        let Some(events) = region.per_rank.get(&0) else {
+            continue;
+        };
+        for thread in events.threads.as_deref().unwrap_or_default() {
+            let name = data
+                .thread_names
+                .get(&(0, *thread))
+                .cloned()
+                .unwrap_or_else(|| format!("thread {thread}"));
+            *calls.entry(name).or_default() += 1;
+        }
+    }
+    calls
+}
+
+/// The thread a lane label of scope-profiler 0.7.5 names: the label itself
+/// for a thread lane, what follows `" on "` for a task lane.
+fn thread_of_lane<'a>(label: &'a str, threads: &BTreeMap<String, u64>) -> &'a str {
+    if threads.contains_key(label) {
+        return label;
+    }
+    label
+        .rsplit_once(" on ")
+        .map_or(label, |(_, thread)| thread)
+}
+
+/// Lanes and calls per thread name: (lanes, calls).
+type LaneCounts = BTreeMap<String, (usize, u64)>;
+
+/// Runs `scope-profiler export KIND file -o DIR` and returns the one file
+/// it wrote.
+fn export(venv: &std::path::Path, kind: &str, file: &std::path::Path) -> std::path::PathBuf {
+    let out = file.with_extension(kind);
+    run_ok(
+        Command::new(venv.join("bin/scope-profiler"))
+            .args(["export", kind])
+            .arg(file)
+            .arg("-o")
+            .arg(&out),
+    );
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    written[0].clone()
+}
+
+/// The speedscope export's profiles per thread; fails unless every
+/// profile's events are in time order and balanced (each close ends the
+/// frame on top).
+fn speedscope_lanes(doc: &Value, threads: &BTreeMap<String, u64>) -> LaneCounts {
+    let mut lanes = LaneCounts::new();
+    for profile in doc["profiles"].as_array().unwrap() {
+        let name = profile["name"].as_str().unwrap();
+        let label = name.strip_prefix("rank 0 - ").unwrap_or(name);
+        let mut open = Vec::new();
+        let mut last = f64::MIN;
+        let mut calls = 0;
+        for event in profile["events"].as_array().unwrap() {
+            let at = event["at"].as_f64().unwrap();
+            assert!(at >= last, "{name}: time goes back at {event}");
+            last = at;
+            match event["type"].as_str().unwrap() {
+                "O" => {
+                    open.push(event["frame"].clone());
+                    calls += 1;
+                }
+                _ => assert_eq!(open.pop().as_ref(), Some(&event["frame"]), "{name}"),
+            }
+        }
+        assert!(open.is_empty(), "{name}: unclosed frames");
+        let entry = lanes
+            .entry(thread_of_lane(label, threads).to_owned())
+            .or_default();
+        *entry = (entry.0 + 1, entry.1 + calls);
+    }
+    lanes
+}
+
+/// The chrome-trace export's lanes (`tid`s, named by `thread_name`
+/// events) per thread; fails if two `X` events of one lane cross.
+fn chrome_trace_lanes(doc: &Value, threads: &BTreeMap<String, u64>) -> LaneCounts {
+    let events = doc["traceEvents"].as_array().unwrap();
+    let mut label_of = BTreeMap::new();
+    let mut spans: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+    for e in events {
+        match e["ph"].as_str().unwrap() {
+            "M" if e["name"] == "thread_name" => {
+                label_of.insert(
+                    e["tid"].as_u64().unwrap(),
+                    e["args"]["name"].as_str().unwrap(),
+                );
+            }
+            "X" => {
+                let ts = e["ts"].as_f64().unwrap();
+                spans
+                    .entry(e["tid"].as_u64().unwrap())
+                    .or_default()
+                    .push((ts, ts + e["dur"].as_f64().unwrap()));
+            }
+            _ => {}
+        }
+    }
+    let mut lanes = LaneCounts::new();
+    for (tid, mut calls) in spans {
+        // Sorted by start, longest first: each call must end by the end of
+        // every call still open when it starts (1 ns of float slack).
+        calls.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut open: Vec<f64> = Vec::new();
+        for (start, end) in &calls {
+            while open.last().is_some_and(|e| *e <= start + 1e-3) {
+                open.pop();
+            }
+            if let Some(outer) = open.last() {
+                assert!(
+                    end <= &(outer + 1e-3),
+                    "tid {tid}: [{start}, {end}] crosses a call ending at {outer}"
+                );
+            }
+            open.push(*end);
+        }
+        let label = label_of[&tid];
+        let entry = lanes
+            .entry(thread_of_lane(label, threads).to_owned())
+            .or_default();
+        *entry = (entry.0 + 1, entry.1 + calls.len() as u64);
+    }
+    lanes
+}
+
+#[test]
+fn python_exports_show_the_threads_and_async_lanes_of_our_columnar_file() {
+    let Some(venv) = python_venv() else { return };
+    let run = setup_run(|c| c.output_schema(OutputSchema::Columnar));
+    concurrent_program();
+    let summary = ProfileManager::finalize().unwrap();
+    assert!(!summary.to_string().contains(SCHEMA_1_LANES_NOTE));
+
+    // Our reader: the thread names, and every call on the thread it ran on.
+    let data = scope_profiler::read_profile(&run.path).unwrap();
+    let this_thread = std::thread::current().name().unwrap().to_owned();
+    let threads = calls_per_thread(&data);
+    let names: Vec<&str> = threads.keys().map(String::as_str).collect();
+    let mut expected_names = vec![
+        "async-main",
+        "worker-0",
+        "worker-1",
+        "worker-2",
+        &this_thread,
+    ];
+    expected_names.sort();
+    assert_eq!(names, expected_names);
+    for worker in ["worker-0", "worker-1", "worker-2"] {
+        assert_eq!(threads[worker], 6 + 18, "{worker}");
+    }
+    assert_eq!(threads[&this_thread], 1);
+    let async_calls: u64 = ["upload", "upload [lifetime]", "held", "held [lifetime]"]
+        .iter()
+        .map(|n| summary.region(n).unwrap().stats.calls)
+        .sum();
+    assert_eq!(threads["async-main"], async_calls);
+    assert_eq!(summary.region("upload [lifetime]").unwrap().stats.calls, 4);
+    assert_eq!(summary.region("held").unwrap().stats.calls, 2);
+
+    // Each thread is one lane, except async-main: its stack, one overlap
+    // track (the second `held` crosses the first) and four lifetime tracks
+    // (the four uploads live at once; the `held` lifetimes reuse two).
+    let expected: LaneCounts = threads
+        .iter()
+        .map(|(name, calls)| {
+            let lanes = if name == "async-main" { 6 } else { 1 };
+            (name.clone(), (lanes, *calls))
+        })
+        .collect();
+
+    // scope-profiler 0.7.5 reads our thread and task tables...
+    let script = r#"
+import json, sys
+import scope_profiler as sp
+r = sp.read_h5(sys.argv[1])
+threads = {t.index: t.name for t in r.threads[0]}
+print(json.dumps({
+    "threads": sorted(threads.values()),
+    "tasks": [[t.kind, t.name, threads[t.thread_index]] for t in r.tasks[0]],
+}))
+"#;
+    let lanes: Value =
+        serde_json::from_str(&common::run_python(&venv, script, [&run.path])).unwrap();
+    assert_eq!(lanes["threads"], serde_json::json!(expected_names));
+    let mut tasks = vec![serde_json::json!(["async", "async 1", "async-main"])];
+    tasks.extend(
+        (1..=4).map(|i| serde_json::json!(["lifetime", format!("lifetimes {i}"), "async-main"])),
+    );
+    assert_eq!(lanes["tasks"], Value::Array(tasks));
+
+    // ... and its exports show exactly those lanes and calls.
+    let speedscope: Value =
+        serde_json::from_slice(&std::fs::read(export(&venv, "speedscope", &run.path)).unwrap())
+            .unwrap();
+    assert_eq!(
+        speedscope_lanes(&speedscope, &threads),
+        expected,
+        "speedscope"
+    );
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(export(&venv, "chrome-trace", &run.path)).unwrap())
+            .unwrap();
+    assert_eq!(
+        chrome_trace_lanes(&trace, &threads),
+        expected,
+        "chrome-trace"
+    );
+    let prof = export(&venv, "prof", &run.path);
+    let script = r#"
+import json, pstats, sys
+stats = pstats.Stats(sys.argv[1]).stats
+calls = {}
+for (_, _, name), (_, nc, _, _, _) in stats.items():
+    calls[name] = calls.get(name, 0) + nc
+print(json.dumps(calls))
+"#;
+    let per_frame: BTreeMap<String, u64> =
+        serde_json::from_str(&common::run_python(&venv, script, [&prof])).unwrap();
+    let mut per_region: BTreeMap<String, u64> = BTreeMap::new();
+    for (frame, calls) in per_frame {
+        let region = frame.rsplit(" > ").next().unwrap().to_owned();
+        *per_region.entry(region).or_default() += calls;
+    }
+    for r in &summary.regions {
+        assert_eq!(
+            per_region.get(&r.name),
+            Some(&r.stats.calls),
+            "prof: {}",
+            r.name
+        );
+    }
+}
+
+#[test]
+fn a_schema_1_file_of_several_threads_says_once_that_python_needs_columnar() {
+    let Some(venv) = python_venv() else { return };
+    let tree = setup_run(|c| c);
+    concurrent_program();
+    let summary = ProfileManager::finalize().unwrap();
+    let printed = summary.to_string();
+    assert_eq!(printed.matches(SCHEMA_1_LANES_NOTE).count(), 1, "{printed}");
+    // What the note is about: 0.7.5 reads the threads' crossing calls as
+    // one call stack and its speedscope export fails.
+    let out = Command::new(venv.join("bin/scope-profiler"))
+        .args(["export", "speedscope"])
+        .arg(&tree.path)
+        .arg("-o")
+        .arg(tree.dir.path().join("speedscope"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("NestingError"), "{stderr}");
+
+    let (stdout, stderr) = run_ok(Command::new(pproc_binary()).arg(&tree.path));
+    assert_eq!(stderr.matches(SCHEMA_1_LANES_NOTE).count(), 1, "{stderr}");
+    assert!(!stdout.contains(SCHEMA_1_LANES_NOTE), "{stdout}");
+    let (_, quiet) = run_ok(Command::new(pproc_binary()).arg("--quiet").arg(&tree.path));
+    assert_eq!(quiet, "");
+    drop(tree);
+
+    // The same program in schema 3, or one thread in schema 1: no note.
+    let columnar = setup_run(|c| c.output_schema(OutputSchema::Columnar));
+    concurrent_program();
+    let summary = ProfileManager::finalize().unwrap();
+    assert!(!summary.to_string().contains(SCHEMA_1_LANES_NOTE));
+    let (stdout, stderr) = run_ok(Command::new(pproc_binary()).arg(&columnar.path));
+    assert!(
+        !stdout.contains("note:") && !stderr.contains("note:"),
+        "{stdout}{stderr}"
+    );
+    drop(columnar);
+    let one_thread = setup_run(|c| c);
+    for _ in 0..3 {
+        let _g = region!("solve");
+    }
+    let summary = ProfileManager::finalize().unwrap();
+    assert!(!summary.to_string().contains(SCHEMA_1_LANES_NOTE));
+    let (stdout, stderr) = run_ok(Command::new(pproc_binary()).arg(&one_thread.path));
+    assert!(
+        !stdout.contains("note:") && !stderr.contains("note:"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn every_hdf5_string_form_h5py_writes_reads_in_our_reader_and_in_pproc() {
+    let Some(venv) = python_venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let written: Value = serde_json::from_str(&common::run_python(
+        &venv,
+        include_str!("common/string_forms.py"),
+        [dir.path()],
+    ))
+    .unwrap();
+    let files = written["files"].as_object().unwrap();
+    assert_eq!(files.len(), 16, "8 string forms × schemas 1 and 3");
+    for (path, expected) in files {
+        let regions: BTreeMap<String, u64> =
+            serde_json::from_value(expected["regions"].clone()).unwrap();
+        let threads: BTreeMap<String, String> =
+            serde_json::from_value(expected["threads"].clone()).unwrap();
+        let hostname = expected["hostname"].as_str().unwrap();
+
+        let data = scope_profiler::read_profile(path).unwrap_or_else(|e| panic!("{e}"));
+        let read: BTreeMap<String, u64> = common::calls_on_rank0(&data).into_iter().collect();
+        assert_eq!(read, regions, "{path}");
+        let names: BTreeMap<String, String> = data
+            .thread_names
+            .iter()
+            .map(|((rank, thread), name)| (format!("{rank}:{thread}"), name.clone()))
+            .collect();
+        assert_eq!(names, threads, "{path}");
+        assert_eq!(
+            data.metadata.get("hostname"),
+            Some(&scope_profiler::AttrValue::Str(hostname.into())),
+            "{path}"
+        );
+
+        let (summary, trace) = (format!("{path}.json"), format!("{path}.trace.json"));
+        run_ok(Command::new(pproc_binary()).args([
+            path.as_str(),
+            "--quiet",
+            "--export",
+            "json",
+            &summary,
+            "--export",
+            "chrome-trace",
+            &trace,
+        ]));
+        let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        let shown: BTreeMap<String, u64> = summary["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(shown, regions, "pproc {path}");
+        assert_eq!(summary["metadata"]["hostname"], hostname, "pproc {path}");
+        let trace: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+        let lanes: Vec<&str> = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .map(|e| e["args"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            lanes,
+            threads.values().map(String::as_str).collect::<Vec<_>>(),
+            "pproc {path}"
+        );
+    }
+
+    // A string column that holds numbers: one error naming it, never a panic.
+    let broken = written["bad"].as_object().unwrap();
+    assert_eq!(broken.len(), 3);
+    for (path, column) in broken {
+        let column = column.as_str().unwrap();
+        let error = scope_profiler::read_profile(path).unwrap_err().to_string();
+        assert!(
+            error.contains(column) && error.contains("not strings"),
+            "{error}"
+        );
+        let out = Command::new(pproc_binary()).arg(path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(column) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
     }
 }

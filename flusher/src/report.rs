@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use scope_profiler_format::RegionStats;
+use scope_profiler_format::{ClockOffset, RegionStats};
 
 use crate::summary::{RegionSummary, Summary};
 
@@ -15,6 +15,23 @@ pub struct RankReport {
     pub summary: Summary,
     /// `Err` if the rank's file could not be written.
     pub rank_file: Result<(), String>,
+    /// Its clock offset from rank 0's, measured at setup and at finalize.
+    pub clocks: [ClockOffset; 2],
+    /// When its run started (its setup), on rank 0's clock, ns.
+    pub start_ns: i64,
+}
+
+fn clock_json(c: &ClockOffset) -> Value {
+    json!([c.at_ns, c.offset_ns, c.rtt_ns])
+}
+
+fn clock_from(v: &Value) -> Option<ClockOffset> {
+    let a = v.as_array()?;
+    Some(ClockOffset {
+        at_ns: a.first()?.as_i64()?,
+        offset_ns: a.get(1)?.as_i64()?,
+        rtt_ns: a.get(2)?.as_i64()?,
+    })
 }
 
 fn stats_json(s: &RegionStats) -> Value {
@@ -46,6 +63,8 @@ impl RankReport {
             "blocked_ns": s.blocked_ns,
             "threads": s.threads,
             "rank_file_error": self.rank_file.as_ref().err(),
+            "clocks": self.clocks.iter().map(clock_json).collect::<Vec<_>>(),
+            "start_ns": self.start_ns,
         })
         .to_string()
         .into_bytes()
@@ -75,11 +94,14 @@ impl RankReport {
                 threads: v["threads"].as_u64()? as u32,
                 ranks: 1,
                 file: None,
+                schema_1_mixes_lanes: false,
             },
             rank_file: match v["rank_file_error"].as_str() {
                 Some(e) => Err(e.to_owned()),
                 None => Ok(()),
             },
+            clocks: [clock_from(&v["clocks"][0])?, clock_from(&v["clocks"][1])?],
+            start_ns: v["start_ns"].as_i64()?,
         })
     }
 }
@@ -131,6 +153,15 @@ mod tests {
             hostname: "node1".into(),
             summary: summary(a),
             rank_file: Err("disk full".into()),
+            clocks: [
+                ClockOffset {
+                    at_ns: 5,
+                    offset_ns: -7,
+                    rtt_ns: 900,
+                },
+                ClockOffset::default(),
+            ],
+            start_ns: 123,
         };
         assert_eq!(RankReport::decode(&report.encode()), Some(report));
         let pooled = pool(&[&summary(a), &summary(b)]);

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use scope_profiler_format::lanes::{is_lifetime, SCHEMA_1_LANES_NOTE};
 use scope_profiler_format::RegionStats;
 
 /// One region's totals over the run.
@@ -34,6 +35,19 @@ pub struct Summary {
     pub ranks: u32,
     /// The profile written, if it was.
     pub file: Option<PathBuf>,
+    /// Whether the file is schema 1 (`OutputSchema::Tree`) and a rank
+    /// holds calls of several threads or span lifetimes, which
+    /// scope-profiler 0.7.5 reads as one call stack: the printed summary
+    /// then ends with a note saying so, once.
+    pub schema_1_mixes_lanes: bool,
+}
+
+/// Whether a rank of `ranks` (one summary each) recorded on several
+/// threads or recorded span lifetimes (`"… [lifetime]"` regions).
+pub(crate) fn several_lanes(ranks: &[&Summary]) -> bool {
+    ranks
+        .iter()
+        .any(|s| s.threads > 1 || s.regions.iter().any(|r| is_lifetime(&r.name)))
 }
 
 impl Summary {
@@ -79,6 +93,9 @@ impl fmt::Display for Summary {
                 "Dropped events: {} on full buffers, {} regions still open at finalize",
                 self.dropped_events, self.open_at_finalize
             )?;
+        }
+        if self.schema_1_mixes_lanes {
+            writeln!(f, "{SCHEMA_1_LANES_NOTE}")?;
         }
         Ok(())
     }

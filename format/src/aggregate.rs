@@ -14,7 +14,8 @@
 //!     aggregate_maximums i64, aggregate_exclusives i64   what scope-profiler 0.7.5 reads
 //!     event_offsets u64, event_counts u64, source_lines i64, source_files str,
 //!     source_texts str, tags str ("[]")                  the row's kept calls in /events
-//! /events/{start_deltas, durations, thread_ids}          the kept calls, as in schema 3
+//! /events/{start_deltas, durations, thread_ids, task_ids, await_ns}
+//!                                the kept calls, as in schema 3
 //! /aggregate/                    one row per (rank, thread, region):
 //!     region_ids u32, ranks u32, threads u32, calls u64, totals i64,
 //!     minimums i64, maximums i64, means f64, m2s f64,
@@ -36,7 +37,7 @@ use std::path::Path;
 use hdf5::types::VarLenUnicode;
 use hdf5::{File, Group};
 
-use crate::append::AppendableColumns;
+use crate::append::{AppendableColumns, NO_TASK};
 use crate::deltas::StartDeltas;
 use crate::histogram::{lower_edges, Histogram, HISTOGRAM_BINS};
 use crate::merged::RankInput;
@@ -266,12 +267,9 @@ pub(crate) fn write(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result
     attrs::write_i64(&file, crate::SCHEMA_ATTRIBUTE, 3).map_err(h5)?;
     attrs::write_str(&file, "storage_layout", LAYOUT).map_err(h5)?;
     metadata::write(&file.create_group("metadata").map_err(h5)?, facts).map_err(h5)?;
-    let mut events = AppendableColumns::create(
-        &file.create_group("events").map_err(h5)?,
-        ["start_deltas", "durations", "thread_ids"],
-        EVENT_CHUNK,
-    )
-    .map_err(h5)?;
+    let mut events =
+        AppendableColumns::create(&file.create_group("events").map_err(h5)?, EVENT_CHUNK)
+            .map_err(h5)?;
     let mut table = Table::default();
     for input in ranks {
         let kept = read_profile(&input.path).map_err(|e| WriteError::Stream {
@@ -490,7 +488,7 @@ fn append_calls(
         Some(t) if t.len() >= n => t[..n].to_vec(),
         _ => vec![0; n],
     };
-    events.append(&starts, &durations, &threads)?;
+    events.append(&starts, &durations, &threads, &vec![NO_TASK; n])?;
     Ok(n as u64)
 }
 

@@ -1,11 +1,12 @@
 //! HDF5 attributes: writing scalars, reading any scalar back as an
-//! [`AttrValue`] (every integer, float and string type, fixed or variable
-//! length, ASCII or UTF-8).
+//! [`AttrValue`] (every integer and float type, and every string type:
+//! fixed or variable length, ASCII or UTF-8, any padding; see
+//! [`crate::strings`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use hdf5::Location;
 
 /// A metadata attribute value.
@@ -103,23 +104,20 @@ pub fn value(attr: &hdf5::Attribute) -> AttrValue {
         TypeDescriptor::Unsigned(_) => attr.read_scalar::<u64>().map(AttrValue::UInt),
         TypeDescriptor::Float(_) => attr.read_scalar::<f64>().map(AttrValue::Float),
         TypeDescriptor::Boolean => attr.read_scalar::<bool>().map(|b| AttrValue::Int(b as i64)),
-        TypeDescriptor::VarLenUnicode => attr
-            .read_scalar::<VarLenUnicode>()
-            .map(|s| AttrValue::Str(crate::text(s.as_bytes()))),
-        TypeDescriptor::VarLenAscii => attr
-            .read_scalar::<VarLenAscii>()
-            .map(|s| AttrValue::Str(crate::text(s.as_bytes()))),
-        other => return fixed_string(attr).unwrap_or_else(|| AttrValue::Other(other.to_string())),
+        TypeDescriptor::VarLenUnicode
+        | TypeDescriptor::VarLenAscii
+        | TypeDescriptor::FixedAscii(_)
+        | TypeDescriptor::FixedUnicode(_) => {
+            return match crate::strings::read_attribute(attr, STRING_CAP) {
+                Ok(mut v) if v.len() == 1 => AttrValue::Str(v.remove(0)),
+                Ok(_) => AttrValue::Other(format!("{descriptor} without a value")),
+                Err(e) => AttrValue::Other(format!("{descriptor}: {e}")),
+            }
+        }
+        other => return AttrValue::Other(other.to_string()),
     };
     value.unwrap_or_else(|e| AttrValue::Other(format!("{descriptor}: {e}")))
 }
 
-/// A fixed-length string attribute (numpy's `S` type), if `attr` is one.
-fn fixed_string(attr: &hdf5::Attribute) -> Option<AttrValue> {
-    if let Ok(s) = attr.read_scalar::<FixedUnicode<1024>>() {
-        return Some(AttrValue::Str(crate::text(s.as_bytes())));
-    }
-    attr.read_scalar::<FixedAscii<1024>>()
-        .ok()
-        .map(|s| AttrValue::Str(crate::text(s.as_bytes())))
-}
+/// The most bytes a string attribute is read with.
+const STRING_CAP: u64 = 64 << 20;

@@ -23,8 +23,9 @@
 //!   [`columnar`] (schema 3), [`aggregate`] (statistics per rank, thread
 //!   and region, with [`histogram`]), [`chunks`] (compressed in parallel, written
 //!   directly), [`metadata`], [`attrs`];
-//! - reading: [`read`] (HDF5 schemas 1–3 and streams), [`repair`];
-//! - shared pieces: [`names`] (escaping), [`deltas`] (start-delta codec),
+//! - reading: [`read`] (HDF5 schemas 1–3 and streams), `strings.rs` (every
+//!   HDF5 string form), [`repair`];
+//! - shared pieces: [`lanes`] (the tracks on which a thread's calls nest), [`names`] (escaping), [`deltas`] (start-delta codec),
 //!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
@@ -39,6 +40,7 @@ pub mod deltas;
 pub mod error;
 pub mod h5file;
 pub mod histogram;
+pub mod lanes;
 pub mod merged;
 pub mod metadata;
 pub mod names;
@@ -47,6 +49,7 @@ pub mod read;
 pub mod repair;
 pub mod stats;
 pub mod stream;
+mod strings;
 mod tree;
 mod vlen;
 

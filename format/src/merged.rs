@@ -2,6 +2,7 @@
 //! the destination directory, renamed into place, so `file_path` is never
 //! half-written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::RankAggregate;
@@ -41,9 +42,6 @@ pub struct RankInput {
     pub shift: ClockShift,
     /// Its host name.
     pub hostname: String,
-    /// The stream's totals, when the caller has them already (finalize
-    /// totals its own rank for the summary): saves the writer one pass.
-    pub totals: Option<RankTotals>,
     /// What the rank accumulated in aggregate mode; [`OutputSchema::Aggregate`]
     /// computes it from the stream's calls when `None`, the other schemas
     /// ignore it.
@@ -69,7 +67,7 @@ pub fn write_merged(
     ranks: &[RankInput],
     facts: &RunFacts,
     schema: OutputSchema,
-) -> Result<(), WriteError> {
+) -> Result<Option<Vec<RankTotals>>, WriteError> {
     let dir = match file_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -83,15 +81,17 @@ pub fn write_merged(
         std::process::id()
     ));
     let written = match schema {
-        OutputSchema::Tree => write_tree(&tmp, ranks, facts),
-        OutputSchema::Columnar => write_columnar(&tmp, ranks, facts),
-        OutputSchema::Aggregate => crate::aggregate::write(&tmp, ranks, facts),
+        OutputSchema::Tree => write_tree(&tmp, ranks, facts).map(Some),
+        OutputSchema::Columnar => write_columnar(&tmp, ranks, facts).map(|()| None),
+        OutputSchema::Aggregate => crate::aggregate::write(&tmp, ranks, facts).map(|()| None),
     };
-    let renamed = written.and_then(|()| {
-        std::fs::rename(&tmp, file_path).map_err(|source| WriteError::Rename {
-            from: tmp.clone(),
-            source,
-        })
+    let renamed = written.and_then(|totals| {
+        std::fs::rename(&tmp, file_path)
+            .map(|()| totals)
+            .map_err(|source| WriteError::Rename {
+                from: tmp.clone(),
+                source,
+            })
     });
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -106,24 +106,27 @@ fn hdf5_error(path: &Path) -> impl Fn(hdf5::Error) -> WriteError + '_ {
     }
 }
 
-fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
+fn write_tree(
+    tmp: &Path,
+    ranks: &[RankInput],
+    facts: &RunFacts,
+) -> Result<Vec<RankTotals>, WriteError> {
     let h5 = hdf5_error(tmp);
     let out = crate::h5file::create(tmp).map_err(&h5)?;
     metadata::write(&out.create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
+    let mut totals = Vec::with_capacity(ranks.len());
     for input in ranks {
         let group = out
             .create_group(&format!("rank{}", input.rank))
             .map_err(&h5)?;
-        let totals = input.totals.clone();
-        tree::write_rank(&group, &input.path, &input.to_reference(), totals).map_err(
-            |e| match e {
+        let rank_totals =
+            tree::write_rank(&group, &input.path, input.to_reference()).map_err(|e| match e {
                 RankWriteError::Hdf5(source) => h5(source),
                 RankWriteError::Stream(source) => WriteError::Stream {
                     path: input.path.clone(),
                     source,
                 },
-            },
-        )?;
+            })?;
         let shift = input.shift;
         (|| -> hdf5::Result<()> {
             attrs::write_str(&group, "hostname", &input.hostname)?;
@@ -133,16 +136,19 @@ fn write_tree(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), W
             attrs::write_f64(&group, "clock_drift_ns_per_s", shift.drift_ns_per_s())
         })()
         .map_err(&h5)?;
+        totals.push(rank_totals);
     }
     out.flush().map_err(&h5)?;
-    out.close().map_err(&h5)
+    out.close().map_err(&h5)?;
+    Ok(totals)
 }
 
-/// Schema 3 from the streams, one rank in memory at a time (20 bytes a
-/// call), each rank's regions one row each.
+/// Schema 3 from the streams, one rank in memory at a time (about 36 bytes
+/// a call while its lanes are placed), each rank's regions one row each,
+/// its threads and async tracks in the lane tables.
 fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
     let h5 = hdf5_error(tmp);
-    let mut out = ColumnarWriter::create(tmp).map_err(&h5)?;
+    let mut out = ColumnarWriter::create(tmp, facts.start_time_ns).map_err(&h5)?;
     metadata::write(&out.root().create_group("metadata").map_err(&h5)?, facts).map_err(&h5)?;
     for input in ranks {
         let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
@@ -150,6 +156,11 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
             source: std::io::Error::other(e.problem),
         })?;
         let shift = input.to_reference();
+        let thread_names: BTreeMap<u32, String> = data
+            .thread_names
+            .into_iter()
+            .map(|((_, thread), name)| (thread, name))
+            .collect();
         let regions: Vec<(String, EventColumns)> = data
             .regions
             .into_iter()
@@ -162,7 +173,8 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
                 Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
             })
             .collect();
-        out.append_rank(input.rank, &regions).map_err(&h5)?;
+        out.append_rank(input.rank, &regions, &thread_names)
+            .map_err(&h5)?;
     }
     out.finish().map_err(&h5)
 }

@@ -9,17 +9,14 @@
 //! the UTF-8 attribute `name` on the region group; readers prefer it.
 
 /// The name of the region stored as group `group` under link name `link`:
-/// the exact `name` attribute our writer stores; without it (Python-written
-/// files) the link name itself, unless it is one of our escapes of a
+/// the exact `name` attribute our writer stores (read whatever its string
+/// type); without a string attribute (Python-written files) the link name itself, unless it is one of our escapes of a
 /// NUL-bearing name (which cannot be stored as an attribute).
 pub fn stored_name(group: &hdf5::Group, link: &str) -> String {
-    match group
-        .attr("name")
-        .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
-    {
-        Ok(name) => crate::text(name.as_bytes()),
-        Err(_) if link.contains("%00") => unescape(link),
-        Err(_) => link.to_owned(),
+    match group.attr("name").map(|a| crate::attrs::value(&a)) {
+        Ok(crate::AttrValue::Str(name)) => name,
+        _ if link.contains("%00") => unescape(link),
+        _ => link.to_owned(),
     }
 }
 

@@ -41,6 +41,20 @@ pub struct RankTotals {
     pub unread_bytes: u64,
 }
 
+/// The header of the stream at `path`, from its first frame alone.
+pub fn header(path: &Path) -> io::Result<StreamHeader> {
+    let mut reader = StreamReader::open(path)?;
+    let mut frame = Frame::default();
+    if reader.next_frame(&mut frame)? {
+        if let Some(header) = frame.header {
+            return Ok(header);
+        }
+    }
+    Err(io::Error::other(
+        "the stream holds no intact frame with a header",
+    ))
+}
+
 /// Reads the stream at `path` once and totals it.
 pub fn totals(path: &Path) -> io::Result<RankTotals> {
     let mut reader = StreamReader::open(path)?;

@@ -176,15 +176,13 @@ pub fn repair(path: &Path) -> io::Result<Repair> {
 
 /// Writes the stream at `path` as a schema-1 file beside it.
 fn convert_stream(path: &Path) -> io::Result<Repair> {
-    let totals = crate::rank_totals::totals(path)?;
-    let header = totals.header;
+    let header = crate::rank_totals::header(path)?;
     let to = path.with_extension("h5");
     let rank = RankInput {
         rank: header.rank,
         path: path.to_owned(),
         shift: Default::default(),
         hostname: crate::metadata::hostname(),
-        totals: Some(totals.clone()),
         aggregate: None,
     };
     let facts = RunFacts {
@@ -194,7 +192,11 @@ fn convert_stream(path: &Path) -> io::Result<Repair> {
         counters: vec![("repaired_from_stream", 1)],
         labels: vec![],
     };
-    write_merged(&to, &[rank], &facts, OutputSchema::Tree).map_err(io::Error::other)?;
+    let written = write_merged(&to, &[rank], &facts, OutputSchema::Tree);
+    let totals = written
+        .map_err(io::Error::other)?
+        .and_then(|mut ranks| ranks.pop())
+        .ok_or_else(|| io::Error::other("the schema-1 writer returned no totals"))?;
     Ok(Repair::Converted {
         to,
         calls: totals.regions.iter().map(|r| r.stats.calls).sum(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use scope_profiler_format::{lanes, stream};
 use scope_profiler_pproc::export::{self, Format};
 use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
 use scope_profiler_pproc::{
@@ -344,6 +345,13 @@ fn run(args: &Args) -> Result<ExitCode> {
         let rows = summary_rows(args, &selection, &file)?;
         if args.prints_summary() {
             print_out(&summary_text(&selection, path, &file, &rows))?;
+        }
+        if !args.quiet
+            && file.schema() == 1
+            && !stream::is_stream(path)
+            && lanes::several_lanes(file.regions())
+        {
+            eprintln!("scope-profiler-pproc: {}", lanes::SCHEMA_1_LANES_NOTE);
         }
         if !args.wants_output() {
             continue;

@@ -141,3 +141,50 @@ where
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The `scope-profiler-pproc` binary, built by `cargo build` (a no-op when
+/// it is up to date; cargo does not hold its build lock while tests run).
+pub fn pproc_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let out = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "--message-format=json",
+                    "--package",
+                    "scope-profiler-pproc",
+                    "--bin",
+                    "scope-profiler-pproc",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cargo build of scope-profiler-pproc failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find_map(|m| Some(PathBuf::from(m.get("executable")?.as_str()?)))
+                .expect("cargo reported no scope-profiler-pproc executable")
+        })
+        .clone()
+}
+
+/// Runs `command`; fails the test with its stderr unless it exits 0, and
+/// returns its stdout and stderr.
+pub fn run_ok(command: &mut Command) -> (String, String) {
+    let out = command.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{stdout}{stderr}"
+    );
+    (stdout, stderr)
+}

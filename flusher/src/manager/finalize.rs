@@ -9,19 +9,18 @@ use std::path::Path;
 
 use scope_profiler_core::clock;
 use scope_profiler_format::aggregate::RankAggregate;
-use scope_profiler_format::merged::OutputSchema;
-use scope_profiler_format::merged::{write_merged, RankInput};
+use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
-use scope_profiler_format::{stream, ClockOffset, ClockShift};
+use scope_profiler_format::{stream, ClockShift};
 use tempfile::TempDir;
 
 use super::Running;
 use crate::config::Config;
 use crate::drain::FlushOutcome;
-use crate::error::{Error, FinalizeError, ParallelError, RankFileError, Result};
+use crate::error::{Error, FinalizeError, ParallelError, Result};
 use crate::report::{pool, RankReport};
-use crate::summary::{RegionSummary, Summary};
+use crate::summary::{several_lanes, RegionSummary, Summary};
 
 impl Running {
     /// Ends the run (see [`ProfileManager::finalize`](super::ProfileManager::finalize)).
@@ -33,7 +32,7 @@ impl Running {
             ranks,
             run_dir,
             owned_dir,
-            setup_clocks,
+            setup_clock,
             start_time_ns,
         } = self;
         let outcome = flusher.finish()?;
@@ -41,7 +40,20 @@ impl Running {
         let rank = ranks.rank();
         warn_of_losses(rank, &outcome);
         let rank_path = run_dir.join(stream::file_name(rank));
-        let (local, own_totals) = summarize(&rank_path, &outcome, config.get_time_trace());
+        // Rank 0 writing schema 1 totals its own stream on the way (one pass
+        // over it, not two); every other rank totals it here.
+        // In aggregate mode the accumulator has the regions, the stream only
+        // the kept calls.
+        let totals_on_write = rank == 0 && config.get_output_schema() == OutputSchema::Tree;
+        let regions = match &outcome.aggregate {
+            Some(aggregate) => aggregate_summaries(aggregate),
+            None if totals_on_write => Vec::new(),
+            None => read_totals(&rank_path, &outcome)
+                .as_ref()
+                .map(region_summaries)
+                .unwrap_or_default(),
+        };
+        let local = rank_summary(regions, &outcome, config.get_time_trace());
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -58,7 +70,7 @@ impl Running {
         if let Err(e) = ranks.barrier(timeout) {
             return Err(keep(owned_dir, e.into()));
         }
-        let finalize_clocks = ranks.measure_clocks();
+        let finalize_clock = ranks.measure_clock();
         let report = RankReport {
             hostname: hostname(),
             summary: local.clone(),
@@ -67,34 +79,37 @@ impl Running {
                 .as_ref()
                 .map_err(ToString::to_string)
                 .copied(),
+            clocks: [setup_clock, finalize_clock],
+            start_ns: start_time_ns - setup_clock.offset_ns,
         };
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
-        let aggregates = outcome
-            .aggregate
-            .as_ref()
-            .map(|a| ranks.gather_collective(a.encode()));
+        let aggregates = outcome.aggregate.as_ref().map(|a| ranks.gather(a.encode()));
         let merged = match ranks.gather(report.encode()) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
-            Ok(Some(blobs)) => decode_reports(&blobs).and_then(|reports| {
-                let summary = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
-                let aggregates = decode_aggregates(aggregates)?;
-                let merged = RankMerge {
+            Ok(Some(blobs)) => decode_reports(&blobs).and_then(|mut reports| {
+                // The counters are pooled now (the file's metadata); the
+                // regions again once the writer has totalled rank 0.
+                let counters = pool(&reports.iter().map(|r| &r.summary).collect::<Vec<_>>());
+                let written = RankMerge {
                     file_path: &file_path,
                     run_dir: &run_dir,
                     reports: &reports,
-                    setup_clocks: &setup_clocks,
-                    finalize_clocks: &finalize_clocks,
                     config: &config,
-                    pooled: &summary,
-                    start_time_ns,
-                    own_totals,
-                    aggregates,
+                    pooled: &counters,
+                    aggregates: decode_aggregates(aggregates)?,
                 }
-                .write();
+                .write()?;
+                if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
+                    reports[0].summary.regions = region_summaries(totals);
+                }
+                let per_rank: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
+                let mut summary = pool(&per_rank);
+                summary.schema_1_mixes_lanes =
+                    config.get_output_schema() == OutputSchema::Tree && several_lanes(&per_rank);
                 pooled = Some(summary);
-                merged
+                Ok(())
             }),
         };
         if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
@@ -138,8 +153,8 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
         .collect()
 }
 
-/// Every rank's aggregate, in rank order, from the collective gather
-/// (`None` outside aggregate mode); fails if one does not decode.
+/// Every rank's aggregate, in rank order, from the gather (`None` outside
+/// aggregate mode); fails if one does not decode.
 fn decode_aggregates(
     gathered: Option<std::result::Result<Option<Vec<Vec<u8>>>, ParallelError>>,
 ) -> std::result::Result<Option<Vec<RankAggregate>>, FinalizeError> {
@@ -153,29 +168,49 @@ fn decode_aggregates(
         .map(Some)
 }
 
-/// This rank's summary: every region with calls, by region id, from the
-/// accumulator in aggregate mode, else from the stream (empty if it could
-/// not be read, which the rank file error reports), with the stream's
-/// totals for the writer.
-fn summarize(
-    rank_path: &Path,
-    outcome: &FlushOutcome,
-    timed: bool,
-) -> (Summary, Option<RankTotals>) {
-    let mut kept = None;
-    let regions = match (&outcome.aggregate, &outcome.rank_file) {
-        (Some(aggregate), _) => aggregate
-            .per_region()
-            .into_iter()
-            .map(|(name, stats)| RegionSummary {
-                name: name.to_owned(),
-                stats,
-            })
-            .collect(),
-        (None, rank_file) => stream_regions(rank_path, rank_file, &mut kept),
-    };
+/// This rank's stream totalled, or `None` (with a warning) if it cannot be
+/// read; `None` too if it could not be written, which the rank file error
+/// reports.
+fn read_totals(rank_path: &Path, outcome: &FlushOutcome) -> Option<RankTotals> {
+    outcome.rank_file.as_ref().ok()?;
+    rank_totals::totals(rank_path)
+        .inspect_err(|e| {
+            eprintln!(
+                "scope-profiler: warning: cannot read {} back for the summary: {e}",
+                rank_path.display()
+            );
+        })
+        .ok()
+}
+
+/// Every region of `totals`, by region id.
+fn region_summaries(totals: &RankTotals) -> Vec<RegionSummary> {
+    totals
+        .regions
+        .iter()
+        .map(|r| RegionSummary {
+            name: r.name.clone(),
+            stats: r.stats,
+        })
+        .collect()
+}
+
+/// Every region of an aggregate, threads pooled, by region id.
+fn aggregate_summaries(aggregate: &RankAggregate) -> Vec<RegionSummary> {
+    aggregate
+        .per_region()
+        .into_iter()
+        .map(|(name, stats)| RegionSummary {
+            name: name.to_owned(),
+            stats,
+        })
+        .collect()
+}
+
+/// This rank's summary: its counters and `regions`.
+fn rank_summary(regions: Vec<RegionSummary>, outcome: &FlushOutcome, timed: bool) -> Summary {
     let c = &outcome.counters;
-    let summary = Summary {
+    Summary {
         regions,
         timed,
         dropped_events: c.dropped_events,
@@ -184,38 +219,7 @@ fn summarize(
         threads: outcome.threads,
         ranks: 1,
         file: None,
-    };
-    (summary, kept)
-}
-
-/// The regions of the stream at `rank_path` (none if it failed), its
-/// totals stored in `kept`.
-fn stream_regions(
-    rank_path: &Path,
-    rank_file: &std::result::Result<(), RankFileError>,
-    kept: &mut Option<RankTotals>,
-) -> Vec<RegionSummary> {
-    match (rank_file, rank_totals::totals(rank_path)) {
-        (Ok(()), Ok(totals)) => {
-            let regions = totals
-                .regions
-                .iter()
-                .map(|r| RegionSummary {
-                    name: r.name.clone(),
-                    stats: r.stats,
-                })
-                .collect();
-            *kept = Some(totals);
-            regions
-        }
-        (Ok(()), Err(e)) => {
-            eprintln!(
-                "scope-profiler: warning: cannot read {} back for the summary: {e}",
-                rank_path.display()
-            );
-            Vec::new()
-        }
-        (Err(_), _) => Vec::new(),
+        schema_1_mixes_lanes: false,
     }
 }
 
@@ -224,20 +228,16 @@ struct RankMerge<'a> {
     file_path: &'a Path,
     run_dir: &'a Path,
     reports: &'a [RankReport],
-    setup_clocks: &'a [ClockOffset],
-    finalize_clocks: &'a [ClockOffset],
     config: &'a Config,
     pooled: &'a Summary,
-    start_time_ns: i64,
-    /// Rank 0's own stream totals (it merges), already computed.
-    own_totals: Option<RankTotals>,
     /// Aggregate mode: every rank's statistics, in rank order.
     aggregates: Option<Vec<RankAggregate>>,
 }
 
 impl RankMerge<'_> {
-    /// Writes the merged file, or says which rank's file is incomplete.
-    fn write(mut self) -> std::result::Result<(), FinalizeError> {
+    /// Writes the merged file, or says which rank's file is incomplete;
+    /// returns the ranks' totals when the writer computes them.
+    fn write(mut self) -> std::result::Result<Option<Vec<RankTotals>>, FinalizeError> {
         if let Some((rank, Err(message))) = self
             .reports
             .iter()
@@ -259,22 +259,20 @@ impl RankMerge<'_> {
                 rank: r as u32,
                 path: self.run_dir.join(stream::file_name(r as u32)),
                 shift: ClockShift {
-                    setup: self.setup_clocks.get(r).copied().unwrap_or_default(),
-                    finalize: self.finalize_clocks.get(r).copied().unwrap_or_default(),
+                    setup: report.clocks[0],
+                    finalize: report.clocks[1],
                 },
                 hostname: report.hostname.clone(),
-                totals: if r == 0 { self.own_totals.take() } else { None },
                 aggregate: aggregates.as_mut().and_then(Iterator::next),
             })
             .collect();
         let facts = self.run_facts(&inputs);
-        write_merged(
+        Ok(write_merged(
             self.file_path,
             &inputs,
             &facts,
             self.config.get_output_schema(),
-        )?;
-        Ok(())
+        )?)
     }
 
     /// `/metadata`'s facts: the run's times, size, counters and settings.
@@ -295,7 +293,14 @@ impl RankMerge<'_> {
             }
         }
         RunFacts {
-            start_time_ns: self.start_time_ns,
+            // The earliest rank's start: a rank set up before rank 0 records
+            // calls before rank 0's start.
+            start_time_ns: self
+                .reports
+                .iter()
+                .map(|r| r.start_ns)
+                .min()
+                .unwrap_or_default(),
             finalize_time_ns: clock::monotonic_ns(),
             mpi_size: self.reports.len() as i64,
             counters: vec![

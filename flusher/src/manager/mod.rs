@@ -30,8 +30,9 @@ struct Running {
     /// The run directory; rank 0 owns (and finally removes) it.
     run_dir: PathBuf,
     owned_dir: Option<TempDir>,
-    /// Clock offsets measured at setup (rank 0: one per rank).
-    setup_clocks: Vec<ClockOffset>,
+    /// This rank's clock offset from rank 0's, measured at setup.
+    setup_clock: ClockOffset,
+    /// When this rank's run started, on its own clock, ns.
     start_time_ns: i64,
 }
 
@@ -70,7 +71,7 @@ impl ProfileManager {
             owned_dir = Some(dir);
             Ok(path)
         })?;
-        let setup_clocks = ranks.measure_clocks();
+        let setup_clock = ranks.measure_clock();
         let calibration = Calibration::take();
         let session = Session::begin(config.recorder())?;
         let settings = DrainSettings {
@@ -96,7 +97,7 @@ impl ProfileManager {
             ranks,
             run_dir,
             owned_dir,
-            setup_clocks,
+            setup_clock,
             start_time_ns: calibration.anchor_ns(),
         });
         Ok(())

@@ -73,32 +73,23 @@ impl RankContext {
         make()
     }
 
-    /// Measures every rank's clock offset from rank 0 (rank 0 gets one entry
-    /// per rank, others an empty list). Collective.
-    pub fn measure_clocks(&self) -> Vec<ClockOffset> {
+    /// This rank's clock offset from rank 0's (zero on rank 0, on ranks
+    /// sharing its node, and in a serial run). Collective.
+    pub fn measure_clock(&self) -> ClockOffset {
         #[cfg(feature = "mpi")]
-        if let Ok(offsets) = mpi_world::with_world(|w| w.measure_clocks()) {
-            return offsets;
+        if let Ok(offset) = mpi_world::with_world(|w| w.measure_clock()) {
+            return offset;
         }
-        vec![ClockOffset {
+        ClockOffset {
             at_ns: scope_profiler_core::clock::monotonic_ns(),
             ..ClockOffset::default()
-        }]
+        }
     }
 
     /// Sends `bytes` to rank 0; rank 0 gets every rank's, in rank order.
     pub fn gather(&self, bytes: Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, ParallelError> {
         #[cfg(feature = "mpi")]
         return mpi_world::with_world(|w| w.gather(bytes));
-        #[cfg(not(feature = "mpi"))]
-        Ok(Some(vec![bytes]))
-    }
-
-    /// Sends `bytes` to rank 0 in one collective gather (MPI_Gatherv):
-    /// rank 0 gets every rank's, in rank order; other ranks `None`.
-    pub fn gather_collective(&self, bytes: Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, ParallelError> {
-        #[cfg(feature = "mpi")]
-        return mpi_world::with_world(|w| w.gather_varcount(&bytes));
         #[cfg(not(feature = "mpi"))]
         Ok(Some(vec![bytes]))
     }

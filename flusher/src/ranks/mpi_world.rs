@@ -14,19 +14,23 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
-use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::topology::{Color, Communicator, SimpleCommunicator};
 use mpi::Count;
 use scope_profiler_core::clock::monotonic_ns;
 use scope_profiler_format::ClockOffset;
 
 use crate::error::{Error, FinalizeError, ParallelError};
 
-/// Ping-pong exchanges per rank; the one with the shortest round trip is kept.
+/// Ping-pong exchanges per node; the one with the shortest round trip is kept.
 const CLOCK_ROUNDS: usize = 10;
+
+/// Set to `per-rank` to measure every rank's clock by ping-pong, as if no
+/// two ranks shared a node's clock (default `per-node`).
+pub const CLOCK_SYNC_ENV: &str = "SCOPE_PROFILER_CLOCK_SYNC";
 
 thread_local! {
     /// The world joined by `setup` on this thread.
@@ -54,9 +58,15 @@ pub fn leave() {
     let _ = WORLD.try_with(|w| w.borrow_mut().take());
 }
 
-/// The world communicator, and MPI itself when we initialized it.
+/// The world communicator, the ranks sharing this rank's clock, and MPI
+/// itself when we initialized it.
 pub struct MpiWorld {
     world: SimpleCommunicator,
+    /// The ranks on this rank's node (MPI's shared-memory split): they read
+    /// one CLOCK_MONOTONIC. Its rank 0 is the node's leader.
+    node: SimpleCommunicator,
+    /// The node leaders, world rank 0 first; `None` on other ranks.
+    leaders: Option<SimpleCommunicator>,
     /// `Some` when we initialized MPI: dropping it finalizes MPI.
     _universe: Option<Universe>,
 }
@@ -68,16 +78,32 @@ impl MpiWorld {
             return Err(ParallelError::MpiFinalized);
         }
         if mpi::environment::is_initialized() {
-            return Ok(MpiWorld {
-                world: SimpleCommunicator::world(),
-                _universe: None,
-            });
+            return Ok(MpiWorld::on(SimpleCommunicator::world(), None));
         }
         let universe = mpi::initialize().ok_or(ParallelError::MpiInit)?;
-        Ok(MpiWorld {
-            world: universe.world(),
-            _universe: Some(universe),
-        })
+        Ok(MpiWorld::on(universe.world(), Some(universe)))
+    }
+
+    /// Splits `world` into nodes and node leaders (collective).
+    fn on(world: SimpleCommunicator, universe: Option<Universe>) -> MpiWorld {
+        let rank = world.rank();
+        let node = match std::env::var(CLOCK_SYNC_ENV).as_deref() {
+            Ok("per-rank") => world.split_by_color(Color::with_value(rank)),
+            _ => Some(world.split_shared(rank)),
+        }
+        .unwrap_or_else(|| world.duplicate());
+        let leader = node.rank() == 0;
+        let leaders = world.split_by_color(if leader {
+            Color::with_value(0)
+        } else {
+            Color::undefined()
+        });
+        MpiWorld {
+            world,
+            node,
+            leaders,
+            _universe: universe,
+        }
     }
 
     /// This rank.
@@ -139,103 +165,74 @@ impl MpiWorld {
         }
     }
 
-    /// Score-P's method: rank 0 ping-pongs with each rank in turn and keeps
-    /// the exchange with the smallest round trip; the rank's clock read in
-    /// the middle of it, minus the midpoint of rank 0's, is its offset.
-    pub fn measure_clocks(&self) -> Vec<ClockOffset> {
-        let me = self.rank();
-        let mut offsets = Vec::new();
-        if me == 0 {
-            offsets.push(ClockOffset {
-                at_ns: monotonic_ns(),
-                ..ClockOffset::default()
-            });
-        }
-        for peer in 1..self.size() {
-            if me == 0 {
-                let other = self.world.process_at_rank(peer as i32);
-                let mut best: Option<ClockOffset> = None;
-                for _ in 0..CLOCK_ROUNDS {
-                    let t0 = monotonic_ns();
-                    other.send(&t0);
-                    let (t_peer, _) = other.receive::<i64>();
-                    let t1 = monotonic_ns();
-                    let rtt = t1 - t0;
-                    if best.is_none_or(|b| rtt < b.rtt_ns) {
-                        best = Some(ClockOffset {
-                            at_ns: t0 + rtt / 2,
-                            offset_ns: t_peer - (t0 + rtt / 2),
-                            rtt_ns: rtt,
-                        });
-                    }
-                }
-                offsets.push(best.unwrap_or_default());
-            } else if me == peer {
-                let root = self.world.process_at_rank(0);
-                for _ in 0..CLOCK_ROUNDS {
-                    let (_, _) = root.receive::<i64>();
-                    root.send(&monotonic_ns());
-                }
-            }
-        }
-        offsets
-    }
-
-    /// Every rank's bytes, at rank 0, in rank order.
-    pub fn gather(&self, bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
-        if self.rank() != 0 {
-            self.world.process_at_rank(0).send(&bytes[..]);
-            return None;
-        }
-        let mut all = vec![bytes];
-        for peer in 1..self.size() {
-            let (msg, _) = self.world.process_at_rank(peer as i32).receive_vec::<u8>();
-            all.push(msg);
-        }
-        Some(all)
-    }
-
-    /// Every rank's bytes at rank 0, in rank order, by two collectives:
-    /// MPI_Gather of the lengths, then MPI_Gatherv of the bytes. Other ranks
-    /// get `None`. A rank's bytes past 2 GiB (MPI's count limit) are not
-    /// sent: rank 0 gets none of them, and a decoder sees the loss.
-    pub fn gather_varcount(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
-        let root = self.world.process_at_rank(0);
-        let bytes = if Count::try_from(bytes.len()).is_ok() {
-            bytes
-        } else {
-            &[]
+    /// This rank's clock offset from rank 0's. Ranks on one node read one
+    /// clock, so only node leaders are measured: world rank 0 ping-pongs
+    /// with each leader in turn (Score-P's method: the exchange with the
+    /// smallest round trip; the leader's clock read in its middle, minus
+    /// the midpoint of rank 0's) and tells it its offset, and each leader
+    /// broadcasts its offset to its node. Rank 0's round trips grow with
+    /// the number of nodes, not ranks.
+    pub fn measure_clock(&self) -> ClockOffset {
+        let mut mine = ClockOffset {
+            at_ns: monotonic_ns(),
+            ..ClockOffset::default()
         };
+        if let Some(leaders) = &self.leaders {
+            mine = leader_offset(leaders, mine);
+        }
+        let mut wire = [mine.at_ns, mine.offset_ns, mine.rtt_ns];
+        self.node.process_at_rank(0).broadcast_into(&mut wire[..]);
+        ClockOffset {
+            at_ns: wire[0],
+            offset_ns: wire[1],
+            rtt_ns: wire[2],
+        }
+    }
+
+    /// The sum of `value` over the ranks before this one (0 on rank 0).
+    pub fn exclusive_sum(&self, value: u64) -> u64 {
+        let mut sum = 0u64;
+        self.world
+            .exclusive_scan_into(&value, &mut sum, SystemOperation::sum());
+        if self.rank() == 0 {
+            0 // MPI leaves rank 0's result undefined
+        } else {
+            sum
+        }
+    }
+
+    /// Every rank's bytes, at rank 0, in rank order (MPI's gather of the
+    /// lengths, then of the bytes: logarithmic steps, not one per rank).
+    pub fn gather(&self, bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        let root = self.world.process_at_rank(0);
         let len = bytes.len() as Count;
         if self.rank() != 0 {
             root.gather_into(&len);
-            root.gather_varcount_into(bytes);
+            root.gather_varcount_into(&bytes[..]);
             return None;
         }
         let mut lens = vec![0 as Count; self.size() as usize];
         root.gather_into_root(&len, &mut lens[..]);
-        let starts: Vec<Count> = lens
+        let offsets: Vec<Count> = lens
             .iter()
-            .scan(0 as Count, |next, len| {
-                let start = *next;
-                *next = next.saturating_add(*len);
-                Some(start)
+            .scan(0, |at, len| {
+                let offset = *at;
+                *at += len;
+                Some(offset)
             })
             .collect();
-        let total: usize = lens.iter().map(|l| *l as usize).sum();
-        let mut all = vec![0u8; total];
-        {
-            let mut partition = PartitionMut::new(&mut all[..], &lens[..], &starts[..]);
-            root.gather_varcount_into_root(bytes, &mut partition);
-        }
-        let mut out = Vec::with_capacity(lens.len());
-        let mut rest = &all[..];
-        for len in &lens {
-            let (head, tail) = rest.split_at(*len as usize);
-            out.push(head.to_vec());
-            rest = tail;
-        }
-        Some(out)
+        let total = lens.iter().map(|l| *l as usize).sum::<usize>();
+        // Open MPI rejects a null receive buffer: at least one byte.
+        let mut all = vec![0u8; total.max(1)];
+        let mut partition = PartitionMut::new(&mut all[..], &lens[..], &offsets[..]);
+        root.gather_varcount_into_root(&bytes[..], &mut partition);
+        Some(
+            offsets
+                .iter()
+                .zip(&lens)
+                .map(|(at, len)| all[*at as usize..(at + len) as usize].to_vec())
+                .collect(),
+        )
     }
 
     /// A barrier that gives up after `timeout` (a rank that crashed never
@@ -279,4 +276,47 @@ impl MpiWorld {
             Err(ParallelError::OnRankZero(String::from_utf8_lossy(&message).into_owned()).into())
         }
     }
+}
+
+/// On the leaders' communicator: its rank 0 (world rank 0) measures every
+/// other leader and sends each its offset; returns this leader's (`own` on
+/// rank 0).
+fn leader_offset(leaders: &SimpleCommunicator, own: ClockOffset) -> ClockOffset {
+    if leaders.rank() != 0 {
+        let root = leaders.process_at_rank(0);
+        for _ in 0..CLOCK_ROUNDS {
+            let (_, _) = root.receive::<i64>();
+            root.send(&monotonic_ns());
+        }
+        let (wire, _) = root.receive_vec::<i64>();
+        return match wire[..] {
+            [at_ns, offset_ns, rtt_ns] => ClockOffset {
+                at_ns,
+                offset_ns,
+                rtt_ns,
+            },
+            _ => own,
+        };
+    }
+    for peer in 1..leaders.size() {
+        let other = leaders.process_at_rank(peer);
+        let mut best: Option<ClockOffset> = None;
+        for _ in 0..CLOCK_ROUNDS {
+            let t0 = monotonic_ns();
+            other.send(&t0);
+            let (t_peer, _) = other.receive::<i64>();
+            let t1 = monotonic_ns();
+            let rtt = t1 - t0;
+            if best.is_none_or(|b| rtt < b.rtt_ns) {
+                best = Some(ClockOffset {
+                    at_ns: t0 + rtt / 2,
+                    offset_ns: t_peer - (t0 + rtt / 2),
+                    rtt_ns: rtt,
+                });
+            }
+        }
+        let best = best.unwrap_or_default();
+        other.send(&[best.at_ns, best.offset_ns, best.rtt_ns][..]);
+    }
+    own
 }

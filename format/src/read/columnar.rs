@@ -85,8 +85,40 @@ impl Reader<'_> {
         regions.sort_by_key(|r| index.names.iter().position(|n| *n == r.name));
         data.ranks = ranks_of(&index.ranks, &data.metadata);
         data.regions = regions;
+        data.thread_names = thread_names(self.file)?;
         Ok(())
     }
+}
+
+/// Thread names by (rank, thread index) from `thread_table` (scope-profiler
+/// 0.7.5's lane table, absent where the writer tracked no threads). A row
+/// named `thread <index>`, which is how our writer names a thread that had
+/// no name, reads as unnamed.
+fn thread_names(file: &File) -> Result<BTreeMap<(u32, u32), String>, Problem> {
+    let Ok(table) = file.group("thread_table") else {
+        return Ok(BTreeMap::new());
+    };
+    let ranks: Vec<u32> = read_ints(&table, "thread_table", "ranks")?;
+    let index: Vec<i64> = read_ints(&table, "thread_table", "index")?;
+    let names = read_strings(&dataset(&table, "thread_table", "name")?)
+        .map_err(|e| format!("thread_table/name: {e}"))?;
+    for (name, len) in [("index", index.len()), ("name", names.len())] {
+        if len != ranks.len() {
+            return Err(format!(
+                "thread_table/{name} has {len} rows but thread_table/ranks has {}",
+                ranks.len()
+            ));
+        }
+    }
+    Ok(ranks
+        .into_iter()
+        .zip(index)
+        .zip(names)
+        .filter_map(|((rank, thread), name)| {
+            let thread = u32::try_from(thread).ok()?;
+            (name != format!("thread {thread}")).then_some(((rank, thread), name))
+        })
+        .collect())
 }
 
 /// The file's ranks: those with rows, and every rank below `mpi_size` when

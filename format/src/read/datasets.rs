@@ -2,7 +2,7 @@
 //! file's before anything is allocated, types checked before reading, and
 //! each failure a [`Problem`] naming the dataset.
 
-use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::types::TypeDescriptor;
 use hdf5::{Dataset, Group};
 
 use super::Problem;
@@ -69,15 +69,9 @@ pub(super) fn int_dataset(
     }
 }
 
-/// Reads a 1-D dataset of strings, refusing variable-length entries longer
-/// than 1024× the file's size (or 64 MiB): see [`super::vlen`].
+/// Reads a dataset of strings of any HDF5 string type ([`crate::strings`]),
+/// refusing strings longer than 1024× the file's size (or 64 MiB).
 pub(super) fn read_strings(ds: &Dataset) -> Result<Vec<String>, Problem> {
     let file_bytes = ds.file().map(|f| f.size()).unwrap_or(0);
-    crate::vlen::check_lengths(ds, file_bytes.saturating_mul(1024).max(64 << 20))?;
-    if let Ok(v) = ds.read_raw::<VarLenUnicode>() {
-        return Ok(v.iter().map(|s| crate::text(s.as_bytes())).collect());
-    }
-    ds.read_raw::<VarLenAscii>()
-        .map(|v| v.iter().map(|s| crate::text(s.as_bytes())).collect())
-        .map_err(|e| format!("is not a list of strings: {e}"))
+    crate::strings::read_dataset(ds, file_bytes.saturating_mul(1024).max(64 << 20))
 }
