@@ -79,7 +79,6 @@ fn aggregate_file(dir: &Path, name: &str, kept: &[(u32, u64, u64)]) -> PathBuf {
         path: stream,
         shift: Default::default(),
         hostname: "node".into(),
-        totals: None,
         aggregate: Some(RankAggregate { rows }),
     };
     let facts = RunFacts {
