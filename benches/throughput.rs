@@ -6,8 +6,10 @@
 //! per event written during the run (the rank stream) and in the output,
 //! finalize's events/s, and RSS over the run.
 //!
-//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [--rate=M] [--buffer=N]`
-//! (default 10⁸ from 2 threads).
+//! `cargo bench --bench throughput -- [EVENTS] [THREADS] [--rate=M] [--buffer=N] [--aggregate]`
+//! (default 10⁸ from 2 threads). `--aggregate` runs in aggregate mode
+//! (`OutputSchema::Aggregate`): the flusher counts each call into its
+//! statistics instead of encoding it into the stream.
 //!
 //! Without `--rate` the threads record as fast as they can (the flusher's
 //! ceiling). With `--rate=M` they are paced to M million events/s in
@@ -20,7 +22,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use scope_profiler::{region, Config, ProfileManager};
+use scope_profiler::{region, Config, OutputSchema, ProfileManager};
 
 /// Calls a paced thread records between looks at the clock.
 const CHUNK: u64 = 10_000;
@@ -55,6 +57,8 @@ struct Args {
     rate: Option<f64>,
     /// Ring size per thread, in events.
     buffer: usize,
+    /// Aggregate mode instead of a trace.
+    aggregate: bool,
 }
 
 impl Args {
@@ -77,6 +81,7 @@ impl Args {
                 .max(1),
             rate: option("--rate=").filter(|m| *m > 0.0),
             buffer: option("--buffer=").map_or(100_000, |n| n as usize),
+            aggregate: all.iter().any(|a| a == "--aggregate"),
         }
     }
 }
@@ -119,6 +124,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         threads,
         rate,
         buffer,
+        aggregate,
     } = Args::parse();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("throughput.h5");
@@ -127,6 +133,11 @@ fn main() -> Result<(), scope_profiler::Error> {
             .file_path(&out)
             .shared_tmp_dir(dir.path())
             .buffer_limit(buffer)
+            .output_schema(if aggregate {
+                OutputSchema::Aggregate
+            } else {
+                OutputSchema::Tree
+            })
             .print_summary(false),
     )?;
     let done = AtomicBool::new(false);
@@ -165,7 +176,8 @@ fn main() -> Result<(), scope_profiler::Error> {
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "events {calls} from {threads} threads, ring {buffer} events per thread, {}",
+        "events {calls} from {threads} threads, ring {buffer} events per thread, {}, {}",
+        if aggregate { "aggregate mode" } else { "trace" },
         rate.map_or("as fast as they can".to_owned(), |m| format!(
             "paced to {m} M events/s in total"
         ))

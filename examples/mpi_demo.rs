@@ -3,7 +3,7 @@
 //! (`cargo build --features mpi --example mpi_demo` then
 //! `mpirun -n 4 target/debug/examples/mpi_demo`): no MPI code here.
 //!
-//! `mpi_demo [OUT.h5] [CALLS] [--panic-rank R] [--tmp DIR] [--timeout S] [--columnar]`: rank r calls
+//! `mpi_demo [OUT.h5] [CALLS] [--panic-rank R] [--tmp DIR] [--timeout S] [--columnar | --aggregate]`: rank r calls
 //! `compute` CALLS + r times; `--panic-rank` makes rank R panic before
 //! finalize (after flushing), to show what the other ranks do.
 
@@ -45,6 +45,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         .finalize_timeout(Duration::from_secs(timeout));
     if args.iter().any(|a| a == "--columnar") {
         config = config.output_schema(OutputSchema::Columnar);
+    }
+    if args.iter().any(|a| a == "--aggregate") {
+        config = config.output_schema(OutputSchema::Aggregate);
     }
     if let Some(dir) = flag("--tmp") {
         config = config.shared_tmp_dir(dir);

@@ -362,3 +362,46 @@ fn a_rank_that_panics_does_not_hang_the_others_and_data_is_kept() {
         );
     }
 }
+
+#[test]
+fn four_ranks_combine_their_aggregates_by_a_gather_not_by_rank_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("aggregate.h5");
+    let tmp = dir.path().join("run");
+    let (run, _) = mpirun(
+        4,
+        &[
+            example("mpi_demo").as_os_str(),
+            out.as_os_str(),
+            "5".as_ref(),
+            "--aggregate".as_ref(),
+            "--tmp".as_ref(),
+            tmp.as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_succeeded(&run);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("Total Calls : 26"), "{stdout}");
+    let data = read_profile(&out).unwrap();
+    assert_eq!((data.schema, data.ranks.clone()), (3, vec![0, 1, 2, 3]));
+    let compute = data.region("compute").unwrap();
+    for rank in 0..4u32 {
+        let a = &compute.aggregate[&rank];
+        assert_eq!(a.pooled.stats.calls, 5 + rank as u64, "rank {rank}");
+        assert_eq!(a.threads.len(), 1, "rank {rank}: one thread recorded");
+        let histogram = a.pooled.histogram.as_ref().unwrap();
+        assert_eq!(histogram.calls(), 5 + rank as u64, "rank {rank}");
+        assert!(compute.per_rank[&rank].starts.is_empty(), "no call kept");
+    }
+    // No call was kept, so the rank streams held none: the counts above
+    // reached rank 0 by the gather. The run directory is gone.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    let Some(venv) = python_venv() else { return };
+    let script = "import sys, scope_profiler as sp\nr = sp.read_h5(sys.argv[1])\n\
+                  print(sorted((k, v.num_calls) for k, v in r._region_dict['compute'].regions.items()))";
+    assert_eq!(
+        run_python(&venv, script, [&out]).trim(),
+        "[(0, 5), (1, 6), (2, 7), (3, 8)]"
+    );
+}

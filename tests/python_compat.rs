@@ -168,6 +168,108 @@ print(json.dumps(out))
     }
 }
 
+#[test]
+fn aggregate_output_reads_in_the_python_package_with_exact_counts_and_totals() {
+    let Some(venv) = python_venv() else { return };
+    let run = setup_run(|c| {
+        c.output_schema(OutputSchema::Aggregate)
+            .trace_regions("^io$")
+    });
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    let _g = region!("solve");
+                    let _h = region!("a/b: any name works");
+                }
+            });
+        }
+    });
+    for _ in 0..3 {
+        let _io = region!("io");
+    }
+    let summary = ProfileManager::finalize().unwrap();
+    assert_eq!(summary.region("solve").unwrap().stats.calls, 10_000);
+
+    // The Python package: read_h5 and the summary-only reader, exact
+    // integers from the stored aggregate (count, total ns).
+    let script = r#"
+import json, sys
+import scope_profiler as sp
+from scope_profiler.h5reader import read_h5_summary
+full = sp.read_h5(sys.argv[1])
+fast = read_h5_summary(sys.argv[1], fallback=False)
+out = {}
+for name in full._region_dict:
+    a = full._region_dict[name].regions[0]
+    b = fast._region_dict[name].regions[0]
+    out[name] = [int(a.num_calls), int(b.num_calls), a.stored_summary["total"], b.stored_summary["total"],
+                 a.stored_summary["minimum"], a.stored_summary["maximum"]]
+print(json.dumps(out))
+"#;
+    let theirs: BTreeMap<String, Vec<i64>> =
+        serde_json::from_str(&common::run_python(&venv, script, [&run.path])).unwrap();
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    for r in &summary.regions {
+        let s = &r.stats;
+        let calls = s.calls as i64;
+        assert_eq!(
+            theirs[&r.name],
+            vec![calls, calls, s.total_ns, s.total_ns, s.min_ns, s.max_ns],
+            "{}",
+            r.name
+        );
+    }
+    // scope-profiler inspect lists the regions with their counts.
+    let out = Command::new(venv.join("bin/scope-profiler"))
+        .args(["inspect", "--"])
+        .arg(&run.path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "inspect failed: {text}");
+    assert!(text.contains("1 rank(s), 3 region(s)"), "{text}");
+}
+
+#[test]
+fn our_reader_reads_the_python_packages_aggregate_files() {
+    let Some(venv) = python_venv() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("python_aggregate.h5");
+    let script = r#"
+import json, sys
+from scope_profiler import ProfileManager
+import scope_profiler as sp
+ProfileManager.setup(file_path=sys.argv[1], aggregation_mode=True)
+for _ in range(7):
+    with ProfileManager.region("solve"):
+        for _ in range(3):
+            with ProfileManager.region("inner"):
+                pass
+ProfileManager.finalize()
+r = sp.read_h5(sys.argv[1])
+print(json.dumps({n: [r._region_dict[n].regions[0].stored_summary[k] for k in ("count", "total", "minimum", "maximum")]
+                  for n in r._region_dict}))
+"#;
+    let text = common::run_python(&venv, script, [&path]);
+    let json = text.lines().rev().find(|l| l.starts_with('{')).unwrap();
+    let theirs: BTreeMap<String, Vec<i64>> = serde_json::from_str(json).unwrap();
+    let data = scope_profiler::read_profile(&path).unwrap();
+    assert_eq!(data.ranks, vec![0]);
+    for (name, expected_calls) in [("solve", 7), ("inner", 21)] {
+        let region = data.region(name).unwrap();
+        let s = region.stats();
+        assert_eq!(
+            vec![s.calls as i64, s.total_ns, s.min_ns, s.max_ns],
+            theirs[name],
+            "{name}"
+        );
+        assert_eq!(s.calls, expected_calls);
+        assert!(region.aggregate[&0].pooled.histogram.is_none());
+        assert!(region.per_rank[&0].starts.is_empty());
+    }
+}
+
 /// Threads whose calls overlap in time and an async thread whose spans
 /// cross, recorded through `region!` and the tracing layer (`Both` mode):
 /// - `worker-0..2`: 6 `outer` calls holding 3 `inner` each; their first

@@ -3,9 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use regex::Regex;
 pub use scope_profiler_core::OverflowPolicy;
 use scope_profiler_core::RecorderConfig;
 pub use scope_profiler_format::merged::OutputSchema;
+
+use crate::aggregate::KeepRule;
+use crate::error::Error;
 
 /// Settings of a profiling run, with the Python package's names and defaults.
 ///
@@ -29,6 +33,8 @@ pub struct Config {
     output_schema: OutputSchema,
     finalize_on_signal: bool,
     finalize_on_panic: bool,
+    trace_regions: Option<String>,
+    trace_calls_longer_than: Option<Duration>,
 }
 
 impl Default for Config {
@@ -44,6 +50,8 @@ impl Default for Config {
             output_schema: OutputSchema::Tree,
             finalize_on_signal: false,
             finalize_on_panic: false,
+            trace_regions: None,
+            trace_calls_longer_than: None,
         }
     }
 }
@@ -119,9 +127,54 @@ impl Config {
     }
 
     /// Layout of the merged file (default [`OutputSchema::Tree`], schema 1).
+    /// [`OutputSchema::Aggregate`] keeps statistics per rank, thread and
+    /// region instead of every call, so neither memory nor the file grows
+    /// with the run's length; [`trace_regions`](Self::trace_regions) and
+    /// [`trace_calls_longer_than`](Self::trace_calls_longer_than) choose
+    /// calls to keep in full besides.
+    ///
+    /// ```
+    /// use scope_profiler_flusher::{Config, OutputSchema};
+    /// use std::time::Duration;
+    /// let config = Config::default()
+    ///     .output_schema(OutputSchema::Aggregate)
+    ///     .trace_regions("^checkpoint$")
+    ///     .trace_calls_longer_than(Duration::from_millis(50));
+    /// assert_eq!(config.get_trace_regions(), Some("^checkpoint$"));
+    /// ```
     pub fn output_schema(mut self, schema: OutputSchema) -> Self {
         self.output_schema = schema;
         self
+    }
+
+    /// With [`OutputSchema::Aggregate`], also keep every call of the
+    /// regions whose name matches `pattern` (a regular expression in the
+    /// `regex` crate's syntax, matched anywhere in the name: anchor it with
+    /// `^…$` for whole names) as a full trace, with exact start and end,
+    /// besides counting it. Setup fails on an invalid pattern. The other
+    /// schemas keep every call anyway and ignore it.
+    pub fn trace_regions(mut self, pattern: impl Into<String>) -> Self {
+        self.trace_regions = Some(pattern.into());
+        self
+    }
+
+    /// With [`OutputSchema::Aggregate`], also keep every call that lasts
+    /// longer than `threshold` as a full trace (Extrae's "bursts"): a long
+    /// job keeps its slow iterations call by call and the rest as
+    /// statistics. The other schemas keep every call anyway and ignore it.
+    pub fn trace_calls_longer_than(mut self, threshold: Duration) -> Self {
+        self.trace_calls_longer_than = Some(threshold);
+        self
+    }
+
+    /// See [`trace_regions`](Self::trace_regions).
+    pub fn get_trace_regions(&self) -> Option<&str> {
+        self.trace_regions.as_deref()
+    }
+
+    /// See [`trace_calls_longer_than`](Self::trace_calls_longer_than).
+    pub fn get_trace_calls_longer_than(&self) -> Option<Duration> {
+        self.trace_calls_longer_than
     }
 
     /// On SIGTERM or SIGINT (a batch scheduler's time limit, Ctrl-C), finalize
@@ -201,5 +254,28 @@ impl Config {
     /// The settings the hot path reads.
     pub(crate) fn recorder(&self) -> RecorderConfig {
         self.recorder
+    }
+
+    /// In aggregate mode, which calls the flusher keeps as a trace; `None`
+    /// in the other modes. Fails if [`trace_regions`](Self::trace_regions)
+    /// is not a valid regular expression.
+    pub(crate) fn keep_rule(&self) -> Result<Option<KeepRule>, Error> {
+        if self.output_schema != OutputSchema::Aggregate {
+            return Ok(None);
+        }
+        let regions = match &self.trace_regions {
+            Some(pattern) => Some(Regex::new(pattern).map_err(|e| Error::TracePattern {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        let longer_than_ns = self
+            .trace_calls_longer_than
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        Ok(Some(KeepRule {
+            regions,
+            longer_than_ns,
+        }))
     }
 }

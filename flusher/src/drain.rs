@@ -22,7 +22,9 @@ use scope_profiler_format::stream::{
     FrameEncoder, RankCounters, StreamHeader, StreamWriter, TickScale,
 };
 
+use crate::aggregate::{Accumulator, KeepRule};
 use crate::error::{Error, RankFileError};
+use scope_profiler_format::aggregate::RankAggregate;
 
 /// What the flusher hands back at finalize.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct FlushOutcome {
     pub threads: u32,
     /// Dropped, blocked, open and unwritten counts (also in the stream).
     pub counters: RankCounters,
+    /// In aggregate mode, the statistics of every drained call.
+    pub aggregate: Option<RankAggregate>,
 }
 
 /// Totals carried over from rings whose threads have exited.
@@ -66,6 +70,9 @@ struct Drainer {
     sink: Sink,
     rank_path: PathBuf,
     unwritten: u64,
+    /// Aggregate mode: counts every call and hands the stream only the
+    /// kept ones.
+    aggregate: Option<Accumulator>,
 }
 
 /// Count of completed drain rounds, for [`Flusher::flush`] to wait on.
@@ -152,6 +159,9 @@ pub struct DrainSettings {
     pub storage: Storage,
     /// How often to drain when no ring wakes the flusher.
     pub interval: Duration,
+    /// `Some` for aggregate mode: statistics per thread and region, and only
+    /// the calls this rule keeps in the stream.
+    pub aggregate: Option<KeepRule>,
 }
 
 impl Flusher {
@@ -163,6 +173,7 @@ impl Flusher {
             rank_path,
             storage,
             interval,
+            aggregate,
         } = settings;
         let sink = match storage {
             Storage::Disk => match StreamWriter::create(&rank_path) {
@@ -197,6 +208,8 @@ impl Flusher {
             sink,
             rank_path,
             unwritten: 0,
+            aggregate: aggregate
+                .map(|rule| Accumulator::new(rule, header.scale, header.time_trace)),
         };
         let thread_stop = stop.clone();
         let rounds = Arc::new(Rounds::default());
@@ -258,7 +271,14 @@ impl Drainer {
         let timed = self.header.time_trace;
         let (encoder, untimed) = (&mut self.encoder, &mut self.untimed);
         let mut events = 0;
-        for ring in &mut self.rings {
+        let trace_rings = match &mut self.aggregate {
+            Some(accumulator) => {
+                events = accumulator.drain(&mut self.rings, encoder);
+                &mut [][..]
+            }
+            None => &mut self.rings[..],
+        };
+        for ring in trace_rings {
             let thread = ring.thread_index();
             ring.drain(|records| {
                 if timed {
@@ -371,6 +391,7 @@ impl Drainer {
             rank_file: self.close_stream(),
             threads: self.session.thread_count(),
             counters,
+            aggregate: self.aggregate.take().map(Accumulator::finish),
         }
     }
 

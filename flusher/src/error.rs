@@ -60,6 +60,14 @@ pub enum Error {
     /// The flusher thread panicked; its events are lost (the message says why).
     #[error("the flusher thread panicked: {0}")]
     FlusherPanicked(String),
+    /// `Config::trace_regions` is not a valid regular expression.
+    #[error("Config::trace_regions({pattern:?}) is not a valid regular expression: {message}")]
+    TracePattern {
+        /// The pattern given.
+        pattern: String,
+        /// What the regex crate said.
+        message: String,
+    },
 }
 
 /// Result with the runtime's [`Error`].

@@ -9,8 +9,10 @@
 //! The modules: [`config`], [`manager`] (setup, run-time control, finalize,
 //! signal and panic hooks), [`drain`] (the flusher thread), [`ranks`]
 //! (this process's place in the job),
-//! [`report`] (what each rank tells rank 0), [`summary`], [`error`].
+//! [`report`] (what each rank tells rank 0), [`summary`], [`error`], and
+//! [`aggregate`] (the drain's statistics in aggregate mode).
 
+pub mod aggregate;
 pub mod config;
 pub mod drain;
 pub mod error;

@@ -48,6 +48,7 @@ use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, Group, H5Type};
 use serde::{Deserialize, Serialize};
 
+use crate::append::NO_TASK;
 use crate::deltas::StartDeltas;
 use crate::lanes::{is_lifetime, RankLanes, RegionCalls, TrackKind};
 use crate::metadata::{self, RunFacts};
@@ -56,10 +57,6 @@ use crate::{attrs, EventColumns, RegionStats};
 /// What scope-profiler 0.7.5 reads as "not recorded" in its lane tables
 /// (`concurrency.UNKNOWN`).
 const UNKNOWN: i64 = -1;
-
-/// A call outside every task (`events/task_ids`), as scope-profiler 0.7.5
-/// writes it.
-const NO_TASK: i32 = -1;
 
 /// One row's fixed-size statistics (the Python package's dtype, field order included).
 #[derive(H5Type, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -384,6 +384,7 @@ mod tests {
         let region = |name: &str, ranks: Vec<(u32, Events)>| RegionData {
             name: name.into(),
             per_rank: ranks.into_iter().collect(),
+            ..RegionData::default()
         };
         // One thread per rank (thread 1 on rank 1 is another rank's).
         let one = vec![

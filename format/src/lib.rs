@@ -20,7 +20,8 @@
 //! - the run: [`stream`] (a rank's calls as CRC-framed varint batches,
 //!   appended while it runs: its data and its crash safety), [`rank_totals`];
 //! - writing the profile: [`merged`] (temp + rename), `tree.rs` (schema 1),
-//!   [`columnar`] (schema 3), [`chunks`] (compressed in parallel, written
+//!   [`columnar`] (schema 3), [`aggregate`] (statistics per rank, thread
+//!   and region, with [`histogram`]), [`chunks`] (compressed in parallel, written
 //!   directly), [`metadata`], [`attrs`];
 //! - reading: [`read`] (HDF5 schemas 1–3 and streams), `strings.rs` (every
 //!   HDF5 string form), [`repair`];
@@ -28,6 +29,8 @@
 //!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
+pub mod aggregate;
+mod append;
 pub mod attrs;
 pub mod chunks;
 pub mod clock_shift;
@@ -36,6 +39,7 @@ pub mod columns;
 pub mod deltas;
 pub mod error;
 pub mod h5file;
+pub mod histogram;
 pub mod lanes;
 pub mod merged;
 pub mod metadata;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::aggregate::RankAggregate;
 use crate::columnar::{self, RankPart};
 use crate::metadata::{self, RunFacts};
 use crate::rank_totals::RankTotals;
@@ -23,6 +24,12 @@ pub enum OutputSchema {
     /// by scope-profiler 0.7.5, including its summary-only reader); scales to
     /// many ranks and regions, and any string is a region name as is.
     Columnar,
+    /// Statistics per rank, thread and region (calls, total, min, max, mean,
+    /// m2, a log-scale duration histogram) instead of every call, plus the
+    /// calls the run kept as a trace: the file's size does not grow with the
+    /// run's length ([`crate::aggregate`]; scope-profiler 0.7.5 reads the
+    /// counts and totals).
+    Aggregate,
 }
 
 /// One rank's stream and how its timestamps map onto rank 0's clock.
@@ -35,6 +42,10 @@ pub struct RankInput {
     pub shift: ClockShift,
     /// Its host name.
     pub hostname: String,
+    /// What the rank accumulated in aggregate mode; [`OutputSchema::Aggregate`]
+    /// computes it from the stream's calls when `None`, the other schemas
+    /// ignore it.
+    pub aggregate: Option<RankAggregate>,
 }
 
 impl RankInput {
@@ -72,6 +83,7 @@ pub fn write_merged(
     let written = match schema {
         OutputSchema::Tree => write_tree(&tmp, ranks, facts).map(Some),
         OutputSchema::Columnar => write_columnar(&tmp, ranks, facts).map(|()| None),
+        OutputSchema::Aggregate => crate::aggregate::write(&tmp, ranks, facts).map(|()| None),
     };
     let renamed = written.and_then(|totals| {
         std::fs::rename(&tmp, file_path)

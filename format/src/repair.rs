@@ -183,6 +183,7 @@ fn convert_stream(path: &Path) -> io::Result<Repair> {
         path: path.to_owned(),
         shift: Default::default(),
         hostname: crate::metadata::hostname(),
+        aggregate: None,
     };
     let facts = RunFacts {
         start_time_ns: header.scale.anchor_ns,

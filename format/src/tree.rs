@@ -367,6 +367,7 @@ mod tests {
             path: stream,
             shift: Default::default(),
             hostname: "h".into(),
+            aggregate: None,
         };
         let facts = RunFacts {
             start_time_ns: 0,

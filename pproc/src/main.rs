@@ -356,6 +356,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         if !args.wants_output() {
             continue;
         }
+        check_calls_to_draw(args, path, &file)?;
         let timeline = Timeline::of(&file, selection.ranks.as_deref(), |name| {
             selection.regions.keeps(name)
         });
@@ -377,6 +378,32 @@ fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An aggregate file holds statistics, not calls: `--gantt`, `--flame` and
+/// `--export` fail when it kept no call as a trace, and say they show only
+/// the kept ones when it did.
+fn check_calls_to_draw(args: &Args, path: &Path, file: &ProfileFile) -> Result<()> {
+    let draws_calls = args.gantt.is_some() || args.flame.is_some() || !args.export.is_empty();
+    if !draws_calls || !file.is_aggregate() {
+        return Ok(());
+    }
+    let kept = file.traced_calls();
+    if kept == 0 {
+        return Err(PprocError::Output(format!(
+            "{} is an aggregate profile: it holds statistics per region, not calls, so \
+             --gantt, --flame and --export have nothing to draw (the summary and --report work); \
+             to keep calls in an aggregate run, set Config::trace_regions or \
+             trace_calls_longer_than, or record a trace (OutputSchema::Tree or Columnar)",
+            path.display()
+        )));
+    }
+    eprintln!(
+        "scope-profiler-pproc: note: {} is an aggregate profile: charts and exports show only the \
+         {kept} call(s) it kept as a trace; the summary counts every call",
+        path.display()
+    );
+    Ok(())
 }
 
 /// `--diff`: prints the per-region comparison over the selected ranks and

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use scope_profiler_format::aggregate::Aggregate;
 use scope_profiler_format::{
     read_profile, AttrValue, Damage, ProfileData, RegionData, RegionStats,
 };
@@ -27,10 +28,16 @@ pub struct Stats {
     pub std: f64,
     /// Median (numpy's linear-interpolation percentile).
     pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
     /// 95th percentile.
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// Whether the percentiles are estimates from a log-scale histogram
+    /// (an aggregate file: within about 6 % of the exact ones) rather than
+    /// computed from every call.
+    pub estimated: bool,
 }
 
 impl Stats {
@@ -55,8 +62,36 @@ impl Stats {
             max: moments.max_ns,
             std: moments.std_dev_ns(),
             p50: percentile(durations, 50.0),
+            p90: percentile(durations, 90.0),
             p95: percentile(durations, 95.0),
             p99: percentile(durations, 99.0),
+            estimated: false,
+        }
+    }
+
+    /// Statistics of an aggregate (an aggregate file's region on some
+    /// ranks): the moments as stored, the percentiles estimated from its
+    /// histogram. Without a histogram (the Python package's aggregate files,
+    /// which store no m2 either) the percentiles and `std` are NaN: unknown.
+    pub fn of_aggregate(a: &Aggregate) -> Stats {
+        let s = &a.stats;
+        let q = |q: f64| a.quantile(q).unwrap_or(f64::NAN);
+        Stats {
+            calls: s.calls,
+            total: s.total_ns,
+            avg: s.mean_ns(),
+            min: s.min_ns,
+            max: s.max_ns,
+            std: if a.histogram.is_some() {
+                s.std_dev_ns()
+            } else {
+                f64::NAN
+            },
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            estimated: a.histogram.is_some(),
         }
     }
 }
@@ -123,6 +158,23 @@ impl ProfileFile {
             })
     }
 
+    /// Whether the file is an aggregate profile: statistics per region
+    /// instead of every call (its regions' `per_rank` hold only the calls
+    /// the run kept as a trace).
+    pub fn is_aggregate(&self) -> bool {
+        self.data.regions.iter().any(|r| !r.aggregate.is_empty())
+    }
+
+    /// Calls kept as a trace in all regions (every call, in a trace file).
+    pub fn traced_calls(&self) -> u64 {
+        self.data
+            .regions
+            .iter()
+            .flat_map(|r| r.per_rank.values())
+            .map(|e| e.starts.len() as u64)
+            .sum()
+    }
+
     /// Thread names by (rank, thread index), where the file records them.
     pub fn thread_names(&self) -> &BTreeMap<(u32, u32), String> {
         &self.data.thread_names
@@ -151,8 +203,23 @@ impl ProfileFile {
         }
     }
 
-    /// Pooled statistics of `region` over `ranks` (all ranks when `None`).
+    /// Pooled statistics of `region` over `ranks` (all ranks when `None`);
+    /// in an aggregate file, of every call from its statistics
+    /// ([`Stats::of_aggregate`]).
     pub fn stats(region: &RegionData, ranks: Option<&[u32]>) -> Stats {
+        if !region.aggregate.is_empty() {
+            let mut selected = region
+                .aggregate
+                .iter()
+                .filter(|(rank, _)| ranks.is_none_or(|r| r.contains(rank)))
+                .map(|(_, a)| &a.pooled);
+            let Some(first) = selected.next() else {
+                return Stats::default();
+            };
+            let mut pooled = first.clone();
+            selected.for_each(|a| pooled.merge(a));
+            return Stats::of_aggregate(&pooled);
+        }
         let mut durations = Vec::new();
         let mut untimed = 0;
         for (rank, events) in &region.per_rank {
@@ -167,6 +234,14 @@ impl ProfileFile {
 
     /// Per-rank statistics of `region` over `ranks`.
     pub fn stats_per_rank(region: &RegionData, ranks: Option<&[u32]>) -> BTreeMap<u32, Stats> {
+        if !region.aggregate.is_empty() {
+            return region
+                .aggregate
+                .iter()
+                .filter(|(rank, _)| ranks.is_none_or(|r| r.contains(rank)))
+                .map(|(rank, a)| (*rank, Stats::of_aggregate(&a.pooled)))
+                .collect();
+        }
         region
             .per_rank
             .iter()

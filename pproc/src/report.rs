@@ -58,7 +58,7 @@ pub fn html(report: &Report<'_>) -> String {
 <h2 id="imbalance">Per-rank imbalance</h2>
 {imbalance}
 <h2 id="timeline">Timeline</h2>
-{gantt}
+{kept_note}{gantt}
 <h2 id="flame">Flame graph</h2>
 {flame}
 <script>
@@ -73,6 +73,7 @@ pub fn html(report: &Report<'_>) -> String {
         regions = report.rows.len(),
         table = table(report),
         imbalance = imbalance_chart(report),
+        kept_note = kept_note(report),
         gantt = gantt::fragment(report.timeline, "gantt"),
         table_script = TABLE_SCRIPT,
         gantt_script = gantt::SCRIPT,
@@ -123,6 +124,20 @@ for (const table of document.querySelectorAll("table.summary")) {
 }
 "#;
 
+/// For an aggregate file, a note that the charts show only the calls it
+/// kept as a trace.
+fn kept_note(report: &Report<'_>) -> String {
+    if !report.file.is_aggregate() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"note\">Aggregate profile: it holds statistics per region, not calls; the \
+         timeline and the flame graph show only the {} call(s) the run kept as a trace, the \
+         summary counts every call.</p>",
+        report.timeline.calls.len()
+    )
+}
+
 /// One line of facts about the run: schema, ranks, host, time.
 fn facts(report: &Report<'_>, rank_count: usize) -> String {
     let file = report.file;
@@ -157,7 +172,7 @@ fn table(report: &Report<'_>) -> String {
     );
     for row in report.rows {
         let s = &row.stats;
-        let timed = row.first_start.is_some();
+        let timed = row.is_timed();
         let time = |ns: f64| {
             if timed {
                 format!(r#"<td data-v="{ns}">{}</td>"#, duration(ns))
@@ -196,11 +211,7 @@ fn imbalance_chart(report: &Report<'_>) -> String {
     const LABEL: f64 = 300.0;
     const ROW: f64 = 56.0;
     const BAR_HEIGHT: f64 = 40.0;
-    let mut rows: Vec<&Row> = report
-        .rows
-        .iter()
-        .filter(|r| r.first_start.is_some())
-        .collect();
+    let mut rows: Vec<&Row> = report.rows.iter().filter(|r| r.is_timed()).collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.stats.total));
     rows.truncate(IMBALANCE_REGIONS);
     if rows.is_empty() {

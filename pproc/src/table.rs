@@ -1,5 +1,6 @@
 //! The summary table: per region calls, total, avg, min, max, std, p50/p95
-//! and rank imbalance, filtered and sorted.
+//! (p50/p90/p99 estimated from histograms for an aggregate file) and rank
+//! imbalance, filtered and sorted.
 
 use std::fmt::Write as _;
 
@@ -23,6 +24,14 @@ pub struct Row {
     /// Start of the region's first timed call on the selected ranks, ns
     /// (`None` for count-only regions).
     pub first_start: Option<i64>,
+}
+
+impl Row {
+    /// Whether the region's calls have durations: a timed call in the
+    /// selection, or (an aggregate file) a non-zero longest call.
+    pub fn is_timed(&self) -> bool {
+        self.first_start.is_some() || self.stats.max > 0
+    }
 }
 
 /// Column to sort by (descending, except `start` and `name`).
@@ -128,28 +137,51 @@ pub fn rows(
     rows
 }
 
-/// The column headings of [`render`]'s table.
-const HEADER: [&str; 11] = [
-    "region",
-    "ranks",
-    "calls",
-    "total",
-    "avg",
-    "min",
-    "max",
-    "std",
-    "p50",
-    "p95",
-    "imbalance [%]",
+/// The column headings of [`render`]'s table before the percentiles.
+const LEADING: [&str; 8] = [
+    "region", "ranks", "calls", "total", "avg", "min", "max", "std",
 ];
 
+/// A percentile column: its heading and where its value is.
+type PercentileColumn = (&'static str, fn(&Stats) -> f64);
+
+/// Which percentiles the table shows: of every call, p50 and p95; estimated
+/// from an aggregate file's histograms, p50, p90 and p99 (marked `~`).
+fn percentile_columns(estimated: bool) -> &'static [PercentileColumn] {
+    if estimated {
+        &[
+            ("p50~", |s| s.p50),
+            ("p90~", |s| s.p90),
+            ("p99~", |s| s.p99),
+        ]
+    } else {
+        &[("p50", |s| s.p50), ("p95", |s| s.p95)]
+    }
+}
+
 /// Renders rows as an aligned text table (times with automatic units).
+/// When the percentiles are estimated from histograms (an aggregate file),
+/// the line under the title says so.
 pub fn render(title: &str, rows: &[Row]) -> String {
-    let body: Vec<[String; 11]> = rows.iter().map(cells).collect();
-    let widths = column_widths(&body);
+    let estimated = rows.iter().any(|r| r.stats.estimated);
+    let percentiles = percentile_columns(estimated);
+    let header: Vec<&str> = LEADING
+        .iter()
+        .copied()
+        .chain(percentiles.iter().map(|(name, _)| *name))
+        .chain(["imbalance [%]"])
+        .collect();
+    let body: Vec<Vec<String>> = rows.iter().map(|r| cells(r, percentiles)).collect();
+    let widths = column_widths(&header, &body);
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
-    let _ = writeln!(out, "{}", aligned_line(HEADER.iter().copied(), &widths));
+    if estimated {
+        let _ = writeln!(
+            out,
+            "aggregate profile: ~ percentiles are estimated from log-scale histograms (within about 6 %)"
+        );
+    }
+    let _ = writeln!(out, "{}", aligned_line(header.iter().copied(), &widths));
     let _ = writeln!(
         out,
         "{}",
@@ -165,18 +197,18 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     out
 }
 
-/// The cells of one row, in [`HEADER`]'s order; times are `-` for a
-/// count-only region.
-fn cells(r: &Row) -> [String; 11] {
+/// The cells of one row, in the header's order; times are `-` for a
+/// count-only region, and where unknown (NaN, see [`duration`]).
+fn cells(r: &Row, percentiles: &[PercentileColumn]) -> Vec<String> {
     let s = &r.stats;
     let time = |ns: f64| {
-        if r.first_start.is_some() {
+        if r.is_timed() {
             duration(ns)
         } else {
             "-".to_owned()
         }
     };
-    [
+    let mut cells = vec![
         display_name(&r.name),
         r.ranks.to_string(),
         s.calls.to_string(),
@@ -185,15 +217,15 @@ fn cells(r: &Row) -> [String; 11] {
         time(s.min as f64),
         time(s.max as f64),
         time(s.std),
-        time(s.p50),
-        time(s.p95),
-        format!("{:.2}", r.imbalance_pct),
-    ]
+    ];
+    cells.extend(percentiles.iter().map(|(_, value)| time(value(s))));
+    cells.push(format!("{:.2}", r.imbalance_pct));
+    cells
 }
 
 /// Each column's width in characters: its widest cell or heading.
-fn column_widths(body: &[[String; 11]]) -> Vec<usize> {
-    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
+fn column_widths(header: &[&str], body: &[Vec<String>]) -> Vec<usize> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in body {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

@@ -1,12 +1,15 @@
 //! Finalize, step by step: stop and drain this rank, wait for every rank,
 //! gather the ranks' reports on rank 0, merge the rank files there, and tell
 //! every rank how it went. Any failure keeps the run directory and names it.
+//! In aggregate mode each rank's statistics reach rank 0 by a collective
+//! gather (not through the rank files, which hold only the kept calls).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use scope_profiler_core::clock;
+use scope_profiler_format::aggregate::RankAggregate;
 use scope_profiler_format::columnar::{self, EventLayout, PartDescription, RankPart};
 use scope_profiler_format::merged::{self, write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
@@ -44,15 +47,20 @@ impl Running {
         let timed = config.get_time_trace();
         // Rank 0 writing schema 1 totals its own stream on the way (one pass
         // over it, not two); in schema 3 every rank writes its own part and
-        // totals it on the way; the other ranks total their streams here.
+        // totals it on the way; the other ranks total their streams here. In
+        // aggregate mode the accumulator has the regions, the stream only the
+        // kept calls.
         let totals_on_write =
             schema == OutputSchema::Columnar && timed || rank == 0 && schema == OutputSchema::Tree;
-        let own_totals = if totals_on_write {
-            None
-        } else {
-            read_totals(&rank_path, &outcome)
+        let regions = match &outcome.aggregate {
+            Some(aggregate) => aggregate_summaries(aggregate),
+            None if totals_on_write => Vec::new(),
+            None => read_totals(&rank_path, &outcome)
+                .as_ref()
+                .map(region_summaries)
+                .unwrap_or_default(),
         };
-        let mut local = rank_summary(own_totals.as_ref(), &outcome, timed);
+        let mut local = rank_summary(regions, &outcome, timed);
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -99,6 +107,7 @@ impl Running {
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
         let mut layout = Ok(None);
+        let aggregates = outcome.aggregate.as_ref().map(|a| ranks.gather(a.encode()));
         let merged = match ranks.gather(report.encode()) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
@@ -112,6 +121,7 @@ impl Running {
                     reports: &reports,
                     config: &config,
                     pooled: &counters,
+                    aggregates: decode_aggregates(aggregates)?,
                 };
                 if schema == OutputSchema::Columnar {
                     layout = merge.lay_out_parts(&parts_path(&file_path, &run_dir));
@@ -176,6 +186,21 @@ fn decode_reports(blobs: &[Vec<u8>]) -> std::result::Result<Vec<RankReport>, Fin
         .collect()
 }
 
+/// Every rank's aggregate, in rank order, from the gather (`None` outside
+/// aggregate mode); fails if one does not decode.
+fn decode_aggregates(
+    gathered: Option<std::result::Result<Option<Vec<Vec<u8>>>, ParallelError>>,
+) -> std::result::Result<Option<Vec<RankAggregate>>, FinalizeError> {
+    let Some(blobs) = gathered.transpose()?.flatten() else {
+        return Ok(None);
+    };
+    blobs
+        .iter()
+        .map(|b| RankAggregate::decode(b).ok_or(ParallelError::UnreadableReport.into()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// This rank's stream totalled, or `None` (with a warning) if it cannot be
 /// read; `None` too if it could not be written, which the rank file error
 /// reports.
@@ -203,11 +228,23 @@ fn region_summaries(totals: &RankTotals) -> Vec<RegionSummary> {
         .collect()
 }
 
-/// This rank's summary: its counters, and its regions when totalled.
-fn rank_summary(totals: Option<&RankTotals>, outcome: &FlushOutcome, timed: bool) -> Summary {
+/// Every region of an aggregate, threads pooled, by region id.
+fn aggregate_summaries(aggregate: &RankAggregate) -> Vec<RegionSummary> {
+    aggregate
+        .per_region()
+        .into_iter()
+        .map(|(name, stats)| RegionSummary {
+            name: name.to_owned(),
+            stats,
+        })
+        .collect()
+}
+
+/// This rank's summary: its counters and `regions`.
+fn rank_summary(regions: Vec<RegionSummary>, outcome: &FlushOutcome, timed: bool) -> Summary {
     let c = &outcome.counters;
     Summary {
-        regions: totals.map(region_summaries).unwrap_or_default(),
+        regions,
         timed,
         dropped_events: c.dropped_events,
         open_at_finalize: c.open_regions_at_finalize,
@@ -233,6 +270,7 @@ fn own_part(
             finalize: clocks[1],
         },
         hostname: String::new(),
+        aggregate: None,
     })
 }
 
@@ -307,12 +345,14 @@ struct RankMerge<'a> {
     reports: &'a [RankReport],
     config: &'a Config,
     pooled: &'a Summary,
+    /// Aggregate mode: every rank's statistics, in rank order.
+    aggregates: Option<Vec<RankAggregate>>,
 }
 
 impl RankMerge<'_> {
     /// Writes the merged file, or says which rank's file is incomplete;
     /// returns the ranks' totals when the writer computes them.
-    fn write(self) -> std::result::Result<Option<Vec<RankTotals>>, FinalizeError> {
+    fn write(mut self) -> std::result::Result<Option<Vec<RankTotals>>, FinalizeError> {
         self.check_rank_files()?;
         let inputs = self.inputs();
         let facts = self.run_facts(&inputs);
@@ -341,8 +381,9 @@ impl RankMerge<'_> {
         Ok(())
     }
 
-    /// Every rank's stream and clock shift.
-    fn inputs(&self) -> Vec<RankInput> {
+    /// Every rank's stream, clock shift and (in aggregate mode) statistics.
+    fn inputs(&mut self) -> Vec<RankInput> {
+        let mut aggregates = self.aggregates.take().map(Vec::into_iter);
         self.reports
             .iter()
             .enumerate()
@@ -354,6 +395,7 @@ impl RankMerge<'_> {
                     finalize: report.clocks[1],
                 },
                 hostname: report.hostname.clone(),
+                aggregate: aggregates.as_mut().and_then(Iterator::next),
             })
             .collect()
     }
@@ -361,7 +403,10 @@ impl RankMerge<'_> {
     /// Lays out the schema-3 file at `tmp` for every rank's part (each
     /// rank then writes its events), or says which rank's file or part is
     /// missing.
-    fn lay_out_parts(&self, tmp: &Path) -> std::result::Result<Option<EventLayout>, FinalizeError> {
+    fn lay_out_parts(
+        mut self,
+        tmp: &Path,
+    ) -> std::result::Result<Option<EventLayout>, FinalizeError> {
         self.check_rank_files()?;
         let parts: Vec<PartDescription> = self
             .reports
@@ -377,7 +422,8 @@ impl RankMerge<'_> {
                     })
             })
             .collect::<std::result::Result<_, _>>()?;
-        let facts = self.run_facts(&self.inputs());
+        let inputs = self.inputs();
+        let facts = self.run_facts(&inputs);
         columnar::create_file(tmp, &facts, &parts).map_err(|source| {
             WriteError::Hdf5 {
                 path: tmp.to_owned(),
@@ -392,6 +438,18 @@ impl RankMerge<'_> {
         let (config, pooled) = (self.config, self.pooled);
         let hostnames: Vec<&str> = self.reports.iter().map(|r| r.hostname.as_str()).collect();
         let nodes = hostnames.iter().collect::<BTreeSet<_>>().len();
+        let mut kept_calls = Vec::new();
+        if config.get_output_schema() == OutputSchema::Aggregate {
+            if let Some(pattern) = config.get_trace_regions() {
+                kept_calls.push(("trace_regions", pattern.to_owned()));
+            }
+            if let Some(threshold) = config.get_trace_calls_longer_than() {
+                kept_calls.push((
+                    "trace_calls_longer_than_ns",
+                    threshold.as_nanos().to_string(),
+                ));
+            }
+        }
         RunFacts {
             // The earliest rank's start: a rank set up before rank 0 records
             // calls before rank 0's start.
@@ -422,7 +480,10 @@ impl RankMerge<'_> {
                     serde_json::to_string(&hostnames).unwrap_or_default(),
                 ),
                 ("clock_offsets", clock_offsets_json(inputs)),
-            ],
+            ]
+            .into_iter()
+            .chain(kept_calls)
+            .collect(),
         }
     }
 }

@@ -57,6 +57,7 @@ impl ProfileManager {
         if config.get_finalize_on_panic() {
             hooks::finalize_on_panic();
         }
+        let keep_rule = config.keep_rule()?;
         let ranks = RankContext::detect()?;
         let parent = config
             .get_shared_tmp_dir()
@@ -83,6 +84,7 @@ impl ProfileManager {
                 Storage::Memory
             },
             interval: config.get_flush_interval(),
+            aggregate: keep_rule,
         };
         let flusher = Flusher::start(session.clone(), settings).map_err(|e| {
             session.stop();

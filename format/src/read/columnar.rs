@@ -74,6 +74,7 @@ impl Reader<'_> {
                 regions.push(RegionData {
                     name: index.names[id as usize].clone(),
                     per_rank: BTreeMap::new(),
+                    aggregate: BTreeMap::new(),
                 });
                 regions.len() - 1
             });
@@ -122,7 +123,7 @@ fn thread_names(file: &File) -> Result<BTreeMap<(u32, u32), String>, Problem> {
 
 /// The file's ranks: those with rows, and every rank below `mpi_size` when
 /// the file has any row (a rank that recorded nothing is still a rank).
-fn ranks_of(row_ranks: &[u32], metadata: &BTreeMap<String, AttrValue>) -> Vec<u32> {
+pub(super) fn ranks_of(row_ranks: &[u32], metadata: &BTreeMap<String, AttrValue>) -> Vec<u32> {
     let mut ranks: BTreeSet<u32> = row_ranks.iter().copied().collect();
     if !ranks.is_empty() {
         if let Some(AttrValue::Int(size)) = metadata.get("mpi_size") {

@@ -2,10 +2,12 @@
 //!
 //! Schema 1 is a tree (`/rank<N>/regions/<name>/{start_times,end_times}`,
 //! `tree.rs`); schemas 2 and 3 are columnar (`region_table`,
-//! `rank_region_index`, `events`, `columnar.rs`). Every inconsistency becomes
+//! `rank_region_index`, `events`, `columnar.rs`); the aggregate layout
+//! (`storage_layout = "aggregate"`) is `aggregate.rs`. Every inconsistency becomes
 //! a [`ReadError`] naming the file and the problem; no input panics the
 //! reader.
 
+mod aggregate;
 mod columnar;
 mod datasets;
 mod stream;
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use hdf5::File;
 
+pub use crate::aggregate::RegionAggregate;
 pub use crate::attrs::AttrValue;
 use crate::{attrs, RegionStats, NEWEST_READABLE_SCHEMA, SCHEMA_ATTRIBUTE};
 
@@ -77,14 +80,25 @@ impl Events {
 pub struct RegionData {
     /// The region's exact name.
     pub name: String,
-    /// Calls per rank; ranks where the region never ran are absent.
+    /// Calls per rank; ranks where the region never ran are absent. In an
+    /// aggregate file, the calls the run kept as a trace (maybe none).
     pub per_rank: BTreeMap<u32, Events>,
+    /// Aggregate files only: the region's statistics per rank, over every
+    /// call (kept or not); empty for other files.
+    pub aggregate: BTreeMap<u32, RegionAggregate>,
 }
 
 impl RegionData {
-    /// Statistics pooled over all ranks.
+    /// Statistics pooled over all ranks (in an aggregate file, of every
+    /// call, not only the kept ones).
     pub fn stats(&self) -> RegionStats {
         let mut pooled = RegionStats::default();
+        if !self.aggregate.is_empty() {
+            self.aggregate
+                .values()
+                .for_each(|a| pooled.merge(&a.pooled.stats));
+            return pooled;
+        }
         self.per_rank
             .values()
             .for_each(|e| pooled.merge(&e.stats()));
@@ -283,6 +297,8 @@ impl Reader<'_> {
         };
         if schema == 1 {
             self.read_tree(&mut data)?;
+        } else if aggregate::is_aggregate(self.file) {
+            self.read_aggregate(&mut data)?;
         } else {
             self.read_columnar(&mut data)?;
         }

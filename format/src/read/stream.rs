@@ -83,6 +83,7 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
                 .cloned()
                 .unwrap_or_else(|| format!("region#{id}")),
             per_rank: BTreeMap::from([(header.rank, e)]),
+            aggregate: BTreeMap::new(),
         })
         .collect();
     Ok(ProfileData {

@@ -53,6 +53,7 @@ impl Reader<'_> {
                     RegionData {
                         name: name.clone(),
                         per_rank: BTreeMap::new(),
+                        aggregate: BTreeMap::new(),
                     }
                 });
                 entry.per_rank.insert(rank, events);
