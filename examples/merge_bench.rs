@@ -24,6 +24,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         Config::default()
             .file_path(&out)
             .print_summary(false)
+            .output_schema(schema)
             .buffer_limit(1 << 18),
     )?;
     let (rank, size) = ProfileManager::rank_and_size().unwrap_or((0, 1));
