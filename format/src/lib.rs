@@ -18,7 +18,8 @@
 //!
 //! The modules:
 //! - the run: [`stream`] (a rank's calls as CRC-framed varint batches,
-//!   appended while it runs: its data and its crash safety), [`rank_totals`];
+//!   appended while it runs: its data and its crash safety), [`rank_totals`],
+//!   [`follow`] (reading a stream while it is written);
 //! - writing the profile: [`merged`] (temp + rename), `tree.rs` (schema 1),
 //!   [`columnar`] (schema 3), [`aggregate`] (statistics per rank, thread
 //!   and region, with [`histogram`]), [`chunks`] (compressed in parallel, written
@@ -38,6 +39,7 @@ pub mod columnar;
 pub mod columns;
 pub mod deltas;
 pub mod error;
+pub mod follow;
 pub mod h5file;
 pub mod histogram;
 pub mod lanes;

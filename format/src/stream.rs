@@ -40,14 +40,14 @@ pub fn file_name(rank: u32) -> String {
     format!("rank_{rank}.sps")
 }
 
-const HEADER_LINE: &[u8] = b"scope-profiler stream 1\n";
+pub(crate) const HEADER_LINE: &[u8] = b"scope-profiler stream 1\n";
 const HEADER_PREFIX: &[u8] = b"scope-profiler stream ";
-const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"SPSF");
+pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"SPSF");
 /// Bytes before a frame's payload: magic, length, CRC.
-const FRAME_HEAD: usize = 12;
+pub(crate) const FRAME_HEAD: usize = 12;
 /// Largest payload [`StreamReader`] accepts (a batch is far smaller); a
 /// damaged length field cannot make it allocate more.
-const MAX_PAYLOAD: usize = 1 << 30;
+pub(crate) const MAX_PAYLOAD: usize = 1 << 30;
 /// The longest varint of a `u64`.
 const MAX_VARINT: usize = 10;
 
@@ -369,7 +369,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.header = None;
         self.names.clear();
         self.threads.clear();
@@ -560,7 +560,7 @@ fn decode_events(
 }
 
 /// Decodes a payload into `frame`; `None` if it does not parse.
-fn parse_items(payload: &[u8], frame: &mut Frame) -> Option<()> {
+pub(crate) fn parse_items(payload: &[u8], frame: &mut Frame) -> Option<()> {
     let mut p = Cursor(payload);
     while let Some(kind) = p.byte() {
         match kind {

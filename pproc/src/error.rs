@@ -62,6 +62,20 @@ pub enum PprocError {
     /// stops quietly with exit code 0.
     #[error("standard output closed")]
     StdoutClosed,
+    /// `watch`: a run directory or rank stream could not be read.
+    #[error("{path}: {source}")]
+    Follow {
+        /// The directory or stream.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `watch`: no run to follow where it looked.
+    #[error("{0}")]
+    NoRun(String),
+    /// `watch`: the terminal could not be used for its screen.
+    #[error("cannot draw on this terminal ({0}); `watch --once` prints a text snapshot instead")]
+    Terminal(std::io::Error),
     /// The output format could not be chosen or rendered.
     #[error("{0}")]
     Output(String),

@@ -1,7 +1,8 @@
 //! Post-processing of scope-profiler files: the reader API ([`ProfileFile`])
 //! and the pieces of the `scope-profiler-pproc` command (summary tables,
-//! Gantt charts, flame graphs, reports, exports, diffs). Reads our files and
-//! every schema the Python package writes (1, 2, 3).
+//! Gantt charts, flame graphs, reports, exports, diffs, and [`watch`] for a
+//! running job). Reads our files and every schema the Python package
+//! writes (1, 2, 3).
 
 pub mod diff;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod report;
 pub mod table;
 pub mod timeline;
 pub mod units;
+pub mod watch;
 
 pub use error::{PprocError, Result};
 pub use profile::{ProfileFile, Stats};

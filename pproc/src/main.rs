@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use scope_profiler_format::{lanes, stream};
 use scope_profiler_pproc::export::{self, Format};
 use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
+use scope_profiler_pproc::watch::{self, model::Settings, rows::SortBy};
 use scope_profiler_pproc::{
     diff, flame, gantt, otf2, ranks, report, units, PprocError, ProfileFile, Result, Timeline,
 };
@@ -29,8 +30,17 @@ A closed standard output (`... | head -1`) ends the command quietly with 0.";
 /// Summaries, Gantt charts, flame graphs, reports and exports of
 /// scope-profiler files (ours and the Python package's, schemas 1–3).
 #[derive(Parser, Debug)]
-#[command(name = "scope-profiler-pproc", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "scope-profiler-pproc",
+    version,
+    about,
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Profile files (profiling_data.h5). Several: one summary each.
     #[arg(required_unless_present = "diff")]
     files: Vec<PathBuf>,
@@ -93,6 +103,57 @@ struct Args {
     min_total: i64,
 }
 
+/// Subcommands; without one, the command reads profile files.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Follow a running job live, rank by rank (`--once`: one text snapshot).
+    ///
+    /// Per region calls, time, rate and share, per rank and thread,
+    /// refreshed every second (q quits; the keys are listed at the bottom).
+    /// Reads the rank streams the job appends to; never disturbs it.
+    Watch(WatchArgs),
+}
+
+/// `watch`'s arguments.
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    /// The run directory (a run prints it at setup). Default: the newest
+    /// scope-profiler-* directory under $TMPDIR; a directory holding run
+    /// directories (a `shared_tmp_dir`) stands for its newest.
+    run_dir: Option<PathBuf>,
+    /// Print one plain-text snapshot and exit: a header line, then a row per
+    /// region (name, calls, total_s, avg_us, calls/s, share%, ranks; rates
+    /// and shares since the run began); the ranks' states on stderr.
+    #[arg(long)]
+    once: bool,
+    /// Time between refreshes (`500ms`, `2s`).
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration)]
+    interval: Duration,
+    /// A rank whose stream has not grown for this long is stalled (dead
+    /// when its last frame is torn or other ranks have finished).
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
+    stall_after: Duration,
+    /// Order of the region rows (`s` cycles it on the screen).
+    #[arg(long, value_enum, default_value = "total")]
+    sort: SortBy,
+    /// Only regions whose name matches this regular expression (`/` on the
+    /// screen).
+    #[arg(long, value_name = "REGEX")]
+    filter: Option<String>,
+    /// Only this rank (`r` on the screen).
+    #[arg(long)]
+    rank: Option<u32>,
+}
+
+/// A duration argument above zero (`--interval`, `--stall-after`).
+fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    match units::parse_duration(text) {
+        Ok(ns) if ns > 0 => Ok(Duration::from_nanos(ns as u64)),
+        Ok(_) => Err("must be above zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--min-total`'s parser: a duration with a unit, in ns.
 fn parse_min_total(text: &str) -> std::result::Result<i64, String> {
     units::parse_duration(text).map_err(|e| e.to_string())
@@ -132,7 +193,11 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let outcome = match &args.command {
+        Some(Command::Watch(w)) => watch(w).map(|()| ExitCode::SUCCESS),
+        None => run(&args),
+    };
+    match outcome {
         Ok(code) => code,
         Err(PprocError::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
@@ -140,6 +205,41 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `watch`: the screen, or with `--once` the text snapshot.
+fn watch(args: &WatchArgs) -> Result<()> {
+    let filter = match &args.filter {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
+            PprocError::BadRegex {
+                pattern: p.clone(),
+                // The last line of regex's message says what is wrong.
+                message: e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            }
+        })?),
+        None => None,
+    };
+    let dir = watch::run_dir::resolve(args.run_dir.as_deref())?;
+    let selection = watch::rows::Selection {
+        rank: args.rank,
+        filter,
+        sort: args.sort,
+    };
+    let settings = Settings {
+        stall_after: args.stall_after,
+    };
+    if args.once {
+        let (table, ranks) = watch::snapshot_text(&dir, settings, &selection)?;
+        eprint!("{ranks}");
+        return print_out(&table);
+    }
+    watch::run_screen(&dir, settings, selection, args.interval)
 }
 
 /// Writes `text` to stdout; a reader that closed the pipe (`| head -1`)

@@ -45,6 +45,8 @@ pub struct ProfileManager;
 impl ProfileManager {
     /// Starts a run. Fails if one is running (call `finalize` first), if
     /// `buffer_limit` is below 2, or if the run directory cannot be made.
+    /// With `flush_to_disk` (the default), rank 0 prints the run directory
+    /// on stderr, one line, for `scope-profiler-pproc watch`.
     /// With feature `mpi` every rank must call it (it is collective).
     pub fn setup(config: Config) -> Result<()> {
         let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
@@ -68,6 +70,12 @@ impl ProfileManager {
             check_writable(config.get_file_path())?;
             let dir = make_run_dir(&parent)?;
             let path = dir.path().to_owned();
+            if config.get_flush_to_disk() {
+                eprintln!(
+                    "scope-profiler: run directory {0} (follow it live: scope-profiler-pproc watch {0})",
+                    path.display()
+                );
+            }
             owned_dir = Some(dir);
             Ok(path)
         })?;
