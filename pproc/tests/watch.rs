@@ -284,7 +284,7 @@ fn the_screen_follows_a_running_program_and_answers_its_keys() {
     assert!(screen.contains("q quit"), "the keys are listed: {screen}");
     let before = screen_calls(&screen, "solve").unwrap();
     // It refreshes by itself: the counts grow, and rates appear.
-    let screen = tmux.wait("growing counts", |s| {
+    tmux.wait("growing counts", |s| {
         screen_calls(s, "solve").is_some_and(|n| n > before) && s.contains("over the last")
     });
     // `/` filters by regular expression.

@@ -194,12 +194,15 @@ pub fn region_rows(snapshot: &Snapshot, selection: &Selection) -> Vec<RegionRow>
     rows
 }
 
+/// Threads grouped for [`thread_rows`]: (name, ranks, calls, recent calls,
+/// time per region index).
+type ThreadGroup = (String, usize, u64, u64, Vec<(usize, f64, f64)>);
+
 /// The thread rows over `selection`: each thread of the selected rank, or
 /// over all ranks one row per thread name. In order of calls so far.
 pub fn thread_rows(snapshot: &Snapshot, selection: &Selection) -> Vec<ThreadRow> {
     let secs = window_secs(snapshot, selection);
-    // (name, ranks, calls, recent calls, time per region index)
-    let mut groups: Vec<(String, usize, u64, u64, Vec<(usize, f64, f64)>)> = Vec::new();
+    let mut groups: Vec<ThreadGroup> = Vec::new();
     for thread in &snapshot.threads {
         if !selection.keeps_rank(thread.rank) {
             continue;
