@@ -2,9 +2,9 @@
 # Installs the system packages scope-profiler builds and tests against
 # (Debian 12): HDF5 (always), Open MPI + libclang (feature `mpi`), h5dump,
 # python3-venv for the Python compatibility tests, and OTF2 + otf2-print
-# (pproc's feature `otf2`).
+# (pproc's feature `otf2`), tmux for the test that drives `pproc watch` in a terminal.
 set -euo pipefail
-packages=(libhdf5-dev pkg-config hdf5-tools libopenmpi-dev openmpi-bin libclang-dev python3-venv libotf2-trace-dev otf2-tools)
+packages=(libhdf5-dev pkg-config hdf5-tools libopenmpi-dev openmpi-bin libclang-dev python3-venv libotf2-trace-dev otf2-tools tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

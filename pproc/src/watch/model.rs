@@ -16,9 +16,12 @@ use super::status::{Observation, RankStatus};
 use super::tally::{RankTally, Tally};
 use crate::error::{PprocError, Result};
 
-/// Bytes of one stream a refresh reads at most: a long run's backlog is read
-/// over several refreshes, so the screen stays responsive.
-const BUDGET_PER_REFRESH: u64 = 64 << 20;
+/// Bytes a refresh reads at most over all streams (about a second of
+/// decoding), shared between them: a long run's backlog is read over several
+/// refreshes, so the screen stays responsive.
+const BUDGET_PER_REFRESH: u64 = 256 << 20;
+/// The least a refresh reads of one stream.
+const MIN_BUDGET_PER_STREAM: u64 = 1 << 20;
 
 /// One rank's stream and what it said so far.
 struct Rank {
@@ -187,6 +190,8 @@ pub struct Model {
     interval: Option<Duration>,
     /// Whether the directory was listed once and then vanished.
     dir_gone: bool,
+    /// Whether a stream had a backlog left at the last refresh.
+    was_behind: bool,
 }
 
 impl Model {
@@ -202,6 +207,7 @@ impl Model {
             last: None,
             interval: None,
             dir_gone: false,
+            was_behind: false,
         }
     }
 
@@ -211,7 +217,7 @@ impl Model {
     }
 
     /// Lists the directory for new streams, reads what every stream
-    /// appended since the last refresh (up to 64 MiB each) and updates each
+    /// appended since the last refresh (256 MiB at most, shared) and updates each
     /// rank's status. A stream that cannot be read is marked unreadable;
     /// only a directory that cannot be listed is an error.
     pub fn refresh(&mut self, now: Instant) -> Result<()> {
@@ -226,6 +232,8 @@ impl Model {
                 .or_insert_with(|| Rank::new(path, now));
         }
         let (buf, frame) = (&mut self.buf, &mut self.frame);
+        let budget =
+            (BUDGET_PER_REFRESH / self.ranks.len().max(1) as u64).max(MIN_BUDGET_PER_STREAM);
         for rank in self.ranks.values_mut() {
             rank.before = rank
                 .tally
@@ -238,10 +246,7 @@ impl Model {
                 continue;
             }
             let tally = &mut rank.tally;
-            match rank
-                .follower
-                .poll(BUDGET_PER_REFRESH, buf, frame, |f| tally.add(f))
-            {
+            match rank.follower.poll(budget, buf, frame, |f| tally.add(f)) {
                 Ok(progress) => {
                     if progress.grew && rank.polled {
                         rank.seen.last_growth = now;
@@ -261,7 +266,15 @@ impl Model {
             }
             rank.polled = true;
         }
-        self.interval = self.last.map(|t| now.saturating_duration_since(t));
+        // While a backlog is read, what a refresh reads is not what the
+        // ranks did in the interval: figures stay "since the start" until
+        // one refresh after it is read.
+        let behind = self.ranks.values().any(|r| r.behind > 0);
+        self.interval = match self.last {
+            Some(t) if !behind && !self.was_behind => Some(now.saturating_duration_since(t)),
+            _ => None,
+        };
+        self.was_behind = behind;
         self.last = Some(now);
         Ok(())
     }
