@@ -6,7 +6,7 @@
 //! file is opened read-only, without locks. A frame the writer has not
 //! finished (or died writing) is left for the next poll and reported as
 //! [`Tail::Partial`]; bytes that are no frame are never skipped over
-//! ([`Tail::Damaged`]), as [`StreamReader`](crate::stream::StreamReader)
+//! ([`Tail::Damaged`]), as [`StreamReader`]
 //! does for a whole file.
 //!
 //! The file is reopened at every poll: on a shared file system (NFS) an
