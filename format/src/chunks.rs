@@ -185,26 +185,22 @@ impl ChunkWriter {
     /// [`CHUNK`]: one a worker is done with when there is one (no
     /// allocation, no page faults, no growth by copying).
     pub fn i64_buffer(&self) -> Vec<i64> {
-        let spare = self
-            .state
-            .spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .pop();
-        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+        self.spare(|s| s.0.pop())
     }
 
     /// [`i64_buffer`](Self::i64_buffer) for uint32 values.
     pub fn u32_buffer(&self) -> Vec<u32> {
-        let spare = self
+        self.spare(|s| s.1.pop())
+    }
+
+    /// A spare buffer `take` finds, else a new one of [`CHUNK`] values.
+    fn spare<T>(&self, take: impl FnOnce(&mut SpareBuffers) -> Option<Vec<T>>) -> Vec<T> {
+        let mut spare = self
             .state
             .spare
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1
-            .pop();
-        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+            .unwrap_or_else(PoisonError::into_inner);
+        take(&mut spare).unwrap_or_else(|| Vec::with_capacity(CHUNK))
     }
 
     /// Waits until every chunk pushed is written; the first failure, if any.
@@ -287,8 +283,7 @@ fn shuffle_into<T: Copy, const SIZE: usize>(
 
 /// [`shuffle_into`] for int64 values, eight at a time: an 8×8 byte
 /// transpose in registers (three rounds of masked swaps) and one 8-byte
-/// store per plane, where the byte-by-byte loop took as long as a third of
-/// the deflate after it. Returns the shuffled bytes.
+/// store per plane instead of eight byte stores. Returns the shuffled bytes.
 fn shuffle_i64<'b>(values: &[i64], buffer: &'b mut Vec<u8>) -> &'b [u8] {
     let n = values.len();
     let mut planes = planes::<8>(buffer, n);

@@ -403,13 +403,21 @@ fn write_index(index: &Group, rows: &[(u32, u32, u64, &PartRow)]) -> hdf5::Resul
     write_column(index, "exclusive_totals", &vec![-1i64; rows.len()])
 }
 
+/// Every part's rows of one lane table, each with its part's rank.
+fn per_rank<'p, T>(
+    parts: &'p [PartDescription],
+    rows: impl Fn(&'p PartDescription) -> &'p [T],
+) -> Vec<(u32, &'p T)> {
+    parts
+        .iter()
+        .flat_map(|p| rows(p).iter().map(move |r| (p.rank, r)))
+        .collect()
+}
+
 /// `thread_table`, with 0.7.5's columns: what we do not record (OS ids,
 /// daemon flag) is 0, CPU time is [`UNKNOWN`]; times from `origin_ns`.
 fn write_thread_table(file: &Group, parts: &[PartDescription], origin_ns: i64) -> hdf5::Result<()> {
-    let rows: Vec<(u32, &ThreadRow)> = parts
-        .iter()
-        .flat_map(|p| p.threads.iter().map(move |t| (p.rank, t)))
-        .collect();
+    let rows = per_rank(parts, |p| &p.threads);
     if rows.is_empty() {
         return Ok(());
     }
@@ -445,10 +453,7 @@ fn write_thread_table(file: &Group, parts: &[PartDescription], origin_ns: i64) -
 /// `task_table`, with 0.7.5's columns: what we do not measure (steps,
 /// running and suspended time) is [`UNKNOWN`]; times from `origin_ns`.
 fn write_task_table(file: &Group, parts: &[PartDescription], origin_ns: i64) -> hdf5::Result<()> {
-    let rows: Vec<(u32, &TaskRow)> = parts
-        .iter()
-        .flat_map(|p| p.tasks.iter().map(move |t| (p.rank, t)))
-        .collect();
+    let rows = per_rank(parts, |p| &p.tasks);
     if rows.is_empty() {
         return Ok(());
     }

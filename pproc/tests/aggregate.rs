@@ -2,8 +2,11 @@
 //! shows them: percentiles estimated from the histograms, and charts that
 //! draw only the kept calls or say there are none.
 
+mod support;
+
+use support::{pproc, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use scope_profiler_format::aggregate::{AggregateRow, RankAggregate};
 use scope_profiler_format::histogram::Histogram;
@@ -11,17 +14,6 @@ use scope_profiler_format::merged::{write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::RunFacts;
 use scope_profiler_format::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
 use scope_profiler_format::RegionStats;
-
-fn pproc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// An aggregate file of one rank: `solve` with calls of 1, 2, ... 1000 µs
 /// on thread 0, and `kept` (region id, start ns, end ns) as the kept calls

@@ -1,8 +1,11 @@
 //! The reader API and the `scope-profiler-pproc` command on the Python
 //! package's reference files and on files we write.
 
+mod support;
+
+use support::{pproc, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use scope_profiler_pproc::table::{self, RegionFilter, SortKey};
 use scope_profiler_pproc::{flame, ProfileFile, Timeline};
@@ -12,17 +15,6 @@ fn reference(kind: &str, file: &str) -> PathBuf {
         .join("../tests/reference")
         .join(kind)
         .join(file)
-}
-
-fn pproc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// (file, region, calls, total ns, min, max, std, p50, p95, p99, imbalance %)

@@ -4,20 +4,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use support::Calls;
-
-fn pproc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{pproc, text, Calls};
 
 fn write(dir: &Path, name: &str, calls: &Calls) -> PathBuf {
     let path = dir.join(name);

@@ -102,19 +102,26 @@ pub fn count(calls: &Calls) -> usize {
         .sum()
 }
 
-/// Runs `scope-profiler-pproc` with `args` and fails the test unless it
-/// succeeds (tests only: the binary's path is known to integration tests).
+/// Runs `scope-profiler-pproc` with `args` (tests only: the binary's path
+/// is known to integration tests).
 #[cfg(test)]
-pub fn pproc_ok(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
+pub fn pproc(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scope-profiler-pproc"))
         .args(args)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+}
+
+/// Runs [`pproc`] and fails the test unless it succeeds.
+#[cfg(test)]
+pub fn pproc_ok(args: &[&str]) {
+    let out = pproc(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// [`async_run`] with `steps` steps on 2 ranks, written as `async.h5` in `dir`.
