@@ -29,6 +29,14 @@ use crate::error::{Error, FinalizeError, ParallelError};
 /// Ping-pong exchanges per node; the one with the shortest round trip is kept.
 const CLOCK_ROUNDS: usize = 10;
 
+/// A round trip short enough to stop at [`CLOCK_ROUNDS`]: the offset is then
+/// known to within half of it.
+const QUIET_RTT_NS: i64 = 20_000;
+
+/// Exchanges per node at most when no round trip is quiet (a busy node):
+/// more samples make a descheduling-free one likelier.
+const MAX_CLOCK_ROUNDS: usize = 100;
+
 /// Set to `per-rank` to measure every rank's clock by ping-pong, as if no
 /// two ranks shared a node's clock (default `per-node`).
 pub const CLOCK_SYNC_ENV: &str = "SCOPE_PROFILER_CLOCK_SYNC";
@@ -327,39 +335,46 @@ impl MpiWorld {
 /// rank 0).
 fn leader_offset(leaders: &SimpleCommunicator, own: ClockOffset) -> ClockOffset {
     if leaders.rank() != 0 {
+        // Answer each one-value ping with this clock until the three-value
+        // result arrives.
         let root = leaders.process_at_rank(0);
-        for _ in 0..CLOCK_ROUNDS {
-            let (_, _) = root.receive::<i64>();
-            root.send(&monotonic_ns());
+        loop {
+            let (wire, _) = root.receive_vec::<i64>();
+            match wire[..] {
+                [_] => root.send(&monotonic_ns()),
+                [at_ns, offset_ns, rtt_ns] => {
+                    return ClockOffset {
+                        at_ns,
+                        offset_ns,
+                        rtt_ns,
+                    }
+                }
+                _ => return own,
+            }
         }
-        let (wire, _) = root.receive_vec::<i64>();
-        return match wire[..] {
-            [at_ns, offset_ns, rtt_ns] => ClockOffset {
-                at_ns,
-                offset_ns,
-                rtt_ns,
-            },
-            _ => own,
-        };
     }
     for peer in 1..leaders.size() {
         let other = leaders.process_at_rank(peer);
-        let mut best: Option<ClockOffset> = None;
-        for _ in 0..CLOCK_ROUNDS {
+        let mut best = ClockOffset {
+            rtt_ns: i64::MAX,
+            ..ClockOffset::default()
+        };
+        let mut rounds = 0;
+        while rounds < CLOCK_ROUNDS || (best.rtt_ns > QUIET_RTT_NS && rounds < MAX_CLOCK_ROUNDS) {
+            rounds += 1;
             let t0 = monotonic_ns();
-            other.send(&t0);
+            other.send(&[t0][..]);
             let (t_peer, _) = other.receive::<i64>();
             let t1 = monotonic_ns();
             let rtt = t1 - t0;
-            if best.is_none_or(|b| rtt < b.rtt_ns) {
-                best = Some(ClockOffset {
+            if rtt < best.rtt_ns {
+                best = ClockOffset {
                     at_ns: t0 + rtt / 2,
                     offset_ns: t_peer - (t0 + rtt / 2),
                     rtt_ns: rtt,
-                });
+                };
             }
         }
-        let best = best.unwrap_or_default();
         other.send(&[best.at_ns, best.offset_ns, best.rtt_ns][..]);
     }
     own
