@@ -19,7 +19,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use scope_profiler::{region, Config, OutputSchema, ProfileManager};
@@ -108,10 +108,11 @@ fn record(events: u64, chunk_secs: Option<f64>, began: Instant) {
     }
 }
 
-/// Samples (seconds since `began`, RSS in MB) every 250 ms until `done`.
-fn sample_rss(began: Instant, done: &AtomicBool) -> Vec<(f64, f64)> {
+/// Samples (seconds since `began`, RSS in MB) every 250 ms while all
+/// `threads` are `recording`.
+fn sample_rss(began: Instant, recording: &AtomicU64, threads: u64) -> Vec<(f64, f64)> {
     let mut samples = Vec::new();
-    while !done.load(Ordering::Relaxed) {
+    while recording.load(Ordering::Relaxed) == threads {
         samples.push((began.elapsed().as_secs_f64(), rss_mb()));
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -140,19 +141,27 @@ fn main() -> Result<(), scope_profiler::Error> {
             })
             .print_summary(false),
     )?;
-    let done = AtomicBool::new(false);
+    // Sampling stops when the first thread finishes recording: from then
+    // on threads exit and free their rings, which is not the run's memory.
+    let recording = AtomicU64::new(threads);
     let began = Instant::now();
     // Seconds per chunk at one thread's share of the rate.
     let chunk_secs = rate.map(|m| CHUNK as f64 * threads as f64 / (m * 1e6));
     let (samples, produced) = std::thread::scope(|s| {
-        let sampler = s.spawn(|| sample_rss(began, &done));
+        let sampler = s.spawn(|| sample_rss(began, &recording, threads));
         let workers: Vec<_> = (0..threads)
-            .map(|_| s.spawn(move || record(events / threads, chunk_secs, began)))
+            .map(|_| {
+                let recording = &recording;
+                s.spawn(move || {
+                    let produced = record(events / threads, chunk_secs, began);
+                    recording.fetch_sub(1, Ordering::Relaxed);
+                    produced
+                })
+            })
             .collect();
         workers.into_iter().for_each(|w| w.join().expect("worker"));
         let produced = began.elapsed().as_secs_f64();
         ProfileManager::flush().expect("flush");
-        done.store(true, Ordering::Relaxed);
         (sampler.join().expect("sampler"), produced)
     });
     let recorded = began.elapsed().as_secs_f64();
