@@ -153,9 +153,8 @@ fn main() -> Result<(), scope_profiler::Error> {
             .map(|_| {
                 let recording = &recording;
                 s.spawn(move || {
-                    let produced = record(events / threads, chunk_secs, began);
+                    record(events / threads, chunk_secs, began);
                     recording.fetch_sub(1, Ordering::Relaxed);
-                    produced
                 })
             })
             .collect();
