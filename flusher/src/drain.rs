@@ -2,8 +2,8 @@
 //! this rank's stream.
 //!
 //! Every `flush_interval`, or when a ring passes half full, it encodes each
-//! ring's records straight into one frame (region, start gap and duration
-//! as varints, in raw ticks: no conversion, no grouping, no statistics) and
+//! ring's records straight into one frame (region, start gap and duration,
+//! bit-packed in raw ticks: no conversion, no grouping, no statistics) and
 //! appends the frame to `rank_<N>.sps` with one `write`
 //! ([`Storage::Disk`]), or keeps it in memory until finalize
 //! ([`Storage::Memory`]). It never stops draining before finalize: if the

@@ -1,7 +1,7 @@
 //! The start-delta codec: a run of start times stored as the first value
 //! (relative to 0) and then the difference to the previous one. Small
-//! numbers for back-to-back calls, so varints (the journal) and HDF5's
-//! filters (the columnar `events/start_deltas`) store them in few bytes.
+//! numbers for back-to-back calls, so HDF5's filters (the columnar
+//! `events/start_deltas`) store them in few bytes.
 //! Every writer and reader of deltas goes through [`StartDeltas`].
 
 /// The running state of one column's encoding or decoding. Arithmetic
