@@ -2,7 +2,7 @@
 //! same loop with two raw TSC reads in place of the region: what a user
 //! sees when the profiler has to keep up, flusher and files included.
 //!
-//! `cargo bench --bench tight_loop -- [CALLS] [--threads=T] [--rounds=R]`
+//! `cargo bench --bench tight_loop -- [CALLS] [--threads=T] [--rounds=R] [--buffer=N]`
 //! (default 3·10⁷ calls on 1 thread, 3 rounds). Each round runs the floor
 //! loop and the profiled loop back to back (in alternating order) and
 //! prints both; the summary gives the median ratio of the pairs. The
@@ -88,15 +88,21 @@ fn process_cpu_s() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
-fn profiled_run(threads: u64, calls: u64) -> Result<Profiled, scope_profiler::Error> {
+fn profiled_run(
+    threads: u64,
+    calls: u64,
+    buffer: Option<u64>,
+) -> Result<Profiled, scope_profiler::Error> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("tight.h5");
-    ProfileManager::setup(
-        Config::default()
-            .file_path(&out)
-            .shared_tmp_dir(dir.path())
-            .print_summary(false),
-    )?;
+    let mut config = Config::default()
+        .file_path(&out)
+        .shared_tmp_dir(dir.path())
+        .print_summary(false);
+    if let Some(events) = buffer {
+        config = config.buffer_limit(events as usize);
+    }
+    ProfileManager::setup(config)?;
     let loop_s = timed(threads, calls, region_loop);
     ProfileManager::flush()?;
     let flusher_ns = common::thread_cpu_ns("scope-profiler-flusher").unwrap_or(0);
@@ -142,6 +148,7 @@ fn main() -> Result<(), scope_profiler::Error> {
         .unwrap_or(30_000_000);
     let threads = option("--threads=").unwrap_or(1).max(1);
     let rounds = option("--rounds=").unwrap_or(3).max(1);
+    let buffer = option("--buffer=");
     println!("{calls} calls on {threads} thread(s), {rounds} rounds");
     let mut ratios = Vec::new();
     let (mut floors, mut loops, mut flusher, mut finalize) = (vec![], vec![], vec![], vec![]);
@@ -150,9 +157,9 @@ fn main() -> Result<(), scope_profiler::Error> {
         // does not favour one side.
         let (floor_s, p) = if round % 2 == 0 {
             let f = timed(threads, calls, floor_loop);
-            (f, profiled_run(threads, calls)?)
+            (f, profiled_run(threads, calls, buffer)?)
         } else {
-            let p = profiled_run(threads, calls)?;
+            let p = profiled_run(threads, calls, buffer)?;
             (timed(threads, calls, floor_loop), p)
         };
         let ratio = p.loop_s / floor_s;
