@@ -1,16 +1,21 @@
-//! Merge cost at finalize: every rank records `EVENTS` region calls, then
-//! rank 0 reports how long `finalize` took (drain, barrier, merge, rename),
-//! the CPU time its process spent in it (every thread: `getrusage`), and
-//! the merged file's size.
+//! Merge cost at finalize: every rank records `EVENTS` region calls and
+//! waits for the others at an `MPI_Barrier` (the program initializes MPI,
+//! so waiting for the slowest rank to finish recording is not counted),
+//! then rank 0 reports how long `finalize` took (drain, barrier, merge,
+//! rename), the CPU time its process spent in it (every thread:
+//! `getrusage`), and the merged file's size.
 //!
 //! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5`
 //! (feature `mpi`; `scripts/merge-bench.sh` runs the table in docs/mpi.md).
 
 use std::time::Instant;
 
+use scope_profiler::mpi;
+use scope_profiler::mpi::collective::CommunicatorCollectives;
 use scope_profiler::{region, Config, OutputSchema, ProfileManager};
 
 fn main() -> Result<(), scope_profiler::Error> {
+    let universe = mpi::initialize().expect("MPI initializes once");
     let mut args = std::env::args().skip(1);
     let events: u64 = args
         .next()
@@ -32,6 +37,7 @@ fn main() -> Result<(), scope_profiler::Error> {
     for _ in 0..events {
         let _g = region!("work");
     }
+    universe.world().barrier();
     let (began, cpu_before) = (Instant::now(), process_cpu_s());
     ProfileManager::finalize()?;
     if rank == 0 {
