@@ -266,10 +266,12 @@ impl<'a> ChunkSlice<'a> {
         }
     }
 
-    /// Whether every value equals the first.
-    pub fn is_one_value(self) -> bool {
-        fn same<T: PartialEq>(v: &[T]) -> bool {
-            v.iter().all(|x| *x == v[0])
+    /// The one value every value equals (as an `i64`); `None` if they
+    /// differ or there are none.
+    pub fn one_value(self) -> Option<i64> {
+        fn same<T: Copy + PartialEq + Into<i64>>(v: &[T]) -> Option<i64> {
+            let first = *v.first()?;
+            v.iter().all(|x| *x == first).then(|| first.into())
         }
         match self {
             ChunkSlice::I64(v) => same(v),

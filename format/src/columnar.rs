@@ -218,8 +218,12 @@ impl RankPart {
 
     /// The part's event columns cut into chunks of `chunk` events (the
     /// last one completed with zeros) and compressed as HDF5's shuffle and
-    /// deflate filters would, on rayon's pool.
-    pub fn compress(&self, chunk: u64) -> CompressedPart {
+    /// deflate filters would (on rayon's pool when `threads` is
+    /// [`Threads::Pool`] and the part has [`PARALLEL_EVENTS`] or more). A
+    /// chunk that holds only its column's
+    /// fill value ([`EVENT_COLUMNS`]) is left out: HDF5 reads a chunk never
+    /// written as the fill value.
+    pub fn compress(&self, chunk: u64, threads: Threads) -> CompressedPart {
         let len = chunk.max(1) as usize;
         let n = self.deltas.len();
         let per_column = n.div_ceil(len);
@@ -230,42 +234,70 @@ impl RankPart {
             ChunkSlice::I32(&self.tasks),
         ];
         // A column of one value (one thread, no tasks) has one full chunk's
-        // bytes, compressed once and shared by its full chunks.
+        // bytes, compressed once and shared by its full chunks, or none
+        // when the value is the fill value.
         let repeated: Vec<Option<Vec<u8>>> = columns
             .iter()
-            .map(|c| {
-                (per_column > 1 && c.is_one_value()).then(|| chunks::compress(c.slice(0..len), len))
+            .zip(EVENT_COLUMNS)
+            .map(|(c, (_, fill))| match c.one_value() {
+                Some(v) if v == fill => Some(Vec::new()),
+                Some(_) if per_column > 1 => Some(chunks::compress(c.slice(0..len), len)),
+                _ => None,
             })
             .collect();
-        let chunks = (0..columns.len() * per_column)
-            .into_par_iter()
-            .map(|i| {
-                let (column, k) = (i / per_column, i % per_column);
-                match &repeated[column] {
-                    Some(bytes) if k + 1 < per_column => bytes.clone(),
-                    _ => chunks::compress(
-                        columns[column].slice(k * len..((k + 1) * len).min(n)),
-                        len,
-                    ),
-                }
-            })
-            .collect();
+        let compress = |i: usize| {
+            let (column, k) = (i / per_column, i % per_column);
+            let values = columns[column].slice(k * len..((k + 1) * len).min(n));
+            match &repeated[column] {
+                Some(bytes) if bytes.is_empty() || k + 1 < per_column => bytes.clone(),
+                _ if values.one_value() == Some(EVENT_COLUMNS[column].1) => Vec::new(),
+                _ => chunks::compress(values, len),
+            }
+        };
+        let jobs = 0..columns.len() * per_column;
+        // A small part is compressed on this thread: handing it to the pool
+        // (and starting the pool) would cost more than it saves.
+        let chunks = match threads {
+            Threads::Pool if n >= PARALLEL_EVENTS => jobs.into_par_iter().map(compress).collect(),
+            _ => jobs.map(compress).collect(),
+        };
         CompressedPart { chunks }
     }
 }
 
-/// The event columns that hold data, in the order of a part's chunks.
-const EVENT_COLUMNS: [&str; 4] = ["start_deltas", "durations", "thread_ids", "task_ids"];
+/// Where [`RankPart::compress`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// On the calling thread (a core per rank or fewer: the other ranks
+    /// keep the cores busy).
+    One,
+    /// On rayon's pool too (spare cores).
+    Pool,
+}
+
+/// Events from which [`RankPart::compress`] uses rayon's pool.
+pub const PARALLEL_EVENTS: usize = 1 << 18;
+
+/// The event columns that hold data, in the order of a part's chunks, with
+/// their fill values (what a chunk never written reads as: no task is
+/// `-1`).
+const EVENT_COLUMNS: [(&str, i64); 4] = [
+    ("start_deltas", 0),
+    ("durations", 0),
+    ("thread_ids", 0),
+    ("task_ids", NO_TASK as i64),
+];
 
 /// A part's event columns as compressed chunks: every chunk of
-/// `start_deltas`, then of `durations`, `thread_ids` and `task_ids`.
+/// `start_deltas`, then of `durations`, `thread_ids` and `task_ids`; an
+/// empty one holds only its column's fill value and is not stored.
 pub struct CompressedPart {
     chunks: Vec<Vec<u8>>,
 }
 
 impl CompressedPart {
     /// Each chunk's compressed size, bytes, in the part's chunk order (what
-    /// [`create_file`] reserves).
+    /// [`create_file`] reserves; 0: not stored).
     pub fn sizes(&self) -> Vec<u32> {
         self.chunks.iter().map(|c| c.len() as u32).collect()
     }
@@ -286,7 +318,9 @@ impl CompressedPart {
         }
         let file = OpenOptions::new().write(true).open(path)?;
         for (chunk, at) in self.chunks.iter().zip(addresses) {
-            file.write_all_at(chunk, *at)?;
+            if !chunk.is_empty() {
+                file.write_all_at(chunk, *at)?;
+            }
         }
         Ok(())
     }
@@ -401,11 +435,11 @@ pub fn create_file(
     let events = file.create_group("events")?;
     let zeros = vec![0u8; sizes.iter().flatten().copied().max().unwrap_or(0) as usize];
     let mut addresses: Vec<Vec<u64>> = sizes.iter().map(|s| Vec::with_capacity(s.len())).collect();
-    for (column, name) in EVENT_COLUMNS.iter().enumerate() {
+    for (column, (name, fill)) in EVENT_COLUMNS.into_iter().enumerate() {
         let dataset = match column {
-            0 | 1 => event_column::<i64>(&events, name, len, chunk)?,
-            2 => event_column::<u32>(&events, name, len, chunk)?,
-            _ => event_column::<i32>(&events, name, len, chunk)?,
+            0 | 1 => event_column::<i64>(&events, name, len, chunk, fill)?,
+            2 => event_column::<u32>(&events, name, len, chunk, fill as u32)?,
+            _ => event_column::<i32>(&events, name, len, chunk, fill as i32)?,
         };
         for (i, (first, n)) in offsets.iter().zip(&counts).enumerate() {
             let per_column = n.div_ceil(chunk) as usize;
@@ -413,7 +447,7 @@ pub fn create_file(
             addresses[i].extend(reserve_chunks(&dataset, *first, chunk, part_sizes, &zeros)?);
         }
     }
-    event_column::<i64>(&events, "await_ns", len, chunk)?;
+    event_column::<i64>(&events, "await_ns", len, chunk, 0)?;
     drop((events, table));
     file.flush()?;
     file.close()?;
@@ -421,12 +455,14 @@ pub fn create_file(
 }
 
 /// Creates `name`, `len` values of `T`: chunked by `chunk` with the shuffle
-/// and deflate filters, or contiguous and empty when `len` is 0.
-fn event_column<T: H5Type>(
+/// and deflate filters and fill value `fill`, or contiguous and empty when
+/// `len` is 0.
+fn event_column<T: H5Type + Into<hdf5::types::dyn_value::OwnedDynValue>>(
     group: &Group,
     name: &str,
     len: u64,
     chunk: u64,
+    fill: T,
 ) -> hdf5::Result<Dataset> {
     let builder = group.new_dataset::<T>().shape(len as usize);
     if len == 0 {
@@ -437,6 +473,7 @@ fn event_column<T: H5Type>(
     }
     builder
         .chunk(chunk as usize)
+        .fill_value(fill)
         .shuffle()
         .deflate(1)
         .create(name)
@@ -444,7 +481,8 @@ fn event_column<T: H5Type>(
 
 /// Reserves `sizes.len()` chunks of `dataset` (the first at element
 /// `first`, then every `chunk` elements) of `sizes` bytes each, by writing
-/// that many zeros from `zeros`; returns their addresses in the file.
+/// that many zeros from `zeros`; returns their addresses in the file (0
+/// for a chunk of size 0, which is not stored).
 fn reserve_chunks(
     dataset: &Dataset,
     first: u64,
@@ -455,6 +493,10 @@ fn reserve_chunks(
     hdf5::sync::sync(|| {
         let mut addresses = Vec::with_capacity(sizes.len());
         for (k, size) in sizes.iter().enumerate() {
+            if *size == 0 {
+                addresses.push(0);
+                continue;
+            }
             let offset = [first + k as u64 * chunk];
             let (mut mask, mut address, mut stored) = (0, 0, 0);
             // SAFETY: FFI calls under HDF5's global lock (`sync`).
@@ -823,6 +865,12 @@ mod tests {
             vec![],
             vec![("solve".into(), calls(1_000_000_000, 1000))],
             vec![("solve".into(), calls(3_000_000_000, 70_000))],
+            // Every call on thread 1: one chunk compressed, shared by all.
+            vec![("solve".into(), {
+                let (starts, ends, threads) =
+                    calls(4_000_000_000, 3 * MAX_CHUNK as usize).into_columns();
+                EventColumns::from_columns(starts, ends, vec![1; threads.len()]).unwrap()
+            })],
         ];
         let parts: Vec<RankPart> = regions
             .iter()
@@ -833,7 +881,10 @@ mod tests {
             parts.iter().map(|p| p.description.clone()).collect();
         let counts: Vec<u64> = descriptions.iter().map(PartDescription::events).collect();
         let chunk = chunk_events(&counts);
-        let compressed: Vec<CompressedPart> = parts.iter().map(|p| p.compress(chunk)).collect();
+        let compressed: Vec<CompressedPart> = parts
+            .iter()
+            .map(|p| p.compress(chunk, Threads::Pool))
+            .collect();
         let sizes: Vec<Vec<u32>> = compressed.iter().map(CompressedPart::sizes).collect();
         let facts = RunFacts {
             start_time_ns: 0,
@@ -856,9 +907,38 @@ mod tests {
                 assert_eq!(events.threads.as_deref(), Some(columns.threads()));
             }
         }
+        // No call crosses another: every task id is the fill value, no
+        // chunk of it is stored.
+        let file = crate::h5file::open(&path).unwrap();
+        let tasks: Vec<i32> = file.dataset("events/task_ids").unwrap().read_raw().unwrap();
+        assert!(tasks.iter().all(|t| *t == NO_TASK), "task ids");
+        assert_eq!(tasks.len() as u64, part_offsets(&counts, chunk).1);
+        let per_column = |part: &CompressedPart| part.sizes().len() / EVENT_COLUMNS.len();
+        assert!(compressed
+            .iter()
+            .all(|c| c.sizes()[3 * per_column(c)..].iter().all(|s| *s == 0)));
         let raw: u64 = counts.iter().sum::<u64>() * 24;
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size < raw / 4, "{size} bytes for {raw} raw: not compressed");
+    }
+
+    #[test]
+    fn a_part_compresses_to_the_same_chunks_on_one_thread_and_on_the_pool() {
+        let part = RankPart::build(
+            0,
+            vec![("a".into(), calls(0, PARALLEL_EVENTS + 5))],
+            &BTreeMap::new(),
+        );
+        let chunk = chunk_events(&[part.description.events()]);
+        let (one, pool) = (
+            part.compress(chunk, Threads::One),
+            part.compress(chunk, Threads::Pool),
+        );
+        assert!(one.chunks == pool.chunks);
+        assert_eq!(
+            one.sizes().len(),
+            4 * (PARALLEL_EVENTS + 5).div_ceil(chunk as usize)
+        );
     }
 
     #[test]
@@ -874,7 +954,7 @@ mod tests {
             labels: Vec::new(),
         };
         let chunk = chunk_events(&[0]);
-        let compressed = part.compress(chunk);
+        let compressed = part.compress(chunk, Threads::Pool);
         let at = create_file(
             &path,
             &facts,

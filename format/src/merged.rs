@@ -169,7 +169,7 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
                 Some(part) => part,
                 None => rank_part(input)?,
             };
-            Ok(part.compress(chunk))
+            Ok(part.compress(chunk, columnar::Threads::Pool))
         })
         .collect::<Result<Vec<_>, WriteError>>()?;
     let sizes: Vec<Vec<u32>> = compressed.iter().map(|c| c.sizes()).collect();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use scope_profiler_core::clock;
 use scope_profiler_format::aggregate::RankAggregate;
-use scope_profiler_format::columnar::{self, PartDescription, RankPart};
+use scope_profiler_format::columnar::{self, PartDescription, RankPart, Threads};
 use scope_profiler_format::merged::{self, write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
@@ -379,7 +379,11 @@ impl PartsFile<'_> {
                 .try_into()
                 .map_err(|_| ParallelError::UnreadableReport)?,
         );
-        let compressed = part.map(|p| p.compress(chunk));
+        let threads = match ranks.threads_per_rank() {
+            1 => Threads::One,
+            _ => Threads::Pool,
+        };
+        let compressed = part.map(|p| p.compress(chunk, threads));
         exit_if_asked(rank, "sizes");
         let sizes = compressed.as_ref().map(|c| u32_bytes(&c.sizes()));
         // An empty message: this rank has no part (rank 0 knows why).

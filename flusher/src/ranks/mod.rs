@@ -50,6 +50,17 @@ impl RankContext {
         self.size
     }
 
+    /// Threads this rank may keep busy: the cores of its node shared among
+    /// the ranks on it (at least 1; all of them in a serial run).
+    pub fn threads_per_rank(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        #[cfg(feature = "mpi")]
+        if let Ok(ranks) = mpi_world::with_world(|w| w.node_size() as usize) {
+            return (cores / ranks.max(1)).max(1);
+        }
+        cores
+    }
+
     /// Where this process writes its merged file: `file_path` itself, unless
     /// a launcher runs several copies of a non-MPI build, in which case each
     /// writes `<stem>.rank<N>.<ext>` (after a warning) instead of clobbering

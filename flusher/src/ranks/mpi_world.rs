@@ -37,8 +37,8 @@ const QUIET_RTT_NS: i64 = 20_000;
 const MAX_CLOCK_ROUNDS: usize = 100;
 
 /// The shortest and longest sleep between two tests of a timed barrier.
-const MIN_POLL: Duration = Duration::from_micros(100);
-const MAX_POLL: Duration = Duration::from_millis(2);
+const MIN_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(4);
 
 /// Set to `per-rank` to measure every rank's clock by ping-pong, as if no
 /// two ranks shared a node's clock (default `per-node`).
@@ -126,6 +126,11 @@ impl MpiWorld {
     /// Ranks in the world.
     pub fn size(&self) -> u32 {
         self.world.size() as u32
+    }
+
+    /// Ranks on this rank's node (its shared-memory communicator).
+    pub fn node_size(&self) -> u32 {
+        self.node.size() as u32
     }
 
     /// Rank 0's `message` on every rank (the other ranks' argument is
