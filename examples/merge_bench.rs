@@ -1,15 +1,21 @@
-//! Merge cost at finalize: every rank records `EVENTS` region calls, then
-//! rank 0 reports how long `finalize` took (drain, barrier, merge, rename)
-//! and the merged file's size.
+//! Merge cost at finalize: every rank records `EVENTS` region calls and
+//! waits for the others at an `MPI_Barrier` (the program initializes MPI,
+//! so waiting for the slowest rank to finish recording is not counted),
+//! then rank 0 reports how long `finalize` took (drain, barrier, merge,
+//! rename), the CPU time its process spent in it (every thread:
+//! `getrusage`), and the merged file's size.
 //!
 //! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5`
 //! (feature `mpi`; `scripts/merge-bench.sh` runs the table in docs/mpi.md).
 
 use std::time::Instant;
 
+use scope_profiler::mpi;
+use scope_profiler::mpi::collective::CommunicatorCollectives;
 use scope_profiler::{region, Config, OutputSchema, ProfileManager};
 
 fn main() -> Result<(), scope_profiler::Error> {
+    let universe = mpi::initialize().expect("MPI initializes once");
     let mut args = std::env::args().skip(1);
     let events: u64 = args
         .next()
@@ -31,15 +37,30 @@ fn main() -> Result<(), scope_profiler::Error> {
     for _ in 0..events {
         let _g = region!("work");
     }
-    let began = Instant::now();
+    universe.world().barrier();
+    let (began, cpu_before) = (Instant::now(), process_cpu_s());
     ProfileManager::finalize()?;
     if rank == 0 {
+        let (wall, cpu) = (began.elapsed(), process_cpu_s() - cpu_before);
         let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!(
-            "ranks={size} schema={schema:?} events_per_rank={events} finalize_s={:.3} file_mb={:.1}",
-            began.elapsed().as_secs_f64(),
+            "ranks={size} schema={schema:?} events_per_rank={events} finalize_s={:.3} rank0_cpu_s={cpu:.3} file_mb={:.1}",
+            wall.as_secs_f64(),
             bytes as f64 / 1e6
         );
     }
     Ok(())
+}
+
+/// User plus system CPU time of this process so far (all its threads), s.
+fn process_cpu_s() -> f64 {
+    // SAFETY: `getrusage` fills the `rusage` we pass, which lives for the
+    // call; RUSAGE_SELF is a valid `who`.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    s(usage.ru_utime) + s(usage.ru_stime)
 }

@@ -1,6 +1,7 @@
 //! Real `mpirun` runs of the examples (feature `mpi`): four ranks merge into
-//! one file the Python package reads, clocks are aligned, a crashing rank
-//! does not hang the others and the rank data survives.
+//! one file the Python package reads, clocks are aligned, a rank that
+//! crashes before or during finalize does not hang the others and the rank
+//! data survives.
 //!
 //! Run by CI as `cargo build --features mpi --examples && cargo test --features mpi --test mpi`
 //! (a plain `cargo test --features mpi` builds the examples too).
@@ -364,6 +365,74 @@ fn a_rank_that_panics_does_not_hang_the_others_and_data_is_kept() {
             5 + rank,
             "rank {rank}"
         );
+    }
+}
+
+#[test]
+fn a_rank_that_dies_while_the_parts_are_written_does_not_hang_the_others() {
+    // Before it sends its chunks' sizes (rank 0 waits to lay the file out),
+    // and once the file is laid out (rank 0 waits for its part).
+    for step in ["sizes", "write"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("never.h5");
+        let tmp = dir.path().join("run");
+        let exit_at = format!("2:{step}");
+        let (run, took) = mpirun_with(
+            4,
+            &[
+                example("mpi_demo").as_os_str(),
+                out.as_os_str(),
+                "5".as_ref(),
+                "--columnar".as_ref(),
+                "--timeout".as_ref(),
+                "3".as_ref(),
+                "--tmp".as_ref(),
+                tmp.as_os_str(),
+            ],
+            // Let the other ranks run on after rank 2 dies, as they would
+            // where the launcher does not end the job first.
+            &[
+                ("SCOPE_PROFILER_TEST_EXIT_AT", &exit_at),
+                ("OMPI_MCA_orte_abort_on_non_zero_status", "0"),
+            ],
+            Duration::from_secs(90),
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(took < Duration::from_secs(60), "{step}: took {took:?}");
+        assert!(
+            stderr.contains(&format!("rank 2: exiting before '{step}'")),
+            "{step}: {stderr}"
+        );
+        for rank in [0, 1, 3] {
+            assert!(
+                stderr.contains(&format!(
+                    "rank {rank}: not every rank reached finalize within 3 s"
+                )),
+                "{step}, rank {rank}: {stderr}"
+            );
+        }
+        // No file, not even the one the parts were being written into.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("run")], "{step}");
+        // Every rank's data, the dead rank's included, is kept.
+        let run_dir = std::fs::read_dir(&tmp)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for rank in 0..4u64 {
+            let data = read_profile(run_dir.join(format!("rank_{rank}.sps"))).unwrap();
+            assert_eq!(
+                data.region("compute").unwrap().per_rank[&(rank as u32)].calls(),
+                5 + rank,
+                "{step}, rank {rank}"
+            );
+        }
     }
 }
 

@@ -231,36 +231,110 @@ thread_local! {
     static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Shuffles and deflates `chunk` (what HDF5's filters would) and writes it.
-fn compress_and_write(chunk: &PendingChunk) -> hdf5::Result<()> {
+/// One chunk's values, borrowed: what [`compress`] takes.
+#[derive(Clone, Copy)]
+pub enum ChunkSlice<'a> {
+    /// For an int64 dataset.
+    I64(&'a [i64]),
+    /// For a uint32 dataset.
+    U32(&'a [u32]),
+    /// For an int32 dataset.
+    I32(&'a [i32]),
+}
+
+impl<'a> ChunkSlice<'a> {
+    /// Values held.
+    pub fn len(self) -> usize {
+        match self {
+            ChunkSlice::I64(v) => v.len(),
+            ChunkSlice::U32(v) => v.len(),
+            ChunkSlice::I32(v) => v.len(),
+        }
+    }
+
+    /// Whether no value is held.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values in `range`.
+    pub fn slice(self, range: std::ops::Range<usize>) -> ChunkSlice<'a> {
+        match self {
+            ChunkSlice::I64(v) => ChunkSlice::I64(&v[range]),
+            ChunkSlice::U32(v) => ChunkSlice::U32(&v[range]),
+            ChunkSlice::I32(v) => ChunkSlice::I32(&v[range]),
+        }
+    }
+
+    /// The one value every value equals (as an `i64`); `None` if they
+    /// differ or there are none.
+    pub fn one_value(self) -> Option<i64> {
+        fn same<T: Copy + PartialEq + Into<i64>>(v: &[T]) -> Option<i64> {
+            let first = *v.first()?;
+            v.iter().all(|x| *x == first).then(|| first.into())
+        }
+        match self {
+            ChunkSlice::I64(v) => same(v),
+            ChunkSlice::U32(v) => same(v),
+            ChunkSlice::I32(v) => same(v),
+        }
+    }
+}
+
+impl ChunkValues {
+    fn as_slice(&self) -> ChunkSlice<'_> {
+        match self {
+            ChunkValues::I64(v) => ChunkSlice::I64(v),
+            ChunkValues::U32(v) => ChunkSlice::U32(v),
+        }
+    }
+}
+
+/// `values` as HDF5 stores a chunk of `len` values (`len >= values.len()`;
+/// the values past them zeros) with the shuffle and deflate filters: the
+/// bytes `H5Dread_chunk` returns and `H5Dwrite_chunk` takes.
+pub fn compress(values: ChunkSlice<'_>, len: usize) -> Vec<u8> {
+    with_compressed(values, len, <[u8]>::to_vec)
+}
+
+/// Shuffles and deflates `values` as a chunk of `len` values (what HDF5's
+/// filters would) into this thread's buffers and hands `f` the result.
+fn with_compressed<R>(values: ChunkSlice<'_>, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
     BUFFERS.with_borrow_mut(|(shuffled, out)| {
-        let shuffled = match &chunk.values {
-            ChunkValues::I64(v) => shuffle_i64(v, shuffled),
-            ChunkValues::U32(v) => {
-                let mut planes = planes::<4>(shuffled, v.len());
-                shuffle_into(v, 0, |x| x.to_le_bytes(), &mut planes);
-                &shuffled[..4 * v.len()]
-            }
+        let shuffled = match values {
+            ChunkSlice::I64(v) => shuffle_i64(v, len, shuffled),
+            ChunkSlice::U32(v) => shuffle_4(v, len, u32::to_le_bytes, shuffled),
+            ChunkSlice::I32(v) => shuffle_4(v, len, i32::to_le_bytes, shuffled),
         };
         let bound = compress_bound(shuffled.len());
         if out.len() < bound {
             out.resize(bound, 0);
         }
         let (written, _) = compress_slice(out, shuffled, DEFLATE);
-        write_chunk(&chunk.dataset, chunk.offset, written)
+        f(written)
     })
 }
 
-/// HDF5's shuffle filter's output for `n` values of `SIZE` bytes, as its
-/// `SIZE` byte planes (byte `j` of value `i` goes to `planes[j][i]`), in
-/// `buffer` (grown once, never zero-filled again).
-fn planes<const SIZE: usize>(buffer: &mut Vec<u8>, n: usize) -> [&mut [u8]; SIZE] {
-    if buffer.len() < n * SIZE {
-        buffer.resize(n * SIZE, 0);
+/// Shuffles and deflates `chunk` (what HDF5's filters would) and writes it.
+fn compress_and_write(chunk: &PendingChunk) -> hdf5::Result<()> {
+    let values = chunk.values.as_slice();
+    with_compressed(values, values.len(), |bytes| {
+        write_chunk(&chunk.dataset, chunk.offset, bytes)
+    })
+}
+
+/// HDF5's shuffle filter's output for a chunk of `len` values of `SIZE`
+/// bytes, as its `SIZE` byte planes (byte `j` of value `i` goes to
+/// `planes[j][i]`), in `buffer` (grown once, never zero-filled again), each
+/// plane zero from value `n` on.
+fn planes<const SIZE: usize>(buffer: &mut Vec<u8>, n: usize, len: usize) -> [&mut [u8]; SIZE] {
+    if buffer.len() < len * SIZE {
+        buffer.resize(len * SIZE, 0);
     }
-    let mut rest = &mut buffer[..n * SIZE];
+    let mut rest = &mut buffer[..len * SIZE];
     std::array::from_fn(|_| {
-        let (plane, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        let (plane, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        plane[n..].fill(0);
         rest = tail;
         plane
     })
@@ -281,12 +355,25 @@ fn shuffle_into<T: Copy, const SIZE: usize>(
     }
 }
 
-/// [`shuffle_into`] for int64 values, eight at a time: an 8×8 byte
-/// transpose in registers (three rounds of masked swaps) and one 8-byte
-/// store per plane instead of eight byte stores. Returns the shuffled bytes.
-fn shuffle_i64<'b>(values: &[i64], buffer: &'b mut Vec<u8>) -> &'b [u8] {
+/// [`shuffle_into`] a chunk of `len` 4-byte values. Returns the shuffled bytes.
+fn shuffle_4<'b, T: Copy>(
+    values: &[T],
+    len: usize,
+    bytes: impl Fn(T) -> [u8; 4],
+    buffer: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    let mut planes = planes::<4>(buffer, values.len(), len);
+    shuffle_into(values, 0, bytes, &mut planes);
+    &buffer[..4 * len]
+}
+
+/// [`shuffle_into`] a chunk of `len` int64 values, eight at a time: an 8×8
+/// byte transpose in registers (three rounds of masked swaps) and one
+/// 8-byte store per plane instead of eight byte stores. Returns the
+/// shuffled bytes.
+fn shuffle_i64<'b>(values: &[i64], len: usize, buffer: &'b mut Vec<u8>) -> &'b [u8] {
     let n = values.len();
-    let mut planes = planes::<8>(buffer, n);
+    let mut planes = planes::<8>(buffer, n, len);
     let blocks = values.chunks_exact(8);
     let tail = blocks.remainder();
     for (b, block) in blocks.enumerate() {
@@ -308,7 +395,7 @@ fn shuffle_i64<'b>(values: &[i64], buffer: &'b mut Vec<u8>) -> &'b [u8] {
         }
     }
     shuffle_into(tail, n - tail.len(), |v| v.to_le_bytes(), &mut planes);
-    &buffer[..8 * n]
+    &buffer[..8 * len]
 }
 
 /// Hands HDF5 one finished chunk of `dataset`, starting at element `offset`.
@@ -344,16 +431,28 @@ mod tests {
     #[test]
     fn the_transposing_shuffle_equals_the_byte_by_byte_one() {
         let mut rng = fastrand::Rng::with_seed(3);
-        for n in [0, 1, 7, 8, 13, 64, 1001] {
+        for (n, len) in [
+            (0, 0),
+            (1, 1),
+            (7, 7),
+            (8, 8),
+            (13, 13),
+            (64, 64),
+            (1001, 1001),
+            (13, 40),
+        ] {
             let values: Vec<i64> = (0..n).map(|_| rng.i64(..)).collect();
-            let mut expected = Vec::new();
-            let mut planes = planes::<8>(&mut expected, n);
-            shuffle_into(&values, 0, |v| v.to_le_bytes(), &mut planes);
-            let mut buffer = vec![0xAA; 3]; // reused and too small: grown
+            let mut expected = vec![0; 8 * len];
+            for (i, v) in values.iter().enumerate() {
+                for (j, byte) in v.to_le_bytes().into_iter().enumerate() {
+                    expected[j * len + i] = byte;
+                }
+            }
+            let mut buffer = vec![0xAA; 3 + 8 * len]; // reused: stale bytes past the values
             assert_eq!(
-                shuffle_i64(&values, &mut buffer),
+                shuffle_i64(&values, len, &mut buffer),
                 &expected[..],
-                "{n} values"
+                "{n} values in a chunk of {len}"
             );
         }
     }

@@ -21,14 +21,22 @@
 //!     running_ns i64, suspended_ns i64}
 //! ```
 //! Rows of a rank are contiguous and ranks come in order, so each rank's
-//! events are one slice of every event column. Each rank builds its part
-//! ([`RankPart`]: rows, lanes, event columns) from its own calls; one
-//! process lays the file out from the parts' descriptions ([`create_file`]:
-//! everything but the events, with the event columns allocated contiguous
-//! and left unwritten), and each rank writes its columns' bytes at the
-//! offsets that gives ([`RankPart::write_events`]), in parallel with the
-//! others. `await_ns` (never measured) is never written: unwritten bytes of
-//! a new file read as zeros.
+//! events are one slice of every event column. The event columns are
+//! chunked ([`chunk_events`] events a chunk) with HDF5's built-in shuffle and
+//! deflate filters, and every part starts on a chunk boundary (the index's
+//! offsets skip the few events of padding after a part's last, partial
+//! chunk; no row covers them), so no chunk holds two parts' events and each
+//! rank compresses its own chunks ([`RankPart::compress`]).
+//!
+//! Writing goes in three steps, so that no process but the part's own
+//! touches a part's events: each rank builds its part ([`RankPart`]: rows,
+//! lanes, event columns) and compresses it; one process creates the file
+//! from the parts' descriptions and their chunks' compressed sizes
+//! ([`create_file`]: everything but the events, with every chunk's space
+//! reserved in the chunk index), which gives each chunk's address; and each
+//! rank writes its chunks' bytes there ([`CompressedPart::write`]), in
+//! parallel with the others. `await_ns` (never measured) has no chunk: HDF5
+//! reads it as zeros.
 //!
 //! The lanes are what scope-profiler 0.7.5 reads to tell threads and async
 //! tasks apart (its `concurrency.lane_ids`: a call belongs to its task when
@@ -43,12 +51,13 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use hdf5::plist::dataset_create::{AllocTime, FillTime};
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, Group, H5Type};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::append::NO_TASK;
+use crate::chunks::{self, ChunkSlice};
 use crate::deltas::StartDeltas;
 use crate::lanes::{is_lifetime, RankLanes, RegionCalls, TrackKind};
 use crate::metadata::{self, RunFacts};
@@ -174,10 +183,10 @@ impl RankPart {
     /// (a task) described.
     pub fn build(
         rank: u32,
-        regions: &[(String, EventColumns)],
+        regions: Vec<(String, EventColumns)>,
         thread_names: &BTreeMap<u32, String>,
     ) -> RankPart {
-        let (threads, tasks, task_of_call) = lanes(regions, thread_names);
+        let (threads, tasks, task_of_call) = lanes(&regions, thread_names);
         let n: usize = regions.iter().map(|(_, c)| c.len()).sum();
         let mut part = RankPart {
             description: PartDescription {
@@ -186,135 +195,220 @@ impl RankPart {
                 threads,
                 tasks,
             },
-            deltas: Vec::with_capacity(n),
-            durations: Vec::with_capacity(n),
-            threads: Vec::with_capacity(n),
+            deltas: Vec::new(),
+            durations: Vec::new(),
+            threads: Vec::new(),
             tasks: task_of_call,
         };
         for (name, calls) in regions {
-            let mut row = RowStats::default();
-            let mut deltas_of = StartDeltas::default();
-            for (start, end) in calls.starts().iter().zip(calls.ends()) {
-                part.deltas.push(deltas_of.encode(*start));
-                part.durations.push(end.wrapping_sub(*start));
-                row.add(*start, *end);
-            }
-            part.threads.extend_from_slice(calls.threads());
+            let count = calls.len() as u64;
+            let (mut starts, mut ends, threads) = calls.into_columns();
+            let summary = encode_row(&mut starts, &mut ends);
+            append(&mut part.deltas, starts, n);
+            append(&mut part.durations, ends, n);
+            append(&mut part.threads, threads, n);
             part.description.rows.push(PartRow {
-                name: name.clone(),
-                count: calls.len() as u64,
-                summary: row.summary(),
+                name,
+                count,
+                summary,
             });
         }
         part
     }
 
-    /// Writes the part's events into the file at `path` (made by
-    /// [`create_file`], which gave `layout`), from event `first_event` on
-    /// (the events of the parts before it). Touches only its own bytes, so
-    /// every rank may write at once.
-    pub fn write_events(
-        &self,
-        path: &Path,
-        layout: &EventLayout,
-        first_event: u64,
-    ) -> io::Result<()> {
-        if self.deltas.is_empty() {
+    /// The part's event columns cut into chunks of `chunk` events (the
+    /// last one completed with zeros) and compressed as HDF5's shuffle and
+    /// deflate filters would (on rayon's pool when `threads` is
+    /// [`Threads::Pool`] and the part has [`PARALLEL_EVENTS`] or more). A
+    /// chunk that holds only its column's
+    /// fill value ([`EVENT_COLUMNS`]) is left out: HDF5 reads a chunk never
+    /// written as the fill value.
+    pub fn compress(&self, chunk: u64, threads: Threads) -> CompressedPart {
+        let len = chunk.max(1) as usize;
+        let n = self.deltas.len();
+        let per_column = n.div_ceil(len);
+        let columns = [
+            ChunkSlice::I64(&self.deltas),
+            ChunkSlice::I64(&self.durations),
+            ChunkSlice::U32(&self.threads),
+            ChunkSlice::I32(&self.tasks),
+        ];
+        // A column of one value (one thread, no tasks) has one full chunk's
+        // bytes, compressed once and shared by its full chunks, or none
+        // when the value is the fill value.
+        let repeated: Vec<Option<Vec<u8>>> = columns
+            .iter()
+            .zip(EVENT_COLUMNS)
+            .map(|(c, (_, fill))| match c.one_value() {
+                Some(v) if v == fill => Some(Vec::new()),
+                Some(_) if per_column > 1 => Some(chunks::compress(c.slice(0..len), len)),
+                _ => None,
+            })
+            .collect();
+        let compress = |i: usize| {
+            let (column, k) = (i / per_column, i % per_column);
+            let values = columns[column].slice(k * len..((k + 1) * len).min(n));
+            match &repeated[column] {
+                Some(bytes) if bytes.is_empty() || k + 1 < per_column => bytes.clone(),
+                _ if values.one_value() == Some(EVENT_COLUMNS[column].1) => Vec::new(),
+                _ => chunks::compress(values, len),
+            }
+        };
+        let jobs = 0..columns.len() * per_column;
+        // A small part is compressed on this thread: handing it to the pool
+        // (and starting the pool) would cost more than it saves.
+        let chunks = match threads {
+            Threads::Pool if n >= PARALLEL_EVENTS => jobs.into_par_iter().map(compress).collect(),
+            _ => jobs.map(compress).collect(),
+        };
+        CompressedPart { chunks }
+    }
+}
+
+/// Where [`RankPart::compress`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// On the calling thread (a core per rank or fewer: the other ranks
+    /// keep the cores busy).
+    One,
+    /// On rayon's pool too (spare cores).
+    Pool,
+}
+
+/// Events from which [`RankPart::compress`] uses rayon's pool.
+pub const PARALLEL_EVENTS: usize = 1 << 18;
+
+/// The event columns that hold data, in the order of a part's chunks, with
+/// their fill values (what a chunk never written reads as: no task is
+/// `-1`).
+const EVENT_COLUMNS: [(&str, i64); 4] = [
+    ("start_deltas", 0),
+    ("durations", 0),
+    ("thread_ids", 0),
+    ("task_ids", NO_TASK as i64),
+];
+
+/// A part's event columns as compressed chunks: every chunk of
+/// `start_deltas`, then of `durations`, `thread_ids` and `task_ids`; an
+/// empty one holds only its column's fill value and is not stored.
+pub struct CompressedPart {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl CompressedPart {
+    /// Each chunk's compressed size, bytes, in the part's chunk order (what
+    /// [`create_file`] reserves; 0: not stored).
+    pub fn sizes(&self) -> Vec<u32> {
+        self.chunks.iter().map(|c| c.len() as u32).collect()
+    }
+
+    /// Writes each chunk at its address in the file at `path` (`addresses`
+    /// as [`create_file`] returned them for this part). Touches only its
+    /// own chunks' bytes, so every rank may write at once.
+    pub fn write(&self, path: &Path, addresses: &[u64]) -> io::Result<()> {
+        if addresses.len() != self.chunks.len() {
+            return Err(io::Error::other(format!(
+                "{} chunk addresses for {} chunks",
+                addresses.len(),
+                self.chunks.len()
+            )));
+        }
+        if self.chunks.is_empty() {
             return Ok(());
         }
         let file = OpenOptions::new().write(true).open(path)?;
-        write_at(
-            &file,
-            layout.start_deltas + 8 * first_event,
-            &self.deltas,
-            i64::to_ne_bytes,
-        )?;
-        write_at(
-            &file,
-            layout.durations + 8 * first_event,
-            &self.durations,
-            i64::to_ne_bytes,
-        )?;
-        write_at(
-            &file,
-            layout.thread_ids + 4 * first_event,
-            &self.threads,
-            u32::to_ne_bytes,
-        )?;
-        write_at(
-            &file,
-            layout.task_ids + 4 * first_event,
-            &self.tasks,
-            i32::to_ne_bytes,
-        )
-    }
-}
-
-/// Writes `values` (native byte order, the datasets' type) at byte
-/// `offset` of `file`, a megabyte at a time.
-fn write_at<T: Copy, const N: usize>(
-    file: &std::fs::File,
-    offset: u64,
-    values: &[T],
-    bytes: fn(T) -> [u8; N],
-) -> io::Result<()> {
-    const BLOCK: usize = 1 << 20;
-    let mut buffer = Vec::with_capacity(BLOCK.min(values.len() * N));
-    let mut at = offset;
-    for block in values.chunks(BLOCK / N) {
-        buffer.clear();
-        buffer.extend(block.iter().flat_map(|v| bytes(*v)));
-        file.write_all_at(&buffer, at)?;
-        at += buffer.len() as u64;
-    }
-    Ok(())
-}
-
-/// Where each written event column starts in the file, bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EventLayout {
-    /// `events/start_deltas` (int64).
-    pub start_deltas: u64,
-    /// `events/durations` (int64).
-    pub durations: u64,
-    /// `events/thread_ids` (uint32).
-    pub thread_ids: u64,
-    /// `events/task_ids` (int32).
-    pub task_ids: u64,
-}
-
-impl EventLayout {
-    /// The layout as four numbers (for a broadcast).
-    pub fn to_array(self) -> [u64; 4] {
-        [
-            self.start_deltas,
-            self.durations,
-            self.thread_ids,
-            self.task_ids,
-        ]
-    }
-
-    /// The layout from [`to_array`](Self::to_array)'s numbers.
-    pub fn from_array(a: [u64; 4]) -> EventLayout {
-        EventLayout {
-            start_deltas: a[0],
-            durations: a[1],
-            thread_ids: a[2],
-            task_ids: a[3],
+        for (chunk, at) in self.chunks.iter().zip(addresses) {
+            if !chunk.is_empty() {
+                file.write_all_at(chunk, *at)?;
+            }
         }
+        Ok(())
     }
+}
+
+/// The default chunk of the event columns, events (512 KB of int64s).
+const MAX_CHUNK: u64 = chunks::CHUNK as u64;
+
+/// The smallest chunk [`chunk_events`] picks for parts of this many events
+/// or more: below it, per-chunk costs (an index entry, a deflate stream)
+/// outweigh the data.
+const MIN_CHUNK: u64 = 256;
+
+/// The share of the event columns that padding may take: 1 in this many.
+const PADDING_SHARE: u64 = 16;
+
+/// Events per chunk of the event columns for parts of `counts` events (in
+/// part order): the largest power of two up to 65 536 whose padding (each
+/// part but the last filled up to whole chunks) is at most a sixteenth of
+/// the events, and at least 256 (no more than the largest part). Every
+/// part then starts on a chunk boundary: at most `chunk - 1` padding
+/// events after a part, which no row covers and readers read as zeros.
+pub fn chunk_events(counts: &[u64]) -> u64 {
+    let total: u64 = counts.iter().sum();
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    let mut chunk = MAX_CHUNK;
+    while chunk > MIN_CHUNK && padding(counts, chunk) * PADDING_SHARE > total {
+        chunk /= 2;
+    }
+    chunk.min(largest).max(1)
+}
+
+/// Events of padding when parts of `counts` events each start on a
+/// multiple of `chunk` (the last part with events needs none).
+fn padding(counts: &[u64], chunk: u64) -> u64 {
+    let last = counts.iter().rposition(|n| *n > 0).unwrap_or(0);
+    counts[..last]
+        .iter()
+        .map(|n| n.div_ceil(chunk) * chunk - n)
+        .sum()
+}
+
+/// Where each part's events start in the event columns (parts of `counts`
+/// events, each at a multiple of `chunk`), and the columns' length.
+fn part_offsets(counts: &[u64], chunk: u64) -> (Vec<u64>, u64) {
+    let mut offsets = Vec::with_capacity(counts.len());
+    let (mut at, mut len) = (0, 0);
+    for n in counts {
+        offsets.push(at);
+        if *n > 0 {
+            len = at + n;
+        }
+        at += n.div_ceil(chunk) * chunk;
+    }
+    (offsets, len)
 }
 
 /// Creates the schema-3 file at `path` for `parts` (in rank order):
 /// metadata, region table, index, lane tables (times from the run's start,
-/// `facts.start_time_ns`), and the event columns, allocated contiguous for
-/// every part's events and left unwritten. Returns where the columns start
-/// (`None` when there are no events), for [`RankPart::write_events`].
+/// `facts.start_time_ns`), and the event columns chunked by `chunk` events
+/// ([`chunk_events`] of the parts' events) with each part's chunks (of the
+/// compressed sizes `sizes[i]` gives for part `i`,
+/// [`CompressedPart::sizes`]) reserved and left unwritten. Returns each
+/// part's chunk addresses, for [`CompressedPart::write`].
 pub fn create_file(
     path: &Path,
     facts: &RunFacts,
     parts: &[PartDescription],
-) -> hdf5::Result<Option<EventLayout>> {
+    chunk: u64,
+    sizes: &[Vec<u32>],
+) -> hdf5::Result<Vec<Vec<u64>>> {
+    let counts: Vec<u64> = parts.iter().map(PartDescription::events).collect();
+    let chunk = chunk.max(1);
+    for (i, (part, n)) in parts.iter().zip(&counts).enumerate() {
+        let expected = EVENT_COLUMNS.len() as u64 * n.div_ceil(chunk);
+        match sizes.get(i) {
+            Some(s) if s.len() as u64 == expected => {}
+            got => {
+                return Err(format!(
+                    "rank {}: {} compressed chunk sizes for {n} events in chunks of {chunk} ({expected} expected)",
+                    part.rank,
+                    got.map_or(0, Vec::len)
+                )
+                .into())
+            }
+        }
+    }
+    let (offsets, len) = part_offsets(&counts, chunk);
     let file = crate::h5file::create(path)?;
     attrs::write_i64(&file, crate::SCHEMA_ATTRIBUTE, 3)?;
     attrs::write_str(&file, "storage_layout", "columnar")?;
@@ -322,8 +416,8 @@ pub fn create_file(
     let mut names: Vec<&str> = Vec::new();
     let mut ids: HashMap<&str, u32> = HashMap::new();
     let mut rows = Vec::new();
-    let mut offset = 0u64;
-    for part in parts {
+    for (part, first) in parts.iter().zip(&offsets) {
+        let mut offset = *first;
         for row in &part.rows {
             let id = *ids.entry(&row.name).or_insert_with(|| {
                 names.push(&row.name);
@@ -333,40 +427,117 @@ pub fn create_file(
             offset += row.count;
         }
     }
-    let total = offset;
     let table = file.create_group("region_table")?;
     write_column(&table, "names", &vlen_strings(&names)?)?;
     write_index(&file.create_group("rank_region_index")?, &rows)?;
     write_thread_table(&file, parts, facts.start_time_ns)?;
     write_task_table(&file, parts, facts.start_time_ns)?;
     let events = file.create_group("events")?;
-    let layout = EventLayout {
-        start_deltas: allocate::<i64>(&events, "start_deltas", total)?,
-        durations: allocate::<i64>(&events, "durations", total)?,
-        thread_ids: allocate::<u32>(&events, "thread_ids", total)?,
-        task_ids: allocate::<i32>(&events, "task_ids", total)?,
-    };
-    allocate::<i64>(&events, "await_ns", total)?;
+    let zeros = vec![0u8; sizes.iter().flatten().copied().max().unwrap_or(0) as usize];
+    let mut addresses: Vec<Vec<u64>> = sizes.iter().map(|s| Vec::with_capacity(s.len())).collect();
+    for (column, (name, fill)) in EVENT_COLUMNS.into_iter().enumerate() {
+        let dataset = match column {
+            0 | 1 => event_column::<i64>(&events, name, len, chunk, fill)?,
+            2 => event_column::<u32>(&events, name, len, chunk, fill as u32)?,
+            _ => event_column::<i32>(&events, name, len, chunk, fill as i32)?,
+        };
+        for (i, (first, n)) in offsets.iter().zip(&counts).enumerate() {
+            let per_column = n.div_ceil(chunk) as usize;
+            let part_sizes = &sizes[i][column * per_column..(column + 1) * per_column];
+            addresses[i].extend(reserve_chunks(&dataset, *first, chunk, part_sizes, &zeros)?);
+        }
+    }
+    event_column::<i64>(&events, "await_ns", len, chunk, 0)?;
     drop((events, table));
     file.flush()?;
     file.close()?;
-    Ok((total > 0).then_some(layout))
+    Ok(addresses)
 }
 
-/// Creates `name`, `len` values of `T`, contiguous, its space allocated now
-/// and not filled; returns its byte offset in the file (0 when empty).
-fn allocate<T: H5Type>(group: &Group, name: &str, len: u64) -> hdf5::Result<u64> {
-    let dataset: Dataset = group
-        .new_dataset::<T>()
-        .shape(len as usize)
-        .alloc_time(Some(AllocTime::Early))
-        .fill_time(FillTime::Never)
-        .create(name)?;
-    match (len, dataset.offset()) {
-        (0, _) => Ok(0),
-        (_, Some(offset)) => Ok(offset),
-        (_, None) => Err(format!("events/{name}: HDF5 allocated no contiguous space").into()),
+/// Creates `name`, `len` values of `T`: chunked by `chunk` with the shuffle
+/// and deflate filters and fill value `fill`, or contiguous and empty when
+/// `len` is 0.
+fn event_column<T: H5Type + Into<hdf5::types::dyn_value::OwnedDynValue>>(
+    group: &Group,
+    name: &str,
+    len: u64,
+    chunk: u64,
+    fill: T,
+) -> hdf5::Result<Dataset> {
+    let builder = group.new_dataset::<T>().shape(len as usize);
+    if len == 0 {
+        return builder.create(name);
     }
+    if chunk > len {
+        return Err(format!("events/{name}: chunks of {chunk} events in a column of {len}").into());
+    }
+    builder
+        .chunk(chunk as usize)
+        .fill_value(fill)
+        .shuffle()
+        .deflate(1)
+        .create(name)
+}
+
+/// Reserves `sizes.len()` chunks of `dataset` (the first at element
+/// `first`, then every `chunk` elements) of `sizes` bytes each, by writing
+/// that many zeros from `zeros`; returns their addresses in the file (0
+/// for a chunk of size 0, which is not stored).
+fn reserve_chunks(
+    dataset: &Dataset,
+    first: u64,
+    chunk: u64,
+    sizes: &[u32],
+    zeros: &[u8],
+) -> hdf5::Result<Vec<u64>> {
+    hdf5::sync::sync(|| {
+        let mut addresses = Vec::with_capacity(sizes.len());
+        for (k, size) in sizes.iter().enumerate() {
+            if *size == 0 {
+                addresses.push(0);
+                continue;
+            }
+            let offset = [first + k as u64 * chunk];
+            let (mut mask, mut address, mut stored) = (0, 0, 0);
+            // SAFETY: FFI calls under HDF5's global lock (`sync`).
+            // `dataset.id()` is a valid open dataset id while we hold the
+            // `Dataset`; `offset` holds one coordinate for the 1-D dataset;
+            // `zeros` has at least `size` readable bytes (it is as long as
+            // the largest size), which HDF5 copies before returning; the
+            // three out-pointers are to locals that outlive the call.
+            let status = unsafe {
+                let written = hdf5_sys::h5d::H5Dwrite_chunk(
+                    dataset.id(),
+                    hdf5_sys::h5p::H5P_DEFAULT,
+                    0,
+                    offset.as_ptr(),
+                    *size as usize,
+                    zeros.as_ptr().cast(),
+                );
+                if written < 0 {
+                    written
+                } else {
+                    hdf5_sys::h5d::H5Dget_chunk_info_by_coord(
+                        dataset.id(),
+                        offset.as_ptr(),
+                        &mut mask,
+                        &mut address,
+                        &mut stored,
+                    )
+                }
+            };
+            if status < 0 || stored != u64::from(*size) {
+                return Err(format!(
+                    "{}: cannot reserve {size} bytes for the chunk at element {}",
+                    dataset.name(),
+                    offset[0]
+                )
+                .into());
+            }
+            addresses.push(address);
+        }
+        Ok(addresses)
+    })
 }
 
 /// `rank_region_index`: one row per (region id, rank, first event, row).
@@ -555,10 +726,11 @@ fn lanes(
             end_ns,
         })
         .collect();
+    // In place: the tracks' buffer becomes the tasks'.
     let task_of_call = lanes
         .track_of
-        .iter()
-        .map(|t| task_of_track[*t as usize])
+        .into_iter()
+        .map(|t| task_of_track[t as usize])
         .collect();
     (threads, tasks, task_of_call)
 }
@@ -585,47 +757,237 @@ fn write_column<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, data: &[T]) ->
     Ok(())
 }
 
-/// A row's statistics while its events are gathered: [`RegionStats`] (exact
-/// Welford mean and m2) plus what only the index needs.
-#[derive(Default)]
-struct RowStats {
-    stats: RegionStats,
-    first: i64,
-    last: i64,
-    start_minimum: i64,
-    end_maximum: i64,
+/// Turns one row's starts into start deltas and its ends into durations,
+/// in place; returns the row's statistics (zeros for an empty row).
+fn encode_row(starts: &mut [i64], ends: &mut [i64]) -> RowSummary {
+    let (mut start_minimum, mut end_maximum) = (i64::MAX, i64::MIN);
+    let mut deltas = StartDeltas::default();
+    for (start, end) in starts.iter_mut().zip(ends.iter_mut()) {
+        start_minimum = start_minimum.min(*start);
+        end_maximum = end_maximum.max(*end);
+        *end = end.wrapping_sub(*start);
+        *start = deltas.encode(*start);
+    }
+    let (Some(first), Some(last)) = (ends.first(), ends.last()) else {
+        return RowSummary::default();
+    };
+    let stats = RegionStats::of_durations(ends.iter().copied());
+    RowSummary {
+        total: stats.total_ns,
+        minimum: stats.min_ns,
+        maximum: stats.max_ns,
+        first: *first,
+        last: *last,
+        start_minimum,
+        end_maximum,
+        gpu_count: 0,
+        gpu_total: 0,
+        mean: stats.mean,
+        m2: stats.m2,
+    }
 }
 
-impl RowStats {
-    fn add(&mut self, start: i64, end: i64) {
-        let duration = end.wrapping_sub(start);
-        if self.stats.calls == 0 {
-            (self.first, self.start_minimum, self.end_maximum) = (duration, start, end);
+/// Appends `column` to `all`, which grows to hold `total` values: the
+/// first column is moved in, not copied.
+fn append<T: Copy>(all: &mut Vec<T>, column: Vec<T>, total: usize) {
+    if all.is_empty() {
+        *all = column;
+        all.reserve(total.saturating_sub(all.len()));
+    } else {
+        all.extend_from_slice(&column);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunk_size_keeps_padding_under_a_sixteenth_of_the_events() {
+        let cases: [&[u64]; 7] = [
+            &[1_000_000; 64],
+            &[10_000; 256],
+            &[300, 301, 302, 303],
+            &[5],
+            &[0, 0],
+            &[70_000, 0, 1, 1_000_000],
+            &[MAX_CHUNK * 3, MAX_CHUNK, 0],
+        ];
+        for counts in cases {
+            let chunk = chunk_events(counts);
+            let total: u64 = counts.iter().sum();
+            let largest = counts.iter().copied().max().unwrap();
+            assert!(chunk >= 1 && chunk <= largest.max(1), "{counts:?}: {chunk}");
+            assert!(
+                padding(counts, chunk) * PADDING_SHARE <= total || chunk <= MIN_CHUNK,
+                "{counts:?}: chunks of {chunk} pad {}",
+                padding(counts, chunk)
+            );
         }
-        self.stats.add(duration);
-        self.last = duration;
-        self.start_minimum = self.start_minimum.min(start);
-        self.end_maximum = self.end_maximum.max(end);
+        assert_eq!(
+            chunk_events(&[1_000_000]),
+            MAX_CHUNK,
+            "one part: no padding"
+        );
+        assert_eq!(chunk_events(&[MAX_CHUNK * 3, MAX_CHUNK, 0]), MAX_CHUNK);
+        assert_eq!(chunk_events(&[10_000; 256]), 2048);
     }
 
-    /// The Python package's fixed-size record (zeros for an empty row).
-    fn summary(&self) -> RowSummary {
-        let s = &self.stats;
-        if s.calls == 0 {
-            return RowSummary::default();
+    #[test]
+    fn parts_start_on_chunk_boundaries_and_the_columns_end_at_the_last_event() {
+        assert_eq!(
+            part_offsets(&[5, 0, 8, 3, 0], 4),
+            (vec![0, 8, 8, 16, 20], 19)
+        );
+        assert_eq!(part_offsets(&[0, 0], 4), (vec![0, 0], 0));
+    }
+
+    /// `n` calls of 1 µs, 0.5 µs apart, from `t0` on, on threads 0 and 1.
+    fn calls(t0: i64, n: usize) -> EventColumns {
+        let starts: Vec<i64> = (0..n as i64).map(|i| t0 + 1500 * i + i % 7).collect();
+        let ends = starts.iter().map(|s| s + 1000).collect();
+        let threads = (0..n).map(|i| (i / 1000 % 2) as u32).collect();
+        EventColumns::from_columns(starts, ends, threads).unwrap()
+    }
+
+    #[test]
+    fn parts_compressed_by_their_own_ranks_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("parts.h5");
+        let regions: Vec<Vec<(String, EventColumns)>> = vec![
+            vec![
+                (
+                    "solve".into(),
+                    calls(1_000_000_000, 2 * MAX_CHUNK as usize + 5),
+                ),
+                ("io/write".into(), calls(2_000_000_000, 3)),
+            ],
+            vec![],
+            vec![("solve".into(), calls(1_000_000_000, 1000))],
+            vec![("solve".into(), calls(3_000_000_000, 70_000))],
+            // Every call on thread 1: one chunk compressed, shared by all.
+            vec![("solve".into(), {
+                let (starts, ends, threads) =
+                    calls(4_000_000_000, 3 * MAX_CHUNK as usize).into_columns();
+                EventColumns::from_columns(starts, ends, vec![1; threads.len()]).unwrap()
+            })],
+        ];
+        let parts: Vec<RankPart> = regions
+            .iter()
+            .enumerate()
+            .map(|(rank, r)| RankPart::build(rank as u32, r.clone(), &BTreeMap::new()))
+            .collect();
+        let descriptions: Vec<PartDescription> =
+            parts.iter().map(|p| p.description.clone()).collect();
+        let counts: Vec<u64> = descriptions.iter().map(PartDescription::events).collect();
+        let chunk = chunk_events(&counts);
+        let compressed: Vec<CompressedPart> = parts
+            .iter()
+            .map(|p| p.compress(chunk, Threads::Pool))
+            .collect();
+        let sizes: Vec<Vec<u32>> = compressed.iter().map(CompressedPart::sizes).collect();
+        let facts = RunFacts {
+            start_time_ns: 0,
+            finalize_time_ns: 1,
+            mpi_size: parts.len() as i64,
+            counters: Vec::new(),
+            labels: Vec::new(),
+        };
+        let addresses = create_file(&path, &facts, &descriptions, chunk, &sizes).unwrap();
+        // Every rank writes its own chunks, the last rank first.
+        for (part, at) in compressed.iter().zip(&addresses).rev() {
+            part.write(&path, at).unwrap();
         }
-        RowSummary {
-            total: s.total_ns,
-            minimum: s.min_ns,
-            maximum: s.max_ns,
-            first: self.first,
-            last: self.last,
-            start_minimum: self.start_minimum,
-            end_maximum: self.end_maximum,
-            gpu_count: 0,
-            gpu_total: 0,
-            mean: s.mean,
-            m2: s.m2,
+        let data = crate::read_profile(&path).unwrap();
+        for (rank, rank_regions) in regions.iter().enumerate() {
+            for (name, columns) in rank_regions {
+                let events = &data.region(name).unwrap().per_rank[&(rank as u32)];
+                assert_eq!(events.starts, columns.starts(), "{name} on rank {rank}");
+                assert_eq!(events.ends, columns.ends(), "{name} on rank {rank}");
+                assert_eq!(events.threads.as_deref(), Some(columns.threads()));
+            }
         }
+        // No call crosses another: every task id is the fill value, no
+        // chunk of it is stored.
+        let file = crate::h5file::open(&path).unwrap();
+        let tasks: Vec<i32> = file.dataset("events/task_ids").unwrap().read_raw().unwrap();
+        assert!(tasks.iter().all(|t| *t == NO_TASK), "task ids");
+        assert_eq!(tasks.len() as u64, part_offsets(&counts, chunk).1);
+        let per_column = |part: &CompressedPart| part.sizes().len() / EVENT_COLUMNS.len();
+        assert!(compressed
+            .iter()
+            .all(|c| c.sizes()[3 * per_column(c)..].iter().all(|s| *s == 0)));
+        let raw: u64 = counts.iter().sum::<u64>() * 24;
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size < raw / 4, "{size} bytes for {raw} raw: not compressed");
+    }
+
+    #[test]
+    fn a_part_compresses_to_the_same_chunks_on_one_thread_and_on_the_pool() {
+        let part = RankPart::build(
+            0,
+            vec![("a".into(), calls(0, PARALLEL_EVENTS + 5))],
+            &BTreeMap::new(),
+        );
+        let chunk = chunk_events(&[part.description.events()]);
+        let (one, pool) = (
+            part.compress(chunk, Threads::One),
+            part.compress(chunk, Threads::Pool),
+        );
+        assert!(one.chunks == pool.chunks);
+        assert_eq!(
+            one.sizes().len(),
+            4 * (PARALLEL_EVENTS + 5).div_ceil(chunk as usize)
+        );
+    }
+
+    #[test]
+    fn a_file_without_events_has_empty_event_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.h5");
+        let part = RankPart::build(0, Vec::new(), &BTreeMap::new());
+        let facts = RunFacts {
+            start_time_ns: 0,
+            finalize_time_ns: 1,
+            mpi_size: 1,
+            counters: Vec::new(),
+            labels: Vec::new(),
+        };
+        let chunk = chunk_events(&[0]);
+        let compressed = part.compress(chunk, Threads::Pool);
+        let at = create_file(
+            &path,
+            &facts,
+            &[part.description],
+            chunk,
+            &[compressed.sizes()],
+        )
+        .unwrap();
+        compressed.write(&path, &at[0]).unwrap();
+        let file = crate::h5file::open(&path).unwrap();
+        assert_eq!(file.dataset("events/durations").unwrap().size(), 0);
+    }
+
+    #[test]
+    fn sizes_that_do_not_match_a_part_are_refused_naming_its_rank() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = RankPart::build(3, vec![("a".into(), calls(0, 10))], &BTreeMap::new());
+        let facts = RunFacts {
+            start_time_ns: 0,
+            finalize_time_ns: 1,
+            mpi_size: 1,
+            counters: Vec::new(),
+            labels: Vec::new(),
+        };
+        let e = create_file(
+            &dir.path().join("x.h5"),
+            &facts,
+            &[part.description],
+            4,
+            &[vec![9; 3]],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rank 3") && e.contains("12 expected"), "{e}");
     }
 }

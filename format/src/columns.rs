@@ -42,6 +42,11 @@ impl EventColumns {
         &self.threads
     }
 
+    /// The three columns (starts, ends, threads), of one length.
+    pub fn into_columns(self) -> (Vec<i64>, Vec<i64>, Vec<u32>) {
+        (self.starts, self.ends, self.threads)
+    }
+
     /// Calls held: the length of every column.
     pub fn len(&self) -> usize {
         self.starts.len()

@@ -99,6 +99,7 @@ pub struct ThreadPlacer {
 impl ThreadPlacer {
     /// Places the call `start..end` (`end >= start`), a span lifetime when
     /// `lifetime`.
+    #[inline]
     pub fn place(&mut self, start: i64, end: i64, lifetime: bool) -> Placement {
         if lifetime {
             while let Some(&Reverse((busy_until, track))) = self.busy.peek() {
@@ -202,50 +203,47 @@ impl RankLanes {
             offsets.push(offsets[offsets.len() - 1] + n);
         }
         let total = offsets[regions.len()];
-        // (region, call) of each call, in rank order; sorted below.
-        let mut order: Vec<(u32, usize)> = Vec::with_capacity(total);
-        for region in 0..regions.len() {
-            let n = offsets[region + 1] - offsets[region];
-            order.extend((0..n).map(|call| (region as u32, call)));
-        }
-        let at = |&(region, call): &(u32, usize)| {
+        let at = |region: u32, call: usize| {
             let r = &regions[region as usize];
             let start = r.starts[call];
             (r.threads[call], start, Reverse(r.ends[call].max(start)))
         };
-        order.par_sort_unstable_by(|a, b| at(a).cmp(&at(b)).then(a.cmp(b)));
-
-        // Tracks in the order first used; renumbered by (thread, kind, index) below.
-        let mut used: Vec<Track> = Vec::new();
-        let mut slot: BTreeMap<(u32, TrackKind, u32), u32> = BTreeMap::new();
-        let mut track_of = vec![0u32; total];
-        let mut placer = ThreadPlacer::default();
-        let mut thread = None;
-        for call in &order {
-            let (t, start, Reverse(end)) = at(call);
-            if thread != Some(t) {
-                placer = ThreadPlacer::default();
-                thread = Some(t);
+        // One region's calls on one thread usually come in order already:
+        // then they are placed as they come, in one pass, without an index
+        // to sort; the first call out of order starts over with one.
+        let mut placing = Placing::new(regions, offsets.as_slice(), total);
+        let mut previous = None;
+        let in_order = regions.iter().enumerate().all(|(region, r)| {
+            let n = offsets[region + 1] - offsets[region];
+            let calls = r.starts[..n].iter().zip(&r.ends[..n]).zip(&r.threads[..n]);
+            calls.enumerate().all(|(call, ((&start, &end), &thread))| {
+                let key = (thread, start, Reverse(end.max(start)));
+                if previous.is_some_and(|p| p > key) {
+                    return false;
+                }
+                previous = Some(key);
+                placing.place(region as u32, call, key);
+                true
+            })
+        });
+        if !in_order {
+            placing = Placing::new(regions, offsets.as_slice(), total);
+            let mut order: Vec<(u32, usize)> = Vec::with_capacity(total);
+            for region in 0..regions.len() {
+                let n = offsets[region + 1] - offsets[region];
+                order.extend((0..n).map(|call| (region as u32, call)));
             }
-            let lifetime = regions[call.0 as usize].lifetime;
-            let p = placer.place(start, end, lifetime);
-            let id = *slot.entry((t, p.kind, p.index)).or_insert_with(|| {
-                used.push(Track {
-                    thread: t,
-                    kind: p.kind,
-                    index: p.index,
-                    calls: 0,
-                    first_start: start,
-                    last_end: end,
-                });
-                used.len() as u32 - 1
-            });
-            let track = &mut used[id as usize];
-            track.calls += 1;
-            track.last_end = track.last_end.max(end);
-            track_of[offsets[call.0 as usize] + call.1] = id;
+            order.par_sort_unstable_by(|a, b| at(a.0, a.1).cmp(&at(b.0, b.1)).then(a.cmp(b)));
+            for &(region, call) in &order {
+                placing.place(region, call, at(region, call));
+            }
         }
-        drop(order);
+        let Placing {
+            used,
+            slot,
+            mut track_of,
+            ..
+        } = placing;
         let renumber: Vec<u32> = {
             let mut by_key = vec![0u32; used.len()];
             for (new, old) in slot.values().enumerate() {
@@ -253,9 +251,84 @@ impl RankLanes {
             }
             by_key
         };
-        track_of.iter_mut().for_each(|t| *t = renumber[*t as usize]);
+        if renumber.iter().enumerate().any(|(i, r)| i as u32 != *r) {
+            track_of.iter_mut().for_each(|t| *t = renumber[*t as usize]);
+        }
         let tracks = slot.values().map(|old| used[*old as usize]).collect();
         RankLanes { tracks, track_of }
+    }
+}
+
+/// [`RankLanes::place`]'s state while it places a rank's calls, thread
+/// after thread, each thread's in (start, longest first) order.
+struct Placing<'a> {
+    regions: &'a [RegionCalls<'a>],
+    /// Where each region's calls start among the rank's.
+    offsets: &'a [usize],
+    /// Tracks in the order first used.
+    used: Vec<Track>,
+    /// Each track's index in `used`, by (thread, kind, index).
+    slot: BTreeMap<(u32, TrackKind, u32), u32>,
+    /// Per call, its track's index in `used`.
+    track_of: Vec<u32>,
+    /// The current thread's placer.
+    placer: ThreadPlacer,
+    thread: Option<u32>,
+    /// The last call's track: most calls go on the same one.
+    last: Option<((u32, TrackKind, u32), u32)>,
+}
+
+impl<'a> Placing<'a> {
+    fn new(regions: &'a [RegionCalls<'a>], offsets: &'a [usize], total: usize) -> Self {
+        Placing {
+            regions,
+            offsets,
+            used: Vec::new(),
+            slot: BTreeMap::new(),
+            track_of: vec![0u32; total],
+            placer: ThreadPlacer::default(),
+            thread: None,
+            last: None,
+        }
+    }
+
+    /// Places call `call` of region `region`: (thread, start, longest first).
+    #[inline]
+    fn place(
+        &mut self,
+        region: u32,
+        call: usize,
+        (t, start, Reverse(end)): (u32, i64, Reverse<i64>),
+    ) {
+        if self.thread != Some(t) {
+            self.placer = ThreadPlacer::default();
+            self.thread = Some(t);
+        }
+        let lifetime = self.regions[region as usize].lifetime;
+        let p = self.placer.place(start, end, lifetime);
+        let key = (t, p.kind, p.index);
+        let id = match self.last {
+            Some((k, id)) if k == key => id,
+            _ => {
+                let used = &mut self.used;
+                *self.slot.entry(key).or_insert_with(|| {
+                    used.push(Track {
+                        thread: t,
+                        kind: p.kind,
+                        index: p.index,
+                        calls: 0,
+                        first_start: start,
+                        last_end: end,
+                    });
+                    used.len() as u32 - 1
+                })
+            }
+        };
+        self.last = Some((key, id));
+        let track = &mut self.used[id as usize];
+        track.calls += 1;
+        track.last_end = track.last_end.max(end);
+        self.track_of[self.offsets[region as usize] + call] = id;
     }
 }
 

@@ -144,10 +144,11 @@ fn write_tree(
 }
 
 /// Schema 3 from the streams: each rank's part built from its stream
-/// (20 bytes a call in memory, one rank at a time), the file laid out from
-/// the parts' descriptions, then each part's events written at its offsets.
-/// Several ranks are read twice (once to describe, once to write) so that
-/// only one is in memory.
+/// (20 bytes a call in memory, one rank at a time) and compressed, the file
+/// laid out from the parts' descriptions and chunk sizes, then each part's
+/// chunks written at their addresses. Ranks are read twice (once to count
+/// their events, which sets the chunk size, once to compress) unless there
+/// is one.
 fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(), WriteError> {
     let h5 = hdf5_error(tmp);
     let mut kept = None;
@@ -159,21 +160,25 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
             kept = Some(part);
         }
     }
-    let Some(layout) = columnar::create_file(tmp, facts, &descriptions).map_err(&h5)? else {
-        return Ok(());
-    };
-    let mut first_event = 0;
-    for (input, description) in ranks.iter().zip(&descriptions) {
-        let part = match kept.take() {
-            Some(part) => part,
-            None => rank_part(input)?,
-        };
-        part.write_events(tmp, &layout, first_event)
-            .map_err(|source| WriteError::Stream {
-                path: tmp.to_owned(),
-                source,
-            })?;
-        first_event += description.events();
+    let counts: Vec<u64> = descriptions.iter().map(|d| d.events()).collect();
+    let chunk = columnar::chunk_events(&counts);
+    let compressed = ranks
+        .iter()
+        .map(|input| {
+            let part = match kept.take() {
+                Some(part) => part,
+                None => rank_part(input)?,
+            };
+            Ok(part.compress(chunk, columnar::Threads::Pool))
+        })
+        .collect::<Result<Vec<_>, WriteError>>()?;
+    let sizes: Vec<Vec<u32>> = compressed.iter().map(|c| c.sizes()).collect();
+    let addresses = columnar::create_file(tmp, facts, &descriptions, chunk, &sizes).map_err(&h5)?;
+    for (part, at) in compressed.iter().zip(&addresses) {
+        part.write(tmp, at).map_err(|source| WriteError::Stream {
+            path: tmp.to_owned(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -195,12 +200,16 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         .into_iter()
         .filter_map(|r| {
             let events = r.per_rank.into_values().next()?;
-            let n = events.starts.len();
-            let starts = events.starts.iter().map(|t| shift(*t)).collect();
-            let ends = events.ends.iter().map(|t| shift(*t)).collect();
-            let threads = events.threads.unwrap_or_else(|| vec![0; n]);
+            let (mut starts, mut ends) = (events.starts, events.ends);
+            if !input.shift.is_identity() {
+                starts
+                    .iter_mut()
+                    .chain(&mut ends)
+                    .for_each(|t| *t = shift(*t));
+            }
+            let threads = events.threads.unwrap_or_else(|| vec![0; starts.len()]);
             Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
         })
         .collect();
-    Ok(RankPart::build(input.rank, &regions, &thread_names))
+    Ok(RankPart::build(input.rank, regions, &thread_names))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use scope_profiler_core::clock;
 use scope_profiler_format::aggregate::RankAggregate;
-use scope_profiler_format::columnar::{self, EventLayout, PartDescription, RankPart};
+use scope_profiler_format::columnar::{self, PartDescription, RankPart, Threads};
 use scope_profiler_format::merged::{self, write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
@@ -106,9 +106,15 @@ impl Running {
         };
         let file_path = ranks.output_path(config.get_file_path());
         let mut pooled = None;
-        let mut layout = Ok(None);
-        let aggregates = outcome.aggregate.as_ref().map(|a| ranks.gather(a.encode()));
-        let merged = match ranks.gather(report.encode()) {
+        let mut plan = None;
+        // Each gather starts with a timed barrier: a rank still building
+        // its part is waited for asleep, not by spinning in MPI, and a dead
+        // one is an error, not a hang.
+        let aggregates = outcome
+            .aggregate
+            .as_ref()
+            .map(|a| ranks.gather_timed(a.encode(), timeout));
+        let merged = match ranks.gather_timed(report.encode(), timeout) {
             Err(e) => Err(e.into()),
             Ok(None) => Ok(()),
             Ok(Some(blobs)) => decode_reports(&blobs).and_then(|mut reports| {
@@ -124,7 +130,7 @@ impl Running {
                     aggregates: decode_aggregates(aggregates)?,
                 };
                 if schema == OutputSchema::Columnar {
-                    layout = merge.lay_out_parts(&parts_path(&file_path, &run_dir));
+                    plan = Some(merge.plan_parts()?);
                 } else {
                     let written = merge.write()?;
                     if let Some(totals) = written.as_ref().and_then(|t| t.first()) {
@@ -139,12 +145,22 @@ impl Running {
                 Ok(())
             }),
         };
-        let merged = match (merged, part) {
-            (Ok(()), Some(part)) => {
-                write_part(&ranks, &part, layout, &file_path, &run_dir, timeout)
+        let merged = match schema {
+            OutputSchema::Columnar => {
+                let parts = PartsFile {
+                    ranks: &ranks,
+                    tmp: parts_path(&file_path, &run_dir),
+                    timeout,
+                };
+                parts.write(part.as_ref(), merged.map(|()| plan), &file_path)
             }
-            (merged, _) => merged,
+            _ => merged,
         };
+        // A rank that never arrived would keep the outcome's barrier waiting
+        // as long again.
+        if let Err(e @ FinalizeError::Parallel(ParallelError::Timeout { .. })) = merged {
+            return Err(keep(owned_dir, e));
+        }
         if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
             return Err(keep(owned_dir, e));
         }
@@ -293,49 +309,176 @@ fn parts_path(file_path: &Path, run_dir: &Path) -> PathBuf {
     file_path.with_file_name(format!(".{name}.{run}.tmp"))
 }
 
-/// Every rank writes its part of the schema-3 file rank 0 laid out (`layout`
-/// on rank 0), at the offsets an exclusive prefix sum of the parts' events
-/// gives; once every rank has, rank 0 renames the file into place. Every
-/// step waits at most `timeout` for the other ranks.
-fn write_part(
-    ranks: &RankContext,
-    part: &RankPart,
-    layout: std::result::Result<Option<EventLayout>, FinalizeError>,
-    file_path: &Path,
-    run_dir: &Path,
-    timeout: Duration,
-) -> std::result::Result<(), FinalizeError> {
-    let tmp = parts_path(file_path, run_dir);
-    let first_event = ranks.exclusive_sum(part.description.events(), timeout)?;
-    let layout = ranks.broadcast_layout(layout, timeout)?;
-    let written = match layout {
-        Some(layout) => part
-            .write_events(&tmp, &layout, first_event)
-            .map_err(|source| WriteError::Stream {
-                path: tmp.clone(),
-                source,
-            }),
-        None => Ok(()),
-    };
-    let failed = written.as_ref().err().map(ToString::to_string);
-    let everyone = ranks.first_failure(failed, timeout)?;
-    if ranks.rank() != 0 {
-        return written.map_err(Into::into);
+/// For fault tests (`tests/mpi.rs`): `<rank>:<step>` makes that rank exit
+/// at once, without finalizing MPI, at that step of writing a schema-3
+/// file: `sizes` (before it sends its chunks' sizes) or `write` (before it
+/// writes its chunks).
+const EXIT_AT_ENV: &str = "SCOPE_PROFILER_TEST_EXIT_AT";
+
+/// Exits this process if [`EXIT_AT_ENV`] names this rank and `step`.
+fn exit_if_asked(rank: u32, step: &str) {
+    if std::env::var(EXIT_AT_ENV).is_ok_and(|v| v == format!("{rank}:{step}")) {
+        eprintln!("scope-profiler: rank {rank}: exiting before '{step}' ({EXIT_AT_ENV})");
+        std::process::exit(134);
     }
-    let renamed = match everyone {
-        Some((rank, message)) => Err(FinalizeError::PartNotWritten { rank, message }),
-        None => std::fs::rename(&tmp, file_path).map_err(|source| {
+}
+
+/// What rank 0 decided about the schema-3 file from every rank's report.
+struct PartsPlan {
+    facts: RunFacts,
+    parts: Vec<PartDescription>,
+    /// Events per chunk of the event columns.
+    chunk: u64,
+}
+
+/// The schema-3 file every rank writes its part of: `tmp`, renamed into
+/// place once every part is written. Every step waits at most `timeout`
+/// for the other ranks; rank 0's failure reaches every rank.
+struct PartsFile<'a> {
+    ranks: &'a RankContext,
+    tmp: PathBuf,
+    timeout: Duration,
+}
+
+impl PartsFile<'_> {
+    /// Every rank (`part`: its own, `None` if it could not build it) takes
+    /// part: rank 0 broadcasts the chunk size of its `plan` (or its error),
+    /// every rank compresses its part in chunks of that size and sends rank
+    /// 0 their sizes, rank 0 creates the file with every chunk's space
+    /// reserved and scatters each rank its chunks' addresses, each rank
+    /// writes its chunks there, and once every rank has, rank 0 renames the
+    /// file to `file_path`. Rank 0 removes the file if any step fails.
+    fn write(
+        &self,
+        part: Option<&RankPart>,
+        plan: std::result::Result<Option<PartsPlan>, FinalizeError>,
+        file_path: &Path,
+    ) -> std::result::Result<(), FinalizeError> {
+        let written = self.write_steps(part, plan, file_path);
+        if written.is_err() && self.ranks.rank() == 0 {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        written
+    }
+
+    fn write_steps(
+        &self,
+        part: Option<&RankPart>,
+        plan: std::result::Result<Option<PartsPlan>, FinalizeError>,
+        file_path: &Path,
+    ) -> std::result::Result<(), FinalizeError> {
+        let (ranks, rank, timeout) = (self.ranks, self.ranks.rank(), self.timeout);
+        let (chunk, plan) = match plan {
+            Ok(Some(plan)) => (Ok(plan.chunk.to_le_bytes().to_vec()), Some(plan)),
+            Ok(None) => (Ok(Vec::new()), None),
+            Err(e) => (Err(e), None),
+        };
+        let chunk = ranks.broadcast_result(chunk, timeout)?;
+        let chunk = u64::from_le_bytes(
+            chunk
+                .try_into()
+                .map_err(|_| ParallelError::UnreadableReport)?,
+        );
+        let threads = match ranks.threads_per_rank() {
+            1 => Threads::One,
+            _ => Threads::Pool,
+        };
+        let compressed = part.map(|p| p.compress(chunk, threads));
+        exit_if_asked(rank, "sizes");
+        let sizes = compressed.as_ref().map(|c| u32_bytes(&c.sizes()));
+        // An empty message: this rank has no part (rank 0 knows why).
+        let gathered = ranks.gather_timed(sizes.unwrap_or_default(), timeout)?;
+        let addresses = match (gathered, plan) {
+            (Some(sizes), Some(plan)) => self.create(&plan, &sizes),
+            (Some(_), None) => Err(ParallelError::UnreadableReport.into()),
+            (None, _) => Ok(Vec::new()), // not rank 0: ignored by the scatter
+        };
+        let addresses = ranks.scatter_result(addresses, timeout)?;
+        exit_if_asked(rank, "write");
+        let written = match (&compressed, u64_words(&addresses)) {
+            (Some(part), Some(at)) => {
+                part.write(&self.tmp, &at)
+                    .map_err(|source| WriteError::Stream {
+                        path: self.tmp.clone(),
+                        source,
+                    })
+            }
+            _ => Err(WriteError::Stream {
+                path: self.tmp.clone(),
+                source: std::io::Error::other("no part or no chunk addresses for it"),
+            }),
+        };
+        let failed = written.as_ref().err().map(ToString::to_string);
+        let everyone = ranks.first_failure(failed, timeout)?;
+        if rank != 0 {
+            return written.map_err(Into::into);
+        }
+        if let Some((rank, message)) = everyone {
+            return Err(FinalizeError::PartNotWritten { rank, message });
+        }
+        std::fs::rename(&self.tmp, file_path).map_err(|source| {
             WriteError::Rename {
-                from: tmp.clone(),
+                from: self.tmp.clone(),
                 source,
             }
             .into()
-        }),
-    };
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        })
     }
-    renamed
+
+    /// Rank 0: creates the file for `plan` with each rank's chunks (of the
+    /// sizes in `sizes`, in rank order) reserved; returns each rank's chunk
+    /// addresses as bytes.
+    fn create(
+        &self,
+        plan: &PartsPlan,
+        sizes: &[Vec<u8>],
+    ) -> std::result::Result<Vec<Vec<u8>>, FinalizeError> {
+        let sizes = sizes
+            .iter()
+            .zip(&plan.parts)
+            .map(
+                |(bytes, part)| match bytes.is_empty() && part.events() > 0 {
+                    true => Err(FinalizeError::PartNotWritten {
+                        rank: part.rank,
+                        message: "it has no compressed part".into(),
+                    }),
+                    false => Ok(bytes
+                        .chunks_exact(4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect()),
+                },
+            )
+            .collect::<std::result::Result<Vec<Vec<u32>>, _>>()?;
+        let addresses =
+            columnar::create_file(&self.tmp, &plan.facts, &plan.parts, plan.chunk, &sizes)
+                .map_err(|source| WriteError::Hdf5 {
+                    path: self.tmp.clone(),
+                    source,
+                })?;
+        Ok(addresses
+            .iter()
+            .map(|a| a.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect())
+    }
+}
+
+/// `values` as little-endian bytes.
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian `u64`s from `bytes`; `None` if their length is not a
+/// multiple of 8.
+fn u64_words(bytes: &[u8]) -> Option<Vec<u64>> {
+    let words = bytes.chunks_exact(8);
+    if !words.remainder().is_empty() {
+        return None;
+    }
+    Some(
+        words
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+            .collect(),
+    )
 }
 
 /// What rank 0 needs to merge every rank's file into `file_path`.
@@ -400,13 +543,10 @@ impl RankMerge<'_> {
             .collect()
     }
 
-    /// Lays out the schema-3 file at `tmp` for every rank's part (each
-    /// rank then writes its events), or says which rank's file or part is
-    /// missing.
-    fn lay_out_parts(
-        mut self,
-        tmp: &Path,
-    ) -> std::result::Result<Option<EventLayout>, FinalizeError> {
+    /// What the schema-3 file will hold: every rank's part described (or
+    /// which rank's file or part is missing), the run's facts, and the
+    /// event columns' chunk size for the parts' events.
+    fn plan_parts(mut self) -> std::result::Result<PartsPlan, FinalizeError> {
         self.check_rank_files()?;
         let parts: Vec<PartDescription> = self
             .reports
@@ -424,12 +564,11 @@ impl RankMerge<'_> {
             .collect::<std::result::Result<_, _>>()?;
         let inputs = self.inputs();
         let facts = self.run_facts(&inputs);
-        columnar::create_file(tmp, &facts, &parts).map_err(|source| {
-            WriteError::Hdf5 {
-                path: tmp.to_owned(),
-                source,
-            }
-            .into()
+        let counts: Vec<u64> = parts.iter().map(PartDescription::events).collect();
+        Ok(PartsPlan {
+            facts,
+            parts,
+            chunk: columnar::chunk_events(&counts),
         })
     }
 

@@ -15,7 +15,6 @@ pub mod mpi_world;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scope_profiler_format::columnar::EventLayout;
 use scope_profiler_format::ClockOffset;
 
 use crate::error::{Error, FinalizeError, ParallelError};
@@ -49,6 +48,17 @@ impl RankContext {
     /// Ranks in the job.
     pub fn size(&self) -> u32 {
         self.size
+    }
+
+    /// Threads this rank may keep busy: the cores of its node shared among
+    /// the ranks on it (at least 1; all of them in a serial run).
+    pub fn threads_per_rank(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        #[cfg(feature = "mpi")]
+        if let Ok(ranks) = mpi_world::with_world(|w| w.node_size() as usize) {
+            return (cores / ranks.max(1)).max(1);
+        }
+        cores
     }
 
     /// Where this process writes its merged file: `file_path` itself, unless
@@ -106,31 +116,50 @@ impl RankContext {
         }
     }
 
-    /// The sum of `value` over the ranks before this one (0 on rank 0),
-    /// once every rank arrives (or an error after `timeout`).
-    pub fn exclusive_sum(&self, value: u64, timeout: Duration) -> Result<u64, ParallelError> {
+    /// Rank 0's bytes (or its error, which other ranks get as
+    /// [`ParallelError::OnRankZero`]) on every rank, once every rank
+    /// arrives (or an error after `timeout`).
+    pub fn broadcast_result(
+        &self,
+        result: Result<Vec<u8>, FinalizeError>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, FinalizeError> {
         self.barrier(timeout)?;
         #[cfg(feature = "mpi")]
-        return mpi_world::with_world(|w| w.exclusive_sum(value));
+        return mpi_world::with_world(|w| w.broadcast_result(result))?;
         #[cfg(not(feature = "mpi"))]
-        {
-            let _ = value;
-            Ok(0)
-        }
+        result
     }
 
-    /// Rank 0's layout of the schema-3 file (or its error, which other
-    /// ranks get as [`ParallelError::OnRankZero`]) on every rank.
-    pub fn broadcast_layout(
+    /// Rank 0's `result[i]` on rank `i` (or its error, which other ranks
+    /// get as [`ParallelError::OnRankZero`]), once every rank arrives (or an
+    /// error after `timeout`).
+    pub fn scatter_result(
         &self,
-        layout: Result<Option<EventLayout>, FinalizeError>,
+        result: Result<Vec<Vec<u8>>, FinalizeError>,
         timeout: Duration,
-    ) -> Result<Option<EventLayout>, FinalizeError> {
+    ) -> Result<Vec<u8>, FinalizeError> {
         self.barrier(timeout)?;
         #[cfg(feature = "mpi")]
-        return mpi_world::with_world(|w| w.broadcast_layout(layout))?;
+        return mpi_world::with_world(|w| w.scatter_result(result))?;
         #[cfg(not(feature = "mpi"))]
-        layout
+        result.and_then(|parts| {
+            parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| ParallelError::OnRankZero("nothing to scatter".into()).into())
+        })
+    }
+
+    /// Every rank's bytes at rank 0, in rank order, once every rank
+    /// arrives (or an error after `timeout`).
+    pub fn gather_timed(
+        &self,
+        bytes: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Option<Vec<Vec<u8>>>, ParallelError> {
+        self.barrier(timeout)?;
+        self.gather(bytes)
     }
 
     /// The first rank's failure of `failure` (one per rank) at rank 0, with
@@ -140,9 +169,8 @@ impl RankContext {
         failure: Option<String>,
         timeout: Duration,
     ) -> Result<Option<(u32, String)>, ParallelError> {
-        self.barrier(timeout)?;
         let message = failure.unwrap_or_default().into_bytes();
-        let Some(all) = self.gather(message)? else {
+        let Some(all) = self.gather_timed(message, timeout)? else {
             return Ok(None);
         };
         Ok(all

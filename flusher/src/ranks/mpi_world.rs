@@ -14,14 +14,13 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
-use mpi::datatype::PartitionMut;
+use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
 use mpi::Count;
 use scope_profiler_core::clock::monotonic_ns;
-use scope_profiler_format::columnar::EventLayout;
 use scope_profiler_format::ClockOffset;
 
 use crate::error::{Error, FinalizeError, ParallelError};
@@ -36,6 +35,10 @@ const QUIET_RTT_NS: i64 = 20_000;
 /// Exchanges per node at most when no round trip is quiet (a busy node):
 /// more samples make a descheduling-free one likelier.
 const MAX_CLOCK_ROUNDS: usize = 100;
+
+/// The shortest and longest sleep between two tests of a timed barrier.
+const MIN_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(4);
 
 /// Set to `per-rank` to measure every rank's clock by ping-pong, as if no
 /// two ranks shared a node's clock (default `per-node`).
@@ -125,6 +128,11 @@ impl MpiWorld {
         self.world.size() as u32
     }
 
+    /// Ranks on this rank's node (its shared-memory communicator).
+    pub fn node_size(&self) -> u32 {
+        self.node.size() as u32
+    }
+
     /// Rank 0's `message` on every rank (the other ranks' argument is
     /// ignored): its length first, then its bytes.
     fn broadcast_bytes(&self, message: Vec<u8>) -> Vec<u8> {
@@ -198,18 +206,6 @@ impl MpiWorld {
         }
     }
 
-    /// The sum of `value` over the ranks before this one (0 on rank 0).
-    pub fn exclusive_sum(&self, value: u64) -> u64 {
-        let mut sum = 0u64;
-        self.world
-            .exclusive_scan_into(&value, &mut sum, SystemOperation::sum());
-        if self.rank() == 0 {
-            0 // MPI leaves rank 0's result undefined
-        } else {
-            sum
-        }
-    }
-
     /// Every rank's bytes, at rank 0, in rank order (MPI's gather of the
     /// lengths, then of the bytes: logarithmic steps, not one per rank).
     pub fn gather(&self, mut bytes: Vec<u8>) -> Option<Vec<Vec<u8>>> {
@@ -264,49 +260,71 @@ impl MpiWorld {
                     secs: timeout.as_secs_f64(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // Asleep between tests, so waiting ranks leave the cores to the
+            // working ones: a tenth of the time waited so far, between 0.1
+            // and 2 ms (each test also progresses the barrier's rounds).
+            std::thread::sleep((began.elapsed() / 10).clamp(MIN_POLL, MAX_POLL));
         }
     }
 
-    /// Rank 0's layout (or its error) on every rank: one byte (0 a layout,
-    /// 1 no events, 2 an error), then four offsets or the message.
-    pub fn broadcast_layout(
+    /// Rank 0's bytes (or its error) on every rank: other ranks get rank
+    /// 0's error as [`ParallelError::OnRankZero`], rank 0 keeps its own.
+    pub fn broadcast_result(
         &self,
-        layout: Result<Option<EventLayout>, FinalizeError>,
-    ) -> Result<Option<EventLayout>, FinalizeError> {
-        let message = match &layout {
-            Ok(Some(l)) => {
-                let words = l
-                    .to_array()
-                    .iter()
-                    .flat_map(|w| w.to_le_bytes())
-                    .collect::<Vec<_>>();
-                [&[0u8][..], &words].concat()
-            }
-            Ok(None) => vec![1],
-            Err(e) => [&[2u8][..], e.to_string().as_bytes()].concat(),
-        };
-        let message = self.broadcast_bytes(message);
+        result: Result<Vec<u8>, FinalizeError>,
+    ) -> Result<Vec<u8>, FinalizeError> {
+        let message = self.broadcast_bytes(result_message(&result));
         if self.rank() == 0 {
-            return layout;
+            return result;
         }
-        let word = |i: usize| {
-            let bytes = message.get(1 + 8 * i..9 + 8 * i)?;
-            Some(u64::from_le_bytes(bytes.try_into().ok()?))
-        };
-        match message.first() {
-            Some(0) => match (word(0), word(1), word(2), word(3)) {
-                (Some(a), Some(b), Some(c), Some(d)) => {
-                    Ok(Some(EventLayout::from_array([a, b, c, d])))
-                }
-                _ => Err(ParallelError::UnreadableReport.into()),
-            },
-            Some(1) => Ok(None),
-            _ => Err(ParallelError::OnRankZero(
-                String::from_utf8_lossy(message.get(1..).unwrap_or_default()).into_owned(),
-            )
+        result_from(message)
+    }
+
+    /// Rank 0's bytes for each rank (`result`'s `i`-th for rank `i`), or its
+    /// error, on every rank: other ranks get rank 0's error as
+    /// [`ParallelError::OnRankZero`], rank 0 keeps its own. MPI's scatter of
+    /// the lengths, then of the bytes: each rank receives only its own.
+    pub fn scatter_result(
+        &self,
+        result: Result<Vec<Vec<u8>>, FinalizeError>,
+    ) -> Result<Vec<u8>, FinalizeError> {
+        let root = self.world.process_at_rank(0);
+        if self.rank() != 0 {
+            let mut len: Count = 0;
+            root.scatter_into(&mut len);
+            let mut message = vec![0u8; len.max(0) as usize];
+            root.scatter_varcount_into(&mut message[..]);
+            return result_from(message);
+        }
+        let size = self.size() as usize;
+        let result = result.and_then(|parts| match parts.len() == size {
+            true => Ok(parts),
+            false => Err(ParallelError::OnRankZero(format!(
+                "{} messages to scatter to {size} ranks",
+                parts.len()
+            ))
             .into()),
-        }
+        });
+        let messages: Vec<Vec<u8>> = match &result {
+            Ok(parts) => parts.iter().map(|p| [&[0u8][..], p].concat()).collect(),
+            Err(e) => vec![error_message(e); size],
+        };
+        let lens: Vec<Count> = messages.iter().map(|m| m.len() as Count).collect();
+        let offsets: Vec<Count> = lens
+            .iter()
+            .scan(0, |at, len| {
+                let offset = *at;
+                *at += len;
+                Some(offset)
+            })
+            .collect();
+        let all: Vec<u8> = messages.concat();
+        let mut len: Count = 0;
+        root.scatter_into_root(&lens[..], &mut len);
+        let mut own = vec![0u8; len as usize];
+        let partition = Partition::new(&all[..], &lens[..], &offsets[..]);
+        root.scatter_varcount_into_root(&partition, &mut own[..]);
+        result.map(|mut parts| parts.swap_remove(0))
     }
 
     /// Rank 0's outcome, on every rank: rank 0 keeps its own error, the
@@ -327,6 +345,30 @@ impl MpiWorld {
         } else {
             Err(ParallelError::OnRankZero(String::from_utf8_lossy(&message).into_owned()).into())
         }
+    }
+}
+
+/// `result` as a message: its bytes after a 0, or its error's text after a 2.
+fn result_message(result: &Result<Vec<u8>, FinalizeError>) -> Vec<u8> {
+    match result {
+        Ok(bytes) => [&[0u8][..], bytes].concat(),
+        Err(e) => error_message(e),
+    }
+}
+
+/// `e`'s text after a 2, the mark of an error in a message.
+fn error_message(e: &FinalizeError) -> Vec<u8> {
+    [&[2u8][..], e.to_string().as_bytes()].concat()
+}
+
+/// The bytes or rank 0's error a [`result_message`] carries.
+fn result_from(message: Vec<u8>) -> Result<Vec<u8>, FinalizeError> {
+    match message.split_first() {
+        Some((0, bytes)) => Ok(bytes.to_vec()),
+        _ => Err(ParallelError::OnRankZero(
+            String::from_utf8_lossy(message.get(1..).unwrap_or_default()).into_owned(),
+        )
+        .into()),
     }
 }
 
