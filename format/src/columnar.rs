@@ -326,8 +326,11 @@ impl CompressedPart {
     }
 }
 
-/// The default chunk of the event columns, events (512 KB of int64s).
-const MAX_CHUNK: u64 = chunks::CHUNK as u64;
+/// The largest chunk of the event columns, events (2 MB of int64s): each
+/// chunk costs rank 0 an entry to reserve and its rank a write, so large
+/// parts take few; readers of whole columns (0.7.5's, ours) decompress each
+/// chunk once whatever its size.
+const MAX_CHUNK: u64 = 1 << 18;
 
 /// The smallest chunk [`chunk_events`] picks for parts of this many events
 /// or more: below it, per-chunk costs (an index entry, a deflate stream)
@@ -338,7 +341,7 @@ const MIN_CHUNK: u64 = 256;
 const PADDING_SHARE: u64 = 16;
 
 /// Events per chunk of the event columns for parts of `counts` events (in
-/// part order): the largest power of two up to 65 536 whose padding (each
+/// part order): the largest power of two up to 262 144 whose padding (each
 /// part but the last filled up to whole chunks) is at most a sixteenth of
 /// the events, and at least 256 (no more than the largest part). Every
 /// part then starts on a chunk boundary: at most `chunk - 1` padding
