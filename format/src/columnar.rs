@@ -220,9 +220,8 @@ impl RankPart {
     /// last one completed with zeros) and compressed as HDF5's shuffle and
     /// deflate filters would (on rayon's pool when `threads` is
     /// [`Threads::Pool`] and the part has [`PARALLEL_EVENTS`] or more). A
-    /// chunk that holds only its column's
-    /// fill value ([`EVENT_COLUMNS`]) is left out: HDF5 reads a chunk never
-    /// written as the fill value.
+    /// chunk that holds only its column's fill value (`EVENT_COLUMNS`) is
+    /// left out: HDF5 reads a chunk never written as the fill value.
     pub fn compress(&self, chunk: u64, threads: Threads) -> CompressedPart {
         let len = chunk.max(1) as usize;
         let n = self.deltas.len();
