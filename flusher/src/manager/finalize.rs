@@ -64,10 +64,10 @@ impl Running {
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
-            eprintln!(
+            say(format!(
                 "scope-profiler: rank {rank}: {source}; the rank data is kept in {}",
                 kept.display()
-            );
+            ));
             Error::Output {
                 path: config.get_file_path().to_owned(),
                 source,
@@ -318,7 +318,9 @@ const EXIT_AT_ENV: &str = "SCOPE_PROFILER_TEST_EXIT_AT";
 /// Exits this process if [`EXIT_AT_ENV`] names this rank and `step`.
 fn exit_if_asked(rank: u32, step: &str) {
     if std::env::var(EXIT_AT_ENV).is_ok_and(|v| v == format!("{rank}:{step}")) {
-        eprintln!("scope-profiler: rank {rank}: exiting before '{step}' ({EXIT_AT_ENV})");
+        say(format!(
+            "scope-profiler: rank {rank}: exiting before '{step}' ({EXIT_AT_ENV})"
+        ));
         std::process::exit(134);
     }
 }
@@ -645,4 +647,13 @@ fn clock_offsets_json(inputs: &[RankInput]) -> String {
         })
         .collect();
     serde_json::Value::Array(rows).to_string()
+}
+
+/// Writes `line` and a newline to stderr with one `write`: the ranks of a
+/// job share mpirun's pipe, and a line written in pieces (as `eprintln!`
+/// writes its arguments) can be cut by another rank's.
+fn say(mut line: String) {
+    use std::io::Write;
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
