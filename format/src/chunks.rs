@@ -1,7 +1,10 @@
 //! Compressed chunks written directly: HDF5's shuffle + deflate filters
 //! applied by us, in parallel, and handed to HDF5 finished
-//! (`H5Dwrite_chunk`). Every HDF5 reader decodes these two built-in filters;
-//! HDF5 itself would run them one chunk at a time under its global lock.
+//! (`H5Dwrite_chunk`, [`ChunkWriter`]), or handed back as bytes
+//! ([`compress`]) to a writer that puts them in the file itself (schema 3's
+//! parts, each written by its rank). Every HDF5 reader decodes these two
+//! built-in filters; HDF5 itself would run them one chunk at a time under
+//! its global lock.
 //!
 //! Deflate is zlib-rs at level 1 with the run-length strategy: on shuffled
 //! timestamps (constant high bytes, noisy low ones) it compresses within a

@@ -35,8 +35,10 @@
 //! ([`create_file`]: everything but the events, with every chunk's space
 //! reserved in the chunk index), which gives each chunk's address; and each
 //! rank writes its chunks' bytes there ([`CompressedPart::write`]), in
-//! parallel with the others. `await_ns` (never measured) has no chunk: HDF5
-//! reads it as zeros.
+//! parallel with the others. A chunk holding only its column's fill value
+//! (0; -1 for `task_ids`) is not stored, since HDF5 reads a chunk never
+//! written as the fill value: `await_ns` (never measured) has no chunk, nor
+//! has `task_ids` on a rank without tasks.
 //!
 //! The lanes are what scope-profiler 0.7.5 reads to tell threads and async
 //! tasks apart (its `concurrency.lane_ids`: a call belongs to its task when
@@ -220,8 +222,9 @@ impl RankPart {
     /// last one completed with zeros) and compressed as HDF5's shuffle and
     /// deflate filters would (on rayon's pool when `threads` is
     /// [`Threads::Pool`] and the part has [`PARALLEL_EVENTS`] or more). A
-    /// chunk that holds only its column's fill value (`EVENT_COLUMNS`) is
-    /// left out: HDF5 reads a chunk never written as the fill value.
+    /// chunk that holds only its column's
+    /// fill value (0; -1 for `task_ids`) is left out: HDF5 reads a chunk never
+    /// written as the fill value.
     pub fn compress(&self, chunk: u64, threads: Threads) -> CompressedPart {
         let len = chunk.max(1) as usize;
         let n = self.deltas.len();

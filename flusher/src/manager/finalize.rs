@@ -164,7 +164,12 @@ impl Running {
         if let Err(e) = ranks.broadcast_outcome(merged, timeout) {
             return Err(keep(owned_dir, e));
         }
-        drop(owned_dir); // rank 0: the merged file exists; remove the rank files
+        // The merged file exists. Each rank removes its own stream, so that
+        // unlinking the streams (and freeing their cached pages) is spread
+        // over the ranks; rank 0 then removes the run directory with what
+        // is left in it.
+        let _ = std::fs::remove_file(&rank_path);
+        drop(owned_dir);
         let mut summary = pooled.unwrap_or(local);
         summary.file = Some(file_path);
         if rank == 0 && config.get_print_summary() {

@@ -36,8 +36,11 @@ const QUIET_RTT_NS: i64 = 20_000;
 /// more samples make a descheduling-free one likelier.
 const MAX_CLOCK_ROUNDS: usize = 100;
 
-/// The shortest and longest sleep between two tests of a timed barrier.
+/// The shortest sleep between two tests of a timed barrier.
 const MIN_POLL: Duration = Duration::from_millis(1);
+
+/// The longest sleep between two tests of a timed barrier: each test also
+/// progresses the barrier's rounds, so this bounds how late it completes.
 const MAX_POLL: Duration = Duration::from_millis(4);
 
 /// Set to `per-rank` to measure every rank's clock by ping-pong, as if no
@@ -261,8 +264,8 @@ impl MpiWorld {
                 });
             }
             // Asleep between tests, so waiting ranks leave the cores to the
-            // working ones: a tenth of the time waited so far, between 0.1
-            // and 2 ms (each test also progresses the barrier's rounds).
+            // working ones: a tenth of the time waited so far, within
+            // [MIN_POLL, MAX_POLL].
             std::thread::sleep((began.elapsed() / 10).clamp(MIN_POLL, MAX_POLL));
         }
     }
