@@ -10,21 +10,35 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use scope_profiler_format::stream::{Frame, FrameEncoder, StreamReader, StreamWriter};
+use scope_profiler_format::columnar::{self, Threads};
+use scope_profiler_format::merged::{self, RankInput};
+use scope_profiler_format::stream::{
+    Frame, FrameEncoder, StreamHeader, StreamReader, StreamWriter, TickScale,
+};
+use scope_profiler_format::{read_profile, ClockShift};
 
 /// Calls per batch: the default ring's size.
 const BATCH: usize = 100_000;
 
 /// `(region, start, end)` ticks of `n` calls of a tight loop.
 fn tight_loop_calls(n: usize) -> Vec<(u32, u64, u64)> {
-    let mut rng = fastrand::Rng::with_seed(7);
-    let mut now = 1u64 << 40;
+    tight_loop_calls_from(1 << 40, n)
+}
+
+/// The same, the first call starting after tick `now`.
+fn tight_loop_calls_from(now: u64, n: usize) -> Vec<(u32, u64, u64)> {
+    tight_loop_calls_of(3, now, n)
+}
+
+/// The same, calls going to `regions` regions in turn.
+fn tight_loop_calls_of(regions: u32, mut now: u64, n: usize) -> Vec<(u32, u64, u64)> {
+    let mut rng = fastrand::Rng::with_seed(now);
     (0..n)
         .map(|i| {
             let start = now + rng.u64(8..40);
             let end = start + rng.u64(20..260);
             now = end;
-            ((i % 3) as u32, start, end)
+            (i as u32 % regions, start, end)
         })
         .collect()
 }
@@ -67,5 +81,71 @@ fn data_path(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, data_path);
+/// What each rank does at a schema-3 finalize, per stage, on a stream of
+/// [`PART_CALLS`] tight-loop calls: reading its stream, building its part
+/// (rows, lanes, event columns) and compressing the part's chunks on its
+/// own thread (as under `mpirun` with a core per rank or fewer).
+fn rank_part(c: &mut Criterion) {
+    for regions in [1, 3] {
+        rank_part_of(c, regions);
+    }
+}
+
+/// [`rank_part`] with the calls going to `regions` regions in turn.
+fn rank_part_of(c: &mut Criterion, regions: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rank_0.sps");
+    let mut writer = StreamWriter::create(&path).unwrap();
+    let mut encoder = FrameEncoder::default();
+    encoder.header(&StreamHeader {
+        rank: 0,
+        time_trace: true,
+        scale: TickScale {
+            anchor_ticks: 0,
+            anchor_ns: 0,
+            ns_per_tick: 0.5,
+        },
+    });
+    encoder.names([(0, "a"), (1, "b"), (2, "c")].into_iter());
+    writer.append(encoder.take()).unwrap();
+    let mut now = 1u64 << 40;
+    for _ in 0..PART_CALLS / BATCH {
+        let calls = tight_loop_calls_of(regions, now, BATCH);
+        now = calls.last().unwrap().2;
+        encoder.events(0, &calls, |c| *c);
+        writer.append(encoder.take()).unwrap();
+    }
+    drop(writer);
+    let input = RankInput {
+        rank: 0,
+        path: path.clone(),
+        shift: ClockShift::default(),
+        hostname: String::new(),
+        aggregate: None,
+    };
+
+    let mut g = c.benchmark_group(format!("schema 3 part per rank, {regions} regions"));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(PART_CALLS as u64));
+    g.bench_function("read stream", |b| {
+        b.iter(|| black_box(read_profile(&path).unwrap().regions.len()))
+    });
+    g.bench_function("read stream and build part", |b| {
+        b.iter(|| black_box(merged::rank_part(&input).unwrap().description.events()))
+    });
+    let part = merged::rank_part(&input).unwrap();
+    let chunk = columnar::chunk_events(&[PART_CALLS as u64]);
+    g.bench_function("compress part (one thread)", |b| {
+        b.iter(|| black_box(part.compress(chunk, Threads::One).sizes().len()))
+    });
+    g.finish();
+}
+
+/// Calls in [`rank_part`]'s stream: what `scripts/merge-bench.sh` records
+/// per rank.
+const PART_CALLS: usize = 1_000_000;
+
+criterion_group!(benches, data_path, rank_part);
 criterion_main!(benches);

@@ -218,6 +218,71 @@ impl RankPart {
         part
     }
 
+    /// Rank `rank`'s part from calls that all nest on their threads' call
+    /// stacks (no lanes to place, no task), already grouped by region:
+    /// `rows` names each region and its number of calls, the columns hold
+    /// those calls one row after the other (ns on the merged file's clock).
+    pub(crate) fn from_stack_calls(
+        rank: u32,
+        rows: Vec<(String, u64)>,
+        mut starts: Vec<i64>,
+        mut ends: Vec<i64>,
+        threads: Vec<u32>,
+        thread_names: &BTreeMap<u32, String>,
+    ) -> RankPart {
+        let mut spans: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
+        let mut current: Option<(u32, (i64, i64))> = None;
+        for ((&thread, &start), &end) in threads.iter().zip(&starts).zip(&ends) {
+            let end = end.max(start);
+            match &mut current {
+                Some((t, span)) if *t == thread => *span = (span.0.min(start), span.1.max(end)),
+                _ => {
+                    if let Some((t, span)) = current {
+                        let known = spans.entry(t).or_insert(span);
+                        *known = (known.0.min(span.0), known.1.max(span.1));
+                    }
+                    current = Some((thread, (start, end)));
+                }
+            }
+        }
+        if let Some((t, span)) = current {
+            let known = spans.entry(t).or_insert(span);
+            *known = (known.0.min(span.0), known.1.max(span.1));
+        }
+        let mut at = 0;
+        let rows = rows
+            .into_iter()
+            .map(|(name, count)| {
+                let row = at..at + count as usize;
+                at = row.end;
+                let summary = encode_row(&mut starts[row.clone()], &mut ends[row]);
+                PartRow {
+                    name,
+                    count,
+                    summary,
+                }
+            })
+            .collect();
+        RankPart {
+            description: PartDescription {
+                rank,
+                rows,
+                threads: thread_rows(spans, thread_names),
+                tasks: Vec::new(),
+            },
+            tasks: vec![NO_TASK; starts.len()],
+            deltas: starts,
+            durations: ends,
+            threads,
+        }
+    }
+
+    /// Its event columns: start deltas, durations, thread and task ids.
+    #[cfg(test)]
+    pub(crate) fn columns(&self) -> (&[i64], &[i64], &[u32], &[i32]) {
+        (&self.deltas, &self.durations, &self.threads, &self.tasks)
+    }
+
     /// The part's event columns cut into chunks of `chunk` events (the
     /// last one completed with zeros) and compressed as HDF5's shuffle and
     /// deflate filters would (on rayon's pool when `threads` is
@@ -719,7 +784,24 @@ fn lanes(
             done_ns: track.last_end,
         });
     }
-    let threads = spans
+    let threads = thread_rows(spans, thread_names);
+    // In place: the tracks' buffer becomes the tasks'.
+    let task_of_call = lanes
+        .track_of
+        .into_iter()
+        .map(|t| task_of_track[t as usize])
+        .collect();
+    (threads, tasks, task_of_call)
+}
+
+/// The thread table's rows of a rank: each thread with calls, from its first
+/// call's start to its last call's end (`spans`), named by `thread_names`
+/// or `thread <index>`.
+fn thread_rows(
+    spans: BTreeMap<u32, (i64, i64)>,
+    thread_names: &BTreeMap<u32, String>,
+) -> Vec<ThreadRow> {
+    spans
         .into_iter()
         .map(|(index, (start_ns, end_ns))| ThreadRow {
             index,
@@ -730,14 +812,7 @@ fn lanes(
             start_ns,
             end_ns,
         })
-        .collect();
-    // In place: the tracks' buffer becomes the tasks'.
-    let task_of_call = lanes
-        .track_of
-        .into_iter()
-        .map(|t| task_of_track[t as usize])
-        .collect();
-    (threads, tasks, task_of_call)
+        .collect()
 }
 
 /// `strings` as HDF5 variable-length UTF-8 (a NUL, which HDF5 strings

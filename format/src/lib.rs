@@ -51,6 +51,7 @@ pub mod read;
 pub mod repair;
 pub mod stats;
 pub mod stream;
+mod stream_part;
 mod strings;
 mod tree;
 mod vlen;

@@ -2,15 +2,16 @@
 //! the destination directory, renamed into place, so `file_path` is never
 //! half-written.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::RankAggregate;
-use crate::columnar::{self, RankPart};
+use crate::columnar;
 use crate::metadata::{self, RunFacts};
 use crate::rank_totals::RankTotals;
 use crate::tree::{self, RankWriteError};
-use crate::{attrs, read_profile, ClockShift, EventColumns, WriteError};
+use crate::{attrs, ClockShift, WriteError};
+
+pub use crate::stream_part::rank_part;
 
 /// Layout of the merged file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -181,35 +182,4 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
         })?;
     }
     Ok(())
-}
-
-/// The rank's part of a columnar file, from its stream.
-pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
-    let data = read_profile(&input.path).map_err(|e| WriteError::Stream {
-        path: input.path.clone(),
-        source: std::io::Error::other(e.problem),
-    })?;
-    let shift = input.to_reference();
-    let thread_names: BTreeMap<u32, String> = data
-        .thread_names
-        .into_iter()
-        .map(|((_, thread), name)| (thread, name))
-        .collect();
-    let regions: Vec<(String, EventColumns)> = data
-        .regions
-        .into_iter()
-        .filter_map(|r| {
-            let events = r.per_rank.into_values().next()?;
-            let (mut starts, mut ends) = (events.starts, events.ends);
-            if !input.shift.is_identity() {
-                starts
-                    .iter_mut()
-                    .chain(&mut ends)
-                    .for_each(|t| *t = shift(*t));
-            }
-            let threads = events.threads.unwrap_or_else(|| vec![0; starts.len()]);
-            Some((r.name, EventColumns::from_columns(starts, ends, threads)?))
-        })
-        .collect();
-    Ok(RankPart::build(input.rank, regions, &thread_names))
 }

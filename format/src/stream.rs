@@ -539,8 +539,14 @@ impl StreamReader {
         Ok(true)
     }
 
-    /// Bytes after the last intact frame read so far (a frame torn by a
-    /// kill), once [`next_frame`](Self::next_frame) has returned `false`.
+    /// Bytes of the intact frames read so far (and the first line).
+    pub fn read_bytes(&self) -> u64 {
+        self.intact
+    }
+
+    /// Bytes after the last intact frame read so far: not read yet, or,
+    /// once [`next_frame`](Self::next_frame) has returned `false`, a frame
+    /// torn by a kill.
     pub fn unread_bytes(&self) -> u64 {
         self.total.saturating_sub(self.intact)
     }

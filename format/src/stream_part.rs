@@ -1,0 +1,360 @@
+//! A rank's schema-3 part read straight from its stream, in the order the
+//! calls were written: what every rank does at a columnar finalize, so its
+//! cost is paid once per rank, all ranks at once.
+//!
+//! A thread's calls reach the stream as they end, so its calls nest on its
+//! call stack exactly when, taken in that order, each call holds the
+//! earlier calls it overlaps ([`CallStacks`]). Then every call is on its
+//! thread's stack and the part needs neither lane placement nor a sort: the
+//! calls are grouped by region in one pass and the part is built from the
+//! groups ([`RankPart::from_stack_calls`]). Calls that cross (async tasks,
+//! spans entered out of order), span lifetimes and untimed counts go
+//! through the general path ([`RankPart::build`]), which places them on
+//! lanes.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::columnar::RankPart;
+use crate::lanes::is_lifetime;
+use crate::merged::RankInput;
+use crate::stream::{Frame, StreamReader};
+use crate::{EventColumns, WriteError};
+
+/// Threads beyond which [`CallStacks`] gives up (and the general path
+/// places the calls): its stacks are indexed by thread.
+const MAX_THREADS: u32 = 1 << 16;
+
+/// Region ids from which the general path groups the calls (by a map
+/// rather than by id).
+const MAX_REGIONS: u32 = 1 << 20;
+
+/// A rank's calls in stream order, on rank 0's clock.
+#[derive(Default)]
+struct StreamCalls {
+    names: BTreeMap<u32, String>,
+    thread_names: BTreeMap<u32, String>,
+    regions: Vec<u32>,
+    threads: Vec<u32>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    /// Whether some region has untimed calls (counts without timestamps).
+    untimed: bool,
+}
+
+impl StreamCalls {
+    /// Every intact frame of `input`'s stream (as [`crate::read_profile`]
+    /// reads it: a torn last frame ends the calls).
+    fn read(input: &RankInput) -> io::Result<StreamCalls> {
+        let mut reader = StreamReader::open(&input.path)?;
+        let mut frame = Frame::default();
+        let mut calls = StreamCalls::default();
+        let mut scale = None;
+        let identity = input.shift.is_identity();
+        while reader.next_frame(&mut frame)? {
+            scale = scale.or(frame.header.map(|h| h.scale));
+            let scale =
+                scale.ok_or_else(|| io::Error::other("the stream's first frame has no header"))?;
+            calls.names.extend(frame.names.drain(..));
+            calls.thread_names.extend(frame.threads.drain(..));
+            calls.untimed |= frame.counts.iter().any(|&(_, n)| n > 0);
+            let n = frame.events.len();
+            if calls.starts.capacity() - calls.starts.len() < n {
+                // A stream's frames are alike: room for as many calls again
+                // as its bytes so far hold per call, at least this frame's.
+                let more = (calls.starts.len() as u64 * reader.unread_bytes()
+                    / reader.read_bytes().max(1)) as usize;
+                let more = more.max(n);
+                calls.regions.reserve(more);
+                calls.threads.reserve(more);
+                calls.starts.reserve(more);
+                calls.ends.reserve(more);
+            }
+            let to_ns = |ticks| {
+                let t = scale.to_ns(ticks);
+                if identity {
+                    t
+                } else {
+                    input.shift.apply(t)
+                }
+            };
+            for e in &frame.events {
+                calls.regions.push(e.region);
+                calls.threads.push(e.thread);
+                calls.starts.push(to_ns(e.start));
+                calls.ends.push(to_ns(e.end));
+            }
+        }
+        if scale.is_none() {
+            return Err(io::Error::other(
+                "the stream holds no intact frame (the run was killed before its first flush)",
+            ));
+        }
+        Ok(calls)
+    }
+
+    /// The name of region `id`.
+    fn name(&self, id: u32) -> String {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("region#{id}"))
+    }
+
+    /// Whether every call is on its thread's call stack: all timed, none a
+    /// span lifetime, and on each thread any two calls disjoint or nested
+    /// (and region ids few enough to count calls by id).
+    fn all_on_stacks(&self) -> bool {
+        let lifetime = |(id, name): (&u32, &String)| is_lifetime(name) && self.regions.contains(id);
+        if self.untimed
+            || self.names.iter().any(lifetime)
+            || self.regions.iter().any(|&r| r >= MAX_REGIONS)
+        {
+            return false;
+        }
+        let mut stacks = CallStacks::default();
+        self.threads
+            .iter()
+            .zip(&self.starts)
+            .zip(&self.ends)
+            .all(|((&thread, &start), &end)| stacks.nests(thread, start, end))
+    }
+
+    /// The calls as the general path takes them: one column set per region
+    /// with calls, in region id order.
+    fn into_regions(self) -> Vec<(String, EventColumns)> {
+        let mut columns: BTreeMap<u32, RegionCalls> = BTreeMap::new();
+        for (((&region, &thread), &start), &end) in self
+            .regions
+            .iter()
+            .zip(&self.threads)
+            .zip(&self.starts)
+            .zip(&self.ends)
+        {
+            let calls = columns.entry(region).or_default();
+            calls.starts.push(start);
+            calls.ends.push(end);
+            calls.threads.push(thread);
+        }
+        columns
+            .into_iter()
+            .filter_map(|(region, calls)| {
+                Some((
+                    self.name(region),
+                    EventColumns::from_columns(calls.starts, calls.ends, calls.threads)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// One region's calls, gathered for [`StreamCalls::into_regions`].
+#[derive(Default)]
+struct RegionCalls {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    threads: Vec<u32>,
+}
+
+/// Per thread, the calls seen so far that no later call holds (disjoint,
+/// in time order), to check calls taken in the order they ended.
+#[derive(Default)]
+struct CallStacks {
+    roots: Vec<Vec<(i64, i64)>>,
+}
+
+impl CallStacks {
+    /// Takes the call `start..end` of `thread` (a call ending before it
+    /// starts counts as ending at its start); false if it crosses an
+    /// earlier call of the thread, or if it ends before one that it does
+    /// not hold (then the order is not the order of ends and nothing is
+    /// concluded).
+    fn nests(&mut self, thread: u32, start: i64, end: i64) -> bool {
+        if thread >= MAX_THREADS {
+            return false;
+        }
+        let t = thread as usize;
+        if t >= self.roots.len() {
+            self.roots.resize_with(t + 1, Vec::new);
+        }
+        let roots = &mut self.roots[t];
+        let end = end.max(start);
+        while roots.last().is_some_and(|&(s, e)| s >= start && e <= end) {
+            roots.pop();
+        }
+        if roots.last().is_some_and(|&(_, e)| e > start) {
+            return false;
+        }
+        roots.push((start, end));
+        true
+    }
+}
+
+/// Rank `input.rank`'s part of a columnar file, from its stream.
+pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
+    let calls = StreamCalls::read(input).map_err(|source| WriteError::Stream {
+        path: input.path.clone(),
+        source,
+    })?;
+    if !calls.all_on_stacks() {
+        let thread_names = calls.thread_names.clone();
+        return Ok(RankPart::build(
+            input.rank,
+            calls.into_regions(),
+            &thread_names,
+        ));
+    }
+    // Group the calls by region (ids ascending), keeping their order.
+    let regions = &calls.regions;
+    let mut counts = vec![0usize; regions.iter().max().map_or(0, |&r| r as usize + 1)];
+    for &r in regions {
+        counts[r as usize] += 1;
+    }
+    let rows: Vec<(String, u64)> = (0..counts.len())
+        .filter(|&r| counts[r] > 0)
+        .map(|r| (calls.name(r as u32), counts[r] as u64))
+        .collect();
+    let (starts, ends, threads) = if rows.len() <= 1 {
+        (calls.starts, calls.ends, calls.threads)
+    } else {
+        let mut next: Vec<usize> = counts
+            .iter()
+            .scan(0, |at, &n| {
+                *at += n;
+                Some(*at - n)
+            })
+            .collect();
+        let n = regions.len();
+        let (mut starts, mut ends, mut threads) = (vec![0; n], vec![0; n], vec![0; n]);
+        for i in 0..n {
+            let slot = &mut next[regions[i] as usize];
+            starts[*slot] = calls.starts[i];
+            ends[*slot] = calls.ends[i];
+            threads[*slot] = calls.threads[i];
+            *slot += 1;
+        }
+        (starts, ends, threads)
+    };
+    Ok(RankPart::from_stack_calls(
+        input.rank,
+        rows,
+        starts,
+        ends,
+        threads,
+        &calls.thread_names,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
+    use crate::ClockShift;
+
+    /// `(thread, region, start, end)` in ticks of 1 ns.
+    type Call = (u32, u32, u64, u64);
+
+    /// A stream at `path` with regions `names` and `calls`, each thread's
+    /// run of calls in a frame of its own, in the order given.
+    fn write_stream(path: &Path, names: &[&str], calls: &[Call]) {
+        let mut writer = StreamWriter::create(path).unwrap();
+        let mut encoder = FrameEncoder::default();
+        encoder.header(&StreamHeader {
+            rank: 3,
+            time_trace: true,
+            scale: TickScale {
+                anchor_ticks: 0,
+                anchor_ns: 0,
+                ns_per_tick: 1.0,
+            },
+        });
+        encoder.names(names.iter().enumerate().map(|(i, n)| (i as u32, *n)));
+        encoder.thread(1, "worker");
+        writer.append(encoder.take()).unwrap();
+        for run in calls.chunk_by(|a, b| a.0 == b.0) {
+            encoder.events(run[0].0, run, |c| (c.1, c.2, c.3));
+            writer.append(encoder.take()).unwrap();
+        }
+    }
+
+    /// Reads `calls` back through the stack path and the general one;
+    /// asserts both parts are the same and returns whether the stack path
+    /// took them.
+    fn both_paths(names: &[&str], calls: &[Call]) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_3.sps");
+        write_stream(&path, names, calls);
+        let input = RankInput {
+            rank: 3,
+            path,
+            shift: ClockShift::default(),
+            hostname: String::new(),
+            aggregate: None,
+        };
+        let part = rank_part(&input).unwrap();
+        let read = StreamCalls::read(&input).unwrap();
+        let on_stacks = read.all_on_stacks();
+        let names = read.thread_names.clone();
+        let general = RankPart::build(3, read.into_regions(), &names);
+        assert_eq!(part.description, general.description);
+        assert_eq!(part.columns(), general.columns());
+        assert_eq!(part.description.events(), calls.len() as u64);
+        on_stacks
+    }
+
+    /// Calls of `threads` threads, each a random call stack (depth < 4)
+    /// over `regions` regions, written as they end, threads in turns.
+    fn nested_calls(seed: u64, threads: u32, regions: u32, per_thread: usize) -> Vec<Call> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut runs = Vec::new();
+        for thread in 0..threads {
+            let (mut now, mut open, mut done) = (1_000 + u64::from(thread), Vec::new(), Vec::new());
+            while done.len() < per_thread {
+                now += rng.u64(0..50);
+                if open.len() < 3 && rng.bool() {
+                    open.push((rng.u32(0..regions), now));
+                } else if let Some((region, start)) = open.pop() {
+                    done.push((thread, region, start, now));
+                }
+            }
+            runs.push(done);
+        }
+        let mut calls = Vec::new();
+        for turn in (0..per_thread).step_by(100) {
+            for run in &runs {
+                calls.extend_from_slice(&run[turn..(turn + 100).min(run.len())]);
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn nested_calls_of_several_regions_and_threads_take_the_stack_path_to_the_same_part() {
+        for seed in 0..20 {
+            let regions = 1 + seed as u32 % 4;
+            let calls = nested_calls(seed, 1 + seed as u32 % 3, regions, 1000);
+            let names = ["a", "b/c", "d", "e"];
+            assert!(
+                both_paths(&names[..regions as usize], &calls),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn crossing_calls_lifetimes_and_out_of_order_ends_take_the_general_path() {
+        // Two calls of one thread that cross: 10..30 and 20..40.
+        assert!(!both_paths(&["a", "b"], &[(0, 0, 10, 30), (0, 1, 20, 40)]));
+        // A call written before an earlier call it does not hold.
+        assert!(!both_paths(&["a"], &[(0, 0, 50, 60), (0, 0, 10, 20)]));
+        // A span lifetime.
+        assert!(!both_paths(
+            &["a", "a [lifetime]"],
+            &[(0, 0, 10, 20), (0, 1, 5, 30)]
+        ));
+        // The same calls on two threads do not cross.
+        assert!(both_paths(&["a", "b"], &[(0, 0, 10, 30), (1, 1, 20, 40)]));
+    }
+}
