@@ -5,7 +5,8 @@
 //! rename), the CPU time its process spent in it (every thread:
 //! `getrusage`), and the merged file's size.
 //!
-//! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5`
+//! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5 [REGIONS]`
+//! (REGIONS 1 to 3: the calls go to that many regions in turn; 1 by default)
 //! (feature `mpi`; `scripts/merge-bench.sh` runs the table in docs/mpi.md).
 
 use std::time::Instant;
@@ -26,6 +27,11 @@ fn main() -> Result<(), scope_profiler::Error> {
         _ => OutputSchema::Tree,
     };
     let out = args.next().unwrap_or_else(|| "merge_bench.h5".into());
+    let regions: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 3);
     ProfileManager::setup(
         Config::default()
             .file_path(&out)
@@ -34,8 +40,12 @@ fn main() -> Result<(), scope_profiler::Error> {
             .buffer_limit(1 << 18),
     )?;
     let (rank, size) = ProfileManager::rank_and_size().unwrap_or((0, 1));
-    for _ in 0..events {
-        let _g = region!("work");
+    for i in 0..events {
+        match i % regions {
+            0 => drop(region!("work")),
+            1 => drop(region!("more work")),
+            _ => drop(region!("other work")),
+        }
     }
     universe.world().barrier();
     let (began, cpu_before) = (Instant::now(), process_cpu_s());
