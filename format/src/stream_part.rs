@@ -60,11 +60,11 @@ impl StreamCalls {
             calls.untimed |= frame.counts.iter().any(|&(_, n)| n > 0);
             let n = frame.events.len();
             if calls.starts.capacity() - calls.starts.len() < n {
-                // A stream's frames are alike: room for as many calls again
-                // as its bytes so far hold per call, at least this frame's.
-                let more = (calls.starts.len() as u64 * reader.unread_bytes()
-                    / reader.read_bytes().max(1)) as usize;
-                let more = more.max(n);
+                // A stream's frames are alike: room for the calls its bytes
+                // hold at the rate of those read so far, and a sixteenth more.
+                let (read, unread) = (reader.read_bytes().max(1), reader.unread_bytes());
+                let seen = (calls.starts.len() + n) as u64;
+                let more = (seen * unread / read + seen / 16) as usize + n;
                 calls.regions.reserve(more);
                 calls.threads.reserve(more);
                 calls.starts.reserve(more);
