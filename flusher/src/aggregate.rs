@@ -407,11 +407,7 @@ mod tests {
             regions: None,
             longer_than_ns: Some(50),
         };
-        let to_ns = TicksToNs::new(&TickScale {
-            anchor_ticks: 0,
-            anchor_ns: 0,
-            ns_per_tick: 1.0,
-        });
+        let to_ns = TicksToNs::new(&TickScale::NANOSECONDS);
         let record = |region: u32, d: u64| Record {
             start: 1_000,
             end: 1_000 + d,

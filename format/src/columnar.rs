@@ -238,16 +238,14 @@ impl RankPart {
                 Some((t, span)) if *t == thread => *span = (span.0.min(start), span.1.max(end)),
                 _ => {
                     if let Some((t, span)) = current {
-                        let known = spans.entry(t).or_insert(span);
-                        *known = (known.0.min(span.0), known.1.max(span.1));
+                        widen(&mut spans, t, span);
                     }
                     current = Some((thread, (start, end)));
                 }
             }
         }
         if let Some((t, span)) = current {
-            let known = spans.entry(t).or_insert(span);
-            *known = (known.0.min(span.0), known.1.max(span.1));
+            widen(&mut spans, t, span);
         }
         let mut at = 0;
         let rows = rows
@@ -760,10 +758,11 @@ fn lanes(
     let mut task_of_track = Vec::with_capacity(lanes.tracks.len());
     let mut tasks = Vec::new();
     for track in &lanes.tracks {
-        let span = spans
-            .entry(track.thread)
-            .or_insert((track.first_start, track.last_end));
-        *span = (span.0.min(track.first_start), span.1.max(track.last_end));
+        widen(
+            &mut spans,
+            track.thread,
+            (track.first_start, track.last_end),
+        );
         if track.kind == TrackKind::Stack {
             task_of_track.push(NO_TASK);
             continue;
@@ -792,6 +791,13 @@ fn lanes(
         .map(|t| task_of_track[t as usize])
         .collect();
     (threads, tasks, task_of_call)
+}
+
+/// Widens `thread`'s span in `spans` (its first start, its last end) to
+/// hold `span`.
+fn widen(spans: &mut BTreeMap<u32, (i64, i64)>, thread: u32, span: (i64, i64)) {
+    let known = spans.entry(thread).or_insert(span);
+    *known = (known.0.min(span.0), known.1.max(span.1));
 }
 
 /// The thread table's rows of a rank: each thread with calls, from its first

@@ -286,11 +286,7 @@ mod tests {
             enc.header(&StreamHeader {
                 rank: 3,
                 time_trace: true,
-                scale: TickScale {
-                    anchor_ticks: 0,
-                    anchor_ns: 0,
-                    ns_per_tick: 1.0,
-                },
+                scale: TickScale::NANOSECONDS,
             });
             enc.names([(0, "step")].into_iter());
         }

@@ -103,6 +103,14 @@ pub struct TickScale {
 }
 
 impl TickScale {
+    /// Ticks that are CLOCK_MONOTONIC nanoseconds already (tests and
+    /// synthetic streams).
+    pub const NANOSECONDS: TickScale = TickScale {
+        anchor_ticks: 0,
+        anchor_ns: 0,
+        ns_per_tick: 1.0,
+    };
+
     /// `ticks` in CLOCK_MONOTONIC ns: one multiply, within 1 ns of the
     /// clock's own 128-bit scaling for hours either side of the anchor.
     ///
@@ -803,11 +811,7 @@ pub(crate) fn parse_items(payload: &[u8], frame: &mut Frame) -> Option<()> {
 mod tests {
     use super::*;
 
-    const SCALE: TickScale = TickScale {
-        anchor_ticks: 0,
-        anchor_ns: 0,
-        ns_per_tick: 1.0,
-    };
+    const SCALE: TickScale = TickScale::NANOSECONDS;
 
     /// A stream at `path` with a header, names and `frames` event frames of
     /// `per_frame` calls each on thread 3.

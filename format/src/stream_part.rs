@@ -12,7 +12,7 @@
 //! through the general path ([`RankPart::build`]), which places them on
 //! lanes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use crate::columnar::RankPart;
@@ -38,8 +38,8 @@ struct StreamCalls {
     threads: Vec<u32>,
     starts: Vec<i64>,
     ends: Vec<i64>,
-    /// Whether some region has untimed calls (counts without timestamps).
-    untimed: bool,
+    /// Regions with untimed calls (counts without timestamps).
+    untimed: BTreeSet<u32>,
 }
 
 impl StreamCalls {
@@ -57,14 +57,18 @@ impl StreamCalls {
                 scale.ok_or_else(|| io::Error::other("the stream's first frame has no header"))?;
             calls.names.extend(frame.names.drain(..));
             calls.thread_names.extend(frame.threads.drain(..));
-            calls.untimed |= frame.counts.iter().any(|&(_, n)| n > 0);
+            let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
+            calls.untimed.extend(untimed.map(|&(region, _)| region));
             let n = frame.events.len();
             if calls.starts.capacity() - calls.starts.len() < n {
                 // A stream's frames are alike: room for the calls its bytes
-                // hold at the rate of those read so far, and a sixteenth more.
-                let (read, unread) = (reader.read_bytes().max(1), reader.unread_bytes());
-                let seen = (calls.starts.len() + n) as u64;
-                let more = (seen * unread / read + seen / 16) as usize + n;
+                // hold at the rate of those read so far, and a sixteenth
+                // more, never more than a call per bit left.
+                let read = u128::from(reader.read_bytes().max(1));
+                let unread = u128::from(reader.unread_bytes());
+                let seen = (calls.starts.len() + n) as u128;
+                let more = (seen * unread / read + seen / 16).min(unread * 8);
+                let more = usize::try_from(more).unwrap_or(usize::MAX) + n;
                 calls.regions.reserve(more);
                 calls.threads.reserve(more);
                 calls.starts.reserve(more);
@@ -101,15 +105,31 @@ impl StreamCalls {
             .unwrap_or_else(|| format!("region#{id}"))
     }
 
+    /// The number of calls of each region id, or `None` if some id is
+    /// [`MAX_REGIONS`] or more.
+    fn counts(&self) -> Option<Vec<usize>> {
+        let mut counts = Vec::new();
+        for &r in &self.regions {
+            if r >= MAX_REGIONS {
+                return None;
+            }
+            let r = r as usize;
+            if r >= counts.len() {
+                counts.resize(r + 1, 0);
+            }
+            counts[r] += 1;
+        }
+        Some(counts)
+    }
+
     /// Whether every call is on its thread's call stack: all timed, none a
-    /// span lifetime, and on each thread any two calls disjoint or nested
-    /// (and region ids few enough to count calls by id).
-    fn all_on_stacks(&self) -> bool {
-        let lifetime = |(id, name): (&u32, &String)| is_lifetime(name) && self.regions.contains(id);
-        if self.untimed
-            || self.names.iter().any(lifetime)
-            || self.regions.iter().any(|&r| r >= MAX_REGIONS)
-        {
+    /// span lifetime (by `counts`, calls per region id), and on each thread
+    /// any two calls disjoint or nested.
+    fn all_on_stacks(&self, counts: &[usize]) -> bool {
+        let lifetime = |(&id, name): (&u32, &String)| {
+            counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
+        };
+        if !self.untimed.is_empty() || self.names.iter().any(lifetime) {
             return false;
         }
         let mut stacks = CallStacks::default();
@@ -121,9 +141,13 @@ impl StreamCalls {
     }
 
     /// The calls as the general path takes them: one column set per region
-    /// with calls, in region id order.
+    /// with calls, timed or not (a region with only untimed calls has an
+    /// empty one), in region id order.
     fn into_regions(self) -> Vec<(String, EventColumns)> {
         let mut columns: BTreeMap<u32, RegionCalls> = BTreeMap::new();
+        for &region in &self.untimed {
+            columns.entry(region).or_default();
+        }
         for (((&region, &thread), &start), &end) in self
             .regions
             .iter()
@@ -196,20 +220,17 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         path: input.path.clone(),
         source,
     })?;
-    if !calls.all_on_stacks() {
+    let counts = calls.counts();
+    let Some(counts) = counts.filter(|counts| calls.all_on_stacks(counts)) else {
         let thread_names = calls.thread_names.clone();
         return Ok(RankPart::build(
             input.rank,
             calls.into_regions(),
             &thread_names,
         ));
-    }
+    };
     // Group the calls by region (ids ascending), keeping their order.
     let regions = &calls.regions;
-    let mut counts = vec![0usize; regions.iter().max().map_or(0, |&r| r as usize + 1)];
-    for &r in regions {
-        counts[r as usize] += 1;
-    }
     let rows: Vec<(String, u64)> = (0..counts.len())
         .filter(|&r| counts[r] > 0)
         .map(|r| (calls.name(r as u32), counts[r] as u64))
@@ -257,18 +278,15 @@ mod tests {
     type Call = (u32, u32, u64, u64);
 
     /// A stream at `path` with regions `names` and `calls`, each thread's
-    /// run of calls in a frame of its own, in the order given.
-    fn write_stream(path: &Path, names: &[&str], calls: &[Call]) {
+    /// run of calls in a frame of its own, in the order given; returns the
+    /// writer, for more frames.
+    fn write_stream(path: &Path, names: &[&str], calls: &[Call]) -> StreamWriter {
         let mut writer = StreamWriter::create(path).unwrap();
         let mut encoder = FrameEncoder::default();
         encoder.header(&StreamHeader {
             rank: 3,
             time_trace: true,
-            scale: TickScale {
-                anchor_ticks: 0,
-                anchor_ns: 0,
-                ns_per_tick: 1.0,
-            },
+            scale: TickScale::NANOSECONDS,
         });
         encoder.names(names.iter().enumerate().map(|(i, n)| (i as u32, *n)));
         encoder.thread(1, "worker");
@@ -277,6 +295,7 @@ mod tests {
             encoder.events(run[0].0, run, |c| (c.1, c.2, c.3));
             writer.append(encoder.take()).unwrap();
         }
+        writer
     }
 
     /// Reads `calls` back through the stack path and the general one;
@@ -295,7 +314,7 @@ mod tests {
         };
         let part = rank_part(&input).unwrap();
         let read = StreamCalls::read(&input).unwrap();
-        let on_stacks = read.all_on_stacks();
+        let on_stacks = read.counts().is_some_and(|c| read.all_on_stacks(&c));
         let names = read.thread_names.clone();
         let general = RankPart::build(3, read.into_regions(), &names);
         assert_eq!(part.description, general.description);
@@ -341,6 +360,42 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    #[test]
+    fn a_region_with_only_untimed_calls_keeps_its_row_with_no_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_3.sps");
+        let mut writer = write_stream(&path, &["timed", "counted"], &[(0, 0, 10, 20)]);
+        let mut encoder = FrameEncoder::default();
+        encoder.counts([(1, 5)].into_iter());
+        writer.append(encoder.take()).unwrap();
+        drop(writer);
+        let input = RankInput {
+            rank: 3,
+            path: path.clone(),
+            shift: ClockShift::default(),
+            hostname: String::new(),
+            aggregate: None,
+        };
+        let part = rank_part(&input).unwrap();
+        let rows: Vec<(&str, u64)> = part
+            .description
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.count))
+            .collect();
+        // The reader's view of the same stream: every region with calls,
+        // timed or not, and its timed calls.
+        let read = crate::read_profile(&path).unwrap();
+        let expected: Vec<(&str, u64)> = read
+            .regions
+            .iter()
+            .map(|r| (r.name.as_str(), r.per_rank[&3].starts.len() as u64))
+            .collect();
+        assert_eq!(rows, expected);
+        assert_eq!(rows, [("timed", 1), ("counted", 0)]);
+        assert_eq!(part.description.events(), 1);
     }
 
     #[test]

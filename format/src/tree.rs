@@ -321,11 +321,7 @@ mod tests {
         let stream = dir.path().join("rank_0.sps");
         let mut w = StreamWriter::create(&stream).unwrap();
         let mut enc = FrameEncoder::default();
-        let scale = TickScale {
-            anchor_ticks: 0,
-            anchor_ns: 0,
-            ns_per_tick: 1.0,
-        };
+        let scale = TickScale::NANOSECONDS;
         enc.header(&StreamHeader {
             rank: 0,
             time_trace: true,

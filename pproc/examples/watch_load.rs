@@ -40,11 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         encoder.header(&StreamHeader {
             rank,
             time_trace: true,
-            scale: TickScale {
-                anchor_ticks: 0,
-                anchor_ns: 0,
-                ns_per_tick: 1.0,
-            },
+            scale: TickScale::NANOSECONDS,
         });
         encoder.names(names.iter().enumerate().map(|(i, n)| (i as u32, *n)));
         encoder.thread(0, "main");

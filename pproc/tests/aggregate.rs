@@ -24,11 +24,7 @@ fn aggregate_file(dir: &Path, name: &str, kept: &[(u32, u64, u64)]) -> PathBuf {
     encoder.header(&StreamHeader {
         rank: 0,
         time_trace: true,
-        scale: TickScale {
-            anchor_ticks: 0,
-            anchor_ns: 0,
-            ns_per_tick: 1.0,
-        },
+        scale: TickScale::NANOSECONDS,
     });
     encoder.names([(0, "solve"), (1, "io")].into_iter());
     encoder.events(0, kept, |c| *c);

@@ -339,11 +339,7 @@ fn write_rank(dir: &Path, rank: u32, frames: u64, calls: u64, end: bool, torn: b
     enc.header(&StreamHeader {
         rank,
         time_trace: true,
-        scale: TickScale {
-            anchor_ticks: 0,
-            anchor_ns: 0,
-            ns_per_tick: 1.0,
-        },
+        scale: TickScale::NANOSECONDS,
     });
     enc.names([(0, "step")].into_iter());
     enc.thread(0, "main");
