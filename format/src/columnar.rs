@@ -63,6 +63,7 @@ use crate::chunks::{self, ChunkSlice};
 use crate::deltas::StartDeltas;
 use crate::lanes::{is_lifetime, RankLanes, RegionCalls, TrackKind};
 use crate::metadata::{self, RunFacts};
+use crate::one_value::OneValueOr;
 use crate::{attrs, EventColumns, RegionStats};
 
 /// What scope-profiler 0.7.5 reads as "not recorded" in its lane tables
@@ -167,14 +168,16 @@ impl PartDescription {
 }
 
 /// One rank's part of a columnar file: its description and its event
-/// columns (20 bytes a call, in memory until written).
+/// columns (in memory until written: 16 bytes a call, 4 more for thread
+/// ids when the rank has several threads, 4 more for task ids when some
+/// call crosses another).
 pub struct RankPart {
     /// Rows and lanes.
     pub description: PartDescription,
     deltas: Vec<i64>,
     durations: Vec<i64>,
-    threads: Vec<u32>,
-    tasks: Vec<i32>,
+    threads: OneValueOr<u32>,
+    tasks: OneValueOr<i32>,
 }
 
 impl RankPart {
@@ -190,6 +193,15 @@ impl RankPart {
     ) -> RankPart {
         let (threads, tasks, task_of_call) = lanes(&regions, thread_names);
         let n: usize = regions.iter().map(|(_, c)| c.len()).sum();
+        let task_ids = if tasks.is_empty() {
+            OneValueOr::repeat(NO_TASK, n)
+        } else {
+            OneValueOr::Values(task_of_call)
+        };
+        let one_thread = match threads.as_slice() {
+            [thread] => Some(thread.index),
+            _ => None,
+        };
         let mut part = RankPart {
             description: PartDescription {
                 rank,
@@ -199,54 +211,46 @@ impl RankPart {
             },
             deltas: Vec::new(),
             durations: Vec::new(),
-            threads: Vec::new(),
-            tasks: task_of_call,
+            threads: OneValueOr::default(),
+            tasks: task_ids,
         };
+        let mut thread_ids = Vec::new();
         for (name, calls) in regions {
             let count = calls.len() as u64;
             let (mut starts, mut ends, threads) = calls.into_columns();
             let summary = encode_row(&mut starts, &mut ends);
             append(&mut part.deltas, starts, n);
             append(&mut part.durations, ends, n);
-            append(&mut part.threads, threads, n);
+            if one_thread.is_none() {
+                append(&mut thread_ids, threads, n);
+            }
             part.description.rows.push(PartRow {
                 name,
                 count,
                 summary,
             });
         }
+        part.threads = match one_thread {
+            Some(thread) => OneValueOr::repeat(thread, n),
+            None => OneValueOr::Values(thread_ids),
+        };
         part
     }
 
     /// Rank `rank`'s part from calls that all nest on their threads' call
     /// stacks (no lanes to place, no task), already grouped by region:
     /// `rows` names each region and its number of calls, the columns hold
-    /// those calls one row after the other (ns on the merged file's clock).
+    /// those calls one row after the other (ns on the merged file's clock),
+    /// `spans` each thread's first start and last end.
     pub(crate) fn from_stack_calls(
         rank: u32,
         rows: Vec<(String, u64)>,
         mut starts: Vec<i64>,
         mut ends: Vec<i64>,
-        threads: Vec<u32>,
+        threads: OneValueOr<u32>,
+        spans: BTreeMap<u32, (i64, i64)>,
         thread_names: &BTreeMap<u32, String>,
     ) -> RankPart {
-        let mut spans: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
-        let mut current: Option<(u32, (i64, i64))> = None;
-        for ((&thread, &start), &end) in threads.iter().zip(&starts).zip(&ends) {
-            let end = end.max(start);
-            match &mut current {
-                Some((t, span)) if *t == thread => *span = (span.0.min(start), span.1.max(end)),
-                _ => {
-                    if let Some((t, span)) = current {
-                        widen(&mut spans, t, span);
-                    }
-                    current = Some((thread, (start, end)));
-                }
-            }
-        }
-        if let Some((t, span)) = current {
-            widen(&mut spans, t, span);
-        }
         let mut at = 0;
         let rows = rows
             .into_iter()
@@ -268,7 +272,7 @@ impl RankPart {
                 threads: thread_rows(spans, thread_names),
                 tasks: Vec::new(),
             },
-            tasks: vec![NO_TASK; starts.len()],
+            tasks: OneValueOr::repeat(NO_TASK, starts.len()),
             deltas: starts,
             durations: ends,
             threads,
@@ -277,8 +281,14 @@ impl RankPart {
 
     /// Its event columns: start deltas, durations, thread and task ids.
     #[cfg(test)]
-    pub(crate) fn columns(&self) -> (&[i64], &[i64], &[u32], &[i32]) {
-        (&self.deltas, &self.durations, &self.threads, &self.tasks)
+    pub(crate) fn columns(&self) -> (&[i64], &[i64], Vec<u32>, Vec<i32>) {
+        let threads = self.threads.clone().into_vec();
+        (
+            &self.deltas,
+            &self.durations,
+            threads,
+            self.tasks.clone().into_vec(),
+        )
     }
 
     /// The part's event columns cut into chunks of `chunk` events (the
@@ -292,15 +302,20 @@ impl RankPart {
         let len = chunk.max(1) as usize;
         let n = self.deltas.len();
         let per_column = n.div_ceil(len);
+        // A column not stored (one thread, no tasks) is read from one
+        // chunk's worth of its value.
+        let thread_ids = self.threads.chunk_source(len);
+        let task_ids = self.tasks.chunk_source(len);
         let columns = [
             ChunkSlice::I64(&self.deltas),
             ChunkSlice::I64(&self.durations),
-            ChunkSlice::U32(&self.threads),
-            ChunkSlice::I32(&self.tasks),
+            ChunkSlice::U32(&thread_ids),
+            ChunkSlice::I32(&task_ids),
         ];
-        // A column of one value (one thread, no tasks) has one full chunk's
-        // bytes, compressed once and shared by its full chunks, or none
-        // when the value is the fill value.
+        let stored = [true, true, thread_ids.len() == n, task_ids.len() == n];
+        // A column of one value has one full chunk's bytes, compressed once
+        // and shared by its full chunks, or none when the value is the fill
+        // value.
         let repeated: Vec<Option<Vec<u8>>> = columns
             .iter()
             .zip(EVENT_COLUMNS)
@@ -312,7 +327,8 @@ impl RankPart {
             .collect();
         let compress = |i: usize| {
             let (column, k) = (i / per_column, i % per_column);
-            let values = columns[column].slice(k * len..((k + 1) * len).min(n));
+            let first = if stored[column] { k * len } else { 0 };
+            let values = columns[column].slice(first..first + len.min(n - k * len));
             match &repeated[column] {
                 Some(bytes) if bytes.is_empty() || k + 1 < per_column => bytes.clone(),
                 _ if values.one_value() == Some(EVENT_COLUMNS[column].1) => Vec::new(),

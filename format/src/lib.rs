@@ -46,6 +46,7 @@ pub mod lanes;
 pub mod merged;
 pub mod metadata;
 pub mod names;
+mod one_value;
 pub mod rank_totals;
 pub mod read;
 pub mod repair;

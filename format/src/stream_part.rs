@@ -18,6 +18,7 @@ use std::io;
 use crate::columnar::RankPart;
 use crate::lanes::is_lifetime;
 use crate::merged::RankInput;
+use crate::one_value::OneValueOr;
 use crate::stream::{Frame, StreamReader};
 use crate::{EventColumns, WriteError};
 
@@ -29,17 +30,22 @@ const MAX_THREADS: u32 = 1 << 16;
 /// rather than by id).
 const MAX_REGIONS: u32 = 1 << 20;
 
-/// A rank's calls in stream order, on rank 0's clock.
+/// A rank's calls in stream order, on rank 0's clock, with what decides
+/// how its part is built (counted and checked as they are read).
 #[derive(Default)]
 struct StreamCalls {
     names: BTreeMap<u32, String>,
     thread_names: BTreeMap<u32, String>,
-    regions: Vec<u32>,
-    threads: Vec<u32>,
+    regions: OneValueOr<u32>,
+    threads: OneValueOr<u32>,
     starts: Vec<i64>,
     ends: Vec<i64>,
     /// Regions with untimed calls (counts without timestamps).
     untimed: BTreeSet<u32>,
+    /// Calls per region id; `None` once an id is [`MAX_REGIONS`] or more.
+    counts: Option<Vec<usize>>,
+    /// Whether each thread's calls so far nest on its stack.
+    stacks: CallStacks,
 }
 
 impl StreamCalls {
@@ -48,7 +54,10 @@ impl StreamCalls {
     fn read(input: &RankInput) -> io::Result<StreamCalls> {
         let mut reader = StreamReader::open(&input.path)?;
         let mut frame = Frame::default();
-        let mut calls = StreamCalls::default();
+        let mut calls = StreamCalls {
+            counts: Some(Vec::new()),
+            ..StreamCalls::default()
+        };
         let mut scale = None;
         let identity = input.shift.is_identity();
         while reader.next_frame(&mut frame)? {
@@ -60,7 +69,8 @@ impl StreamCalls {
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
             calls.untimed.extend(untimed.map(|&(region, _)| region));
             let n = frame.events.len();
-            if calls.starts.capacity() - calls.starts.len() < n {
+            let mut room = calls.starts.capacity() - calls.starts.len();
+            if room < n {
                 // A stream's frames are alike: room for the calls its bytes
                 // hold at the rate of those read so far, and a sixteenth
                 // more, never more than a call per bit left.
@@ -73,6 +83,7 @@ impl StreamCalls {
                 calls.threads.reserve(more);
                 calls.starts.reserve(more);
                 calls.ends.reserve(more);
+                room = more;
             }
             let to_ns = |ticks| {
                 let t = scale.to_ns(ticks);
@@ -83,10 +94,13 @@ impl StreamCalls {
                 }
             };
             for e in &frame.events {
-                calls.regions.push(e.region);
-                calls.threads.push(e.thread);
-                calls.starts.push(to_ns(e.start));
-                calls.ends.push(to_ns(e.end));
+                let (start, end) = (to_ns(e.start), to_ns(e.end));
+                calls.count(e.region);
+                calls.regions.push(e.region, room);
+                calls.threads.push(e.thread, room);
+                calls.stacks.take(e.thread, start, end);
+                calls.starts.push(start);
+                calls.ends.push(end);
             }
         }
         if scale.is_none() {
@@ -97,6 +111,23 @@ impl StreamCalls {
         Ok(calls)
     }
 
+    /// Counts a call of `region`.
+    #[inline]
+    fn count(&mut self, region: u32) {
+        let Some(counts) = &mut self.counts else {
+            return;
+        };
+        if region >= MAX_REGIONS {
+            self.counts = None;
+            return;
+        }
+        let r = region as usize;
+        if r >= counts.len() {
+            counts.resize(r + 1, 0);
+        }
+        counts[r] += 1;
+    }
+
     /// The name of region `id`.
     fn name(&self, id: u32) -> String {
         self.names
@@ -105,39 +136,17 @@ impl StreamCalls {
             .unwrap_or_else(|| format!("region#{id}"))
     }
 
-    /// The number of calls of each region id, or `None` if some id is
-    /// [`MAX_REGIONS`] or more.
-    fn counts(&self) -> Option<Vec<usize>> {
-        let mut counts = Vec::new();
-        for &r in &self.regions {
-            if r >= MAX_REGIONS {
-                return None;
-            }
-            let r = r as usize;
-            if r >= counts.len() {
-                counts.resize(r + 1, 0);
-            }
-            counts[r] += 1;
-        }
-        Some(counts)
-    }
-
-    /// Whether every call is on its thread's call stack: all timed, none a
-    /// span lifetime (by `counts`, calls per region id), and on each thread
-    /// any two calls disjoint or nested.
-    fn all_on_stacks(&self, counts: &[usize]) -> bool {
+    /// Calls per region id, if every call is on its thread's call stack:
+    /// all timed, none a span lifetime, on each thread any two calls
+    /// disjoint or nested, and region ids few enough to count by id.
+    fn counts_if_on_stacks(&self) -> Option<&[usize]> {
+        let counts = self.counts.as_deref()?;
         let lifetime = |(&id, name): (&u32, &String)| {
             counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
         };
-        if !self.untimed.is_empty() || self.names.iter().any(lifetime) {
-            return false;
-        }
-        let mut stacks = CallStacks::default();
-        self.threads
-            .iter()
-            .zip(&self.starts)
-            .zip(&self.ends)
-            .all(|((&thread, &start), &end)| stacks.nests(thread, start, end))
+        let on_stacks =
+            self.untimed.is_empty() && !self.names.iter().any(lifetime) && self.stacks.all_nest;
+        on_stacks.then_some(counts)
     }
 
     /// The calls as the general path takes them: one column set per region
@@ -148,17 +157,11 @@ impl StreamCalls {
         for &region in &self.untimed {
             columns.entry(region).or_default();
         }
-        for (((&region, &thread), &start), &end) in self
-            .regions
-            .iter()
-            .zip(&self.threads)
-            .zip(&self.starts)
-            .zip(&self.ends)
-        {
-            let calls = columns.entry(region).or_default();
+        for (i, (&start, &end)) in self.starts.iter().zip(&self.ends).enumerate() {
+            let calls = columns.entry(self.regions.get(i)).or_default();
             calls.starts.push(start);
             calls.ends.push(end);
-            calls.threads.push(thread);
+            calls.threads.push(self.threads.get(i));
         }
         columns
             .into_iter()
@@ -181,36 +184,66 @@ struct RegionCalls {
 }
 
 /// Per thread, the calls seen so far that no later call holds (disjoint,
-/// in time order), to check calls taken in the order they ended.
-#[derive(Default)]
+/// in time order), to check calls taken in the order they ended, and the
+/// thread's span (its first start, its last end).
 struct CallStacks {
     roots: Vec<Vec<(i64, i64)>>,
+    spans: Vec<Option<(i64, i64)>>,
+    /// Whether every call taken nested.
+    all_nest: bool,
+}
+
+impl Default for CallStacks {
+    fn default() -> Self {
+        CallStacks {
+            roots: Vec::new(),
+            spans: Vec::new(),
+            all_nest: true,
+        }
+    }
 }
 
 impl CallStacks {
     /// Takes the call `start..end` of `thread` (a call ending before it
-    /// starts counts as ending at its start); false if it crosses an
-    /// earlier call of the thread, or if it ends before one that it does
-    /// not hold (then the order is not the order of ends and nothing is
-    /// concluded).
-    fn nests(&mut self, thread: u32, start: i64, end: i64) -> bool {
+    /// starts counts as ending at its start); clears
+    /// [`all_nest`](Self::all_nest) if it crosses an earlier call of the
+    /// thread, if it ends before one that it does not hold (then the order
+    /// is not the order of ends and nothing is concluded), or if the thread
+    /// index is [`MAX_THREADS`] or more.
+    #[inline]
+    fn take(&mut self, thread: u32, start: i64, end: i64) {
+        if !self.all_nest {
+            return;
+        }
         if thread >= MAX_THREADS {
-            return false;
+            self.all_nest = false;
+            return;
         }
         let t = thread as usize;
         if t >= self.roots.len() {
             self.roots.resize_with(t + 1, Vec::new);
+            self.spans.resize(t + 1, None);
         }
-        let roots = &mut self.roots[t];
         let end = end.max(start);
+        let span = self.spans[t].get_or_insert((start, end));
+        *span = (span.0.min(start), span.1.max(end));
+        let roots = &mut self.roots[t];
         while roots.last().is_some_and(|&(s, e)| s >= start && e <= end) {
             roots.pop();
         }
         if roots.last().is_some_and(|&(_, e)| e > start) {
-            return false;
+            self.all_nest = false;
+            return;
         }
         roots.push((start, end));
-        true
+    }
+
+    /// Each thread with calls and its span.
+    fn spans(&self) -> BTreeMap<u32, (i64, i64)> {
+        let spans = self.spans.iter().enumerate();
+        spans
+            .filter_map(|(t, span)| Some((t as u32, (*span)?)))
+            .collect()
     }
 }
 
@@ -220,8 +253,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         path: input.path.clone(),
         source,
     })?;
-    let counts = calls.counts();
-    let Some(counts) = counts.filter(|counts| calls.all_on_stacks(counts)) else {
+    let Some(counts) = calls.counts_if_on_stacks().map(<[usize]>::to_vec) else {
         let thread_names = calls.thread_names.clone();
         return Ok(RankPart::build(
             input.rank,
@@ -229,15 +261,15 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
             &thread_names,
         ));
     };
-    // Group the calls by region (ids ascending), keeping their order.
-    let regions = &calls.regions;
     let rows: Vec<(String, u64)> = (0..counts.len())
         .filter(|&r| counts[r] > 0)
         .map(|r| (calls.name(r as u32), counts[r] as u64))
         .collect();
+    let spans = calls.stacks.spans();
     let (starts, ends, threads) = if rows.len() <= 1 {
         (calls.starts, calls.ends, calls.threads)
     } else {
+        // Group the calls by region (ids ascending), keeping their order.
         let mut next: Vec<usize> = counts
             .iter()
             .scan(0, |at, &n| {
@@ -245,13 +277,19 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
                 Some(*at - n)
             })
             .collect();
-        let n = regions.len();
-        let (mut starts, mut ends, mut threads) = (vec![0; n], vec![0; n], vec![0; n]);
+        let n = calls.starts.len();
+        let (mut starts, mut ends) = (vec![0; n], vec![0; n]);
+        let mut threads = match calls.threads.repeated() {
+            Some(thread) => OneValueOr::repeat(thread, n),
+            None => OneValueOr::Values(vec![0; n]),
+        };
         for i in 0..n {
-            let slot = &mut next[regions[i] as usize];
+            let slot = &mut next[calls.regions.get(i) as usize];
             starts[*slot] = calls.starts[i];
             ends[*slot] = calls.ends[i];
-            threads[*slot] = calls.threads[i];
+            if let OneValueOr::Values(threads) = &mut threads {
+                threads[*slot] = calls.threads.get(i);
+            }
             *slot += 1;
         }
         (starts, ends, threads)
@@ -262,6 +300,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         starts,
         ends,
         threads,
+        spans,
         &calls.thread_names,
     ))
 }
@@ -314,7 +353,7 @@ mod tests {
         };
         let part = rank_part(&input).unwrap();
         let read = StreamCalls::read(&input).unwrap();
-        let on_stacks = read.counts().is_some_and(|c| read.all_on_stacks(&c));
+        let on_stacks = read.counts_if_on_stacks().is_some();
         let names = read.thread_names.clone();
         let general = RankPart::build(3, read.into_regions(), &names);
         assert_eq!(part.description, general.description);
