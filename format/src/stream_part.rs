@@ -98,9 +98,9 @@ impl StreamCalls {
                 calls.count(e.region);
                 calls.regions.push(e.region, room);
                 calls.threads.push(e.thread, room);
-                calls.stacks.take(e.thread, start, end);
                 calls.starts.push(start);
                 calls.ends.push(end);
+                calls.stacks.take(e.thread, &calls.starts, &calls.ends);
             }
         }
         if scale.is_none() {
@@ -184,10 +184,11 @@ struct RegionCalls {
 }
 
 /// Per thread, the calls seen so far that no later call holds (disjoint,
-/// in time order), to check calls taken in the order they ended, and the
-/// thread's span (its first start, its last end).
+/// in time order, by their index in the rank's columns: 4 bytes each, as
+/// a tight loop's calls are all roots), to check calls taken in the order
+/// they ended, and the thread's span (its first start, its last end).
 struct CallStacks {
-    roots: Vec<Vec<(i64, i64)>>,
+    roots: Vec<Vec<u32>>,
     spans: Vec<Option<(i64, i64)>>,
     /// Whether every call taken nested.
     all_nest: bool,
@@ -204,38 +205,46 @@ impl Default for CallStacks {
 }
 
 impl CallStacks {
-    /// Takes the call `start..end` of `thread` (a call ending before it
-    /// starts counts as ending at its start); clears
+    /// Takes the last call of `starts` and `ends`, one of `thread`'s (a
+    /// call ending before it starts counts as ending at its start); clears
     /// [`all_nest`](Self::all_nest) if it crosses an earlier call of the
     /// thread, if it ends before one that it does not hold (then the order
     /// is not the order of ends and nothing is concluded), or if the thread
-    /// index is [`MAX_THREADS`] or more.
+    /// index is [`MAX_THREADS`] or more or the call's index 2^32 or more.
     #[inline]
-    fn take(&mut self, thread: u32, start: i64, end: i64) {
+    fn take(&mut self, thread: u32, starts: &[i64], ends: &[i64]) {
         if !self.all_nest {
             return;
         }
-        if thread >= MAX_THREADS {
+        let i = starts.len() - 1;
+        let (Ok(index), true) = (u32::try_from(i), thread < MAX_THREADS) else {
             self.all_nest = false;
             return;
-        }
+        };
+        let call = |i: u32| {
+            let start = starts[i as usize];
+            (start, ends[i as usize].max(start))
+        };
+        let (start, end) = call(index);
         let t = thread as usize;
         if t >= self.roots.len() {
             self.roots.resize_with(t + 1, Vec::new);
             self.spans.resize(t + 1, None);
         }
-        let end = end.max(start);
         let span = self.spans[t].get_or_insert((start, end));
         *span = (span.0.min(start), span.1.max(end));
         let roots = &mut self.roots[t];
-        while roots.last().is_some_and(|&(s, e)| s >= start && e <= end) {
+        while roots.last().is_some_and(|&r| {
+            let (s, e) = call(r);
+            s >= start && e <= end
+        }) {
             roots.pop();
         }
-        if roots.last().is_some_and(|&(_, e)| e > start) {
+        if roots.last().is_some_and(|&r| call(r).1 > start) {
             self.all_nest = false;
             return;
         }
-        roots.push((start, end));
+        roots.push(index);
     }
 
     /// Each thread with calls and its span.
