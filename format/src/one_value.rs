@@ -40,17 +40,24 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     #[inline]
     pub(crate) fn push(&mut self, v: T, room: usize) {
         match self {
-            OneValueOr::Same { value, len } if *len == 0 || *value == v => {
+            OneValueOr::Values(values) => values.push(v),
+            OneValueOr::Same { value, len } if *value == v || *len == 0 => {
                 *value = v;
                 *len += 1;
             }
-            OneValueOr::Same { value, len } => {
-                let mut values = Vec::with_capacity(*len + 1 + room);
-                values.resize(*len, *value);
-                values.push(v);
-                *self = OneValueOr::Values(values);
-            }
-            OneValueOr::Values(values) => values.push(v),
+            OneValueOr::Same { .. } => self.store(v, room),
+        }
+    }
+
+    /// Stores the repeated value's copies and then `v`, with room for
+    /// `room` more (once per column at most).
+    #[cold]
+    fn store(&mut self, v: T, room: usize) {
+        if let OneValueOr::Same { value, len } = *self {
+            let mut values = Vec::with_capacity(len + 1 + room);
+            values.resize(len, value);
+            values.push(v);
+            *self = OneValueOr::Values(values);
         }
     }
 
