@@ -170,7 +170,7 @@ impl PartDescription {
 /// One rank's part of a columnar file: its description and its event
 /// columns (in memory until written: 16 bytes a call, 4 more for thread
 /// ids when the rank has several threads, 4 more for task ids when some
-/// call crosses another).
+/// call crosses another or a span lifetime is recorded).
 pub struct RankPart {
     /// Rows and lanes.
     pub description: PartDescription,
@@ -1091,5 +1091,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("rank 3") && e.contains("12 expected"), "{e}");
+    }
+
+    #[test]
+    fn columns_of_one_value_compress_to_the_chunks_of_the_stored_values() {
+        for len in [1u64, 2, 3, 7, 8] {
+            for n in [0usize, 1, 2, 3, 5, 7, 8, 9, 14, 16, 17, 23, 24, 25] {
+                for (thread, task) in [(0, NO_TASK), (5, NO_TASK), (1, 3)] {
+                    let part = |one_value: bool| {
+                        let starts: Vec<i64> = (0..n as i64).map(|i| 100 + 10 * i).collect();
+                        let ends = starts.iter().map(|s| s + 5).collect();
+                        let calls = EventColumns::from_columns(starts, ends, vec![thread; n]);
+                        let mut part = RankPart::build(
+                            0,
+                            vec![("a".into(), calls.unwrap())],
+                            &BTreeMap::new(),
+                        );
+                        (part.threads, part.tasks) = if one_value {
+                            (OneValueOr::repeat(thread, n), OneValueOr::repeat(task, n))
+                        } else {
+                            (
+                                OneValueOr::Values(vec![thread; n]),
+                                OneValueOr::Values(vec![task; n]),
+                            )
+                        };
+                        part.compress(len, Threads::One).chunks
+                    };
+                    assert!(
+                        part(true) == part(false),
+                        "chunk {len}, {n} calls, thread {thread}"
+                    );
+                }
+            }
+        }
     }
 }

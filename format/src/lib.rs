@@ -27,7 +27,9 @@
 //! - reading: [`read`] (HDF5 schemas 1–3 and streams), `strings.rs` (every
 //!   HDF5 string form), [`repair`];
 //! - shared pieces: [`lanes`] (the tracks on which a thread's calls nest), [`names`] (escaping), [`deltas`] (start-delta codec),
-//!   [`columns`] (a region's calls as columns), [`stats`] ([`RegionStats`]),
+//!   [`columns`] (a region's calls as columns), `one_value.rs` (a column
+//!   that is one value and a count until a second value arrives),
+//!   [`stats`] ([`RegionStats`]),
 //!   [`clock_shift`] (rank clocks onto rank 0's), [`h5file`] (no file locks).
 
 pub mod aggregate;

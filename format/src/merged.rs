@@ -145,7 +145,7 @@ fn write_tree(
 }
 
 /// Schema 3 from the streams: each rank's part built from its stream
-/// (20 bytes a call in memory, one rank at a time) and compressed, the file
+/// (16 to 24 bytes a call in memory, one rank at a time) and compressed, the file
 /// laid out from the parts' descriptions and chunk sizes, then each part's
 /// chunks written at their addresses. Ranks are read twice (once to count
 /// their events, which sets the chunk size, once to compress) unless there

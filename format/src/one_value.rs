@@ -78,7 +78,7 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     }
 
     /// The one value held `len` times, if not stored (`None` when stored,
-    /// even if the stored values happen to be equal).
+    /// even if the stored values happen to be equal, and when empty).
     pub(crate) fn repeated(&self) -> Option<T> {
         match self {
             OneValueOr::Same { value, len } if *len > 0 => Some(*value),

@@ -8,7 +8,8 @@
 //! thread's stack and the part needs neither lane placement nor a sort: the
 //! calls are grouped by region in one pass and the part is built from the
 //! groups ([`RankPart::from_stack_calls`]). Calls that cross (async tasks,
-//! spans entered out of order), span lifetimes and untimed counts go
+//! spans entered out of order), span lifetimes, untimed counts, calls not
+//! written in the order they ended, and ids past the bounds below go
 //! through the general path ([`RankPart::build`]), which places them on
 //! lanes.
 
@@ -44,7 +45,8 @@ struct StreamCalls {
     untimed: BTreeSet<u32>,
     /// Calls per region id; `None` once an id is [`MAX_REGIONS`] or more.
     counts: Option<Vec<usize>>,
-    /// Whether each thread's calls so far nest on its stack.
+    /// Whether each thread's calls so far nest on its stack, and each
+    /// thread's span.
     stacks: CallStacks,
 }
 
@@ -78,7 +80,9 @@ impl StreamCalls {
                 let unread = u128::from(reader.unread_bytes());
                 let seen = (calls.starts.len() + n) as u128;
                 let more = (seen * unread / read + seen / 16).min(unread * 8);
-                let more = usize::try_from(more).unwrap_or(usize::MAX) + n;
+                let more = usize::try_from(more)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(n);
                 calls.regions.reserve(more);
                 calls.threads.reserve(more);
                 calls.starts.reserve(more);
