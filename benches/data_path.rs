@@ -22,15 +22,11 @@ const BATCH: usize = 100_000;
 
 /// `(region, start, end)` ticks of `n` calls of a tight loop.
 fn tight_loop_calls(n: usize) -> Vec<(u32, u64, u64)> {
-    tight_loop_calls_from(1 << 40, n)
+    tight_loop_calls_of(3, 1 << 40, n)
 }
 
-/// The same, the first call starting after tick `now`.
-fn tight_loop_calls_from(now: u64, n: usize) -> Vec<(u32, u64, u64)> {
-    tight_loop_calls_of(3, now, n)
-}
-
-/// The same, calls going to `regions` regions in turn.
+/// The same, calls going to `regions` regions in turn, the first starting
+/// after tick `now`.
 fn tight_loop_calls_of(regions: u32, mut now: u64, n: usize) -> Vec<(u32, u64, u64)> {
     let mut rng = fastrand::Rng::with_seed(now);
     (0..n)

@@ -312,7 +312,12 @@ impl RankPart {
             ChunkSlice::U32(&thread_ids),
             ChunkSlice::I32(&task_ids),
         ];
-        let stored = [true, true, thread_ids.len() == n, task_ids.len() == n];
+        let stored = [
+            true,
+            true,
+            self.threads.repeated().is_none(),
+            self.tasks.repeated().is_none(),
+        ];
         // A column of one value has one full chunk's bytes, compressed once
         // and shared by its full chunks, or none when the value is the fill
         // value.
@@ -774,11 +779,10 @@ fn lanes(
     let mut task_of_track = Vec::with_capacity(lanes.tracks.len());
     let mut tasks = Vec::new();
     for track in &lanes.tracks {
-        widen(
-            &mut spans,
-            track.thread,
-            (track.first_start, track.last_end),
-        );
+        let span = spans
+            .entry(track.thread)
+            .or_insert((track.first_start, track.last_end));
+        *span = (span.0.min(track.first_start), span.1.max(track.last_end));
         if track.kind == TrackKind::Stack {
             task_of_track.push(NO_TASK);
             continue;
@@ -807,13 +811,6 @@ fn lanes(
         .map(|t| task_of_track[t as usize])
         .collect();
     (threads, tasks, task_of_call)
-}
-
-/// Widens `thread`'s span in `spans` (its first start, its last end) to
-/// hold `span`.
-fn widen(spans: &mut BTreeMap<u32, (i64, i64)>, thread: u32, span: (i64, i64)) {
-    let known = spans.entry(thread).or_insert(span);
-    *known = (known.0.min(span.0), known.1.max(span.1));
 }
 
 /// The thread table's rows of a rank: each thread with calls, from its first
@@ -1091,6 +1088,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("rank 3") && e.contains("12 expected"), "{e}");
+    }
+
+    #[test]
+    fn thread_ids_are_stored_only_for_several_threads_and_task_ids_only_for_tasks() {
+        // `calls` puts its first 1000 calls on thread 0, the next on thread 1.
+        let one_thread = RankPart::build(0, vec![("a".into(), calls(0, 1000))], &BTreeMap::new());
+        assert_eq!(one_thread.threads.repeated(), Some(0));
+        assert_eq!(one_thread.tasks.repeated(), Some(NO_TASK));
+        let two_threads = RankPart::build(0, vec![("a".into(), calls(0, 2000))], &BTreeMap::new());
+        assert_eq!(two_threads.threads.repeated(), None);
+        assert_eq!(two_threads.tasks.repeated(), Some(NO_TASK));
+        // Two calls of one thread that cross: one goes to a task lane.
+        let crossing = EventColumns::from_columns(vec![10, 20], vec![30, 40], vec![0, 0]);
+        let crossing = RankPart::build(0, vec![("a".into(), crossing.unwrap())], &BTreeMap::new());
+        assert_eq!(crossing.threads.repeated(), Some(0));
+        assert_eq!(crossing.tasks.repeated(), None);
     }
 
     #[test]

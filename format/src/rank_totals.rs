@@ -44,22 +44,14 @@ pub struct RankTotals {
 /// The header of the stream at `path`, from its first frame alone.
 pub fn header(path: &Path) -> io::Result<StreamHeader> {
     let mut reader = StreamReader::open(path)?;
-    let mut frame = Frame::default();
-    if reader.next_frame(&mut frame)? {
-        if let Some(header) = frame.header {
-            return Ok(header);
-        }
-    }
-    Err(io::Error::other(
-        "the stream holds no intact frame with a header",
-    ))
+    reader.next_frame(&mut Frame::default())?;
+    reader.header()
 }
 
 /// Reads the stream at `path` once and totals it.
 pub fn totals(path: &Path) -> io::Result<RankTotals> {
     let mut reader = StreamReader::open(path)?;
     let mut frame = Frame::default();
-    let mut header = None;
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
     let mut thread_names = BTreeMap::new();
     let mut per_region: Vec<(RegionStats, u64, Vec<i64>)> = Vec::new();
@@ -70,10 +62,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         }
     };
     while reader.next_frame(&mut frame)? {
-        header = header.or(frame.header);
-        let Some(scale) = header.map(|h| h.scale) else {
-            return Err(io::Error::other("the stream's first frame has no header"));
-        };
+        let scale = reader.header()?.scale;
         names.extend(frame.names.drain(..));
         thread_names.extend(frame.threads.drain(..));
         for e in &frame.events {
@@ -93,7 +82,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
             counters = c;
         }
     }
-    let header = header.ok_or_else(|| io::Error::other("the stream holds no intact frame"))?;
+    let header = reader.header()?;
     let regions = per_region
         .into_iter()
         .enumerate()

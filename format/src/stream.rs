@@ -476,6 +476,8 @@ pub struct StreamReader {
     intact: u64,
     payload: Vec<u8>,
     stopped: bool,
+    /// The first intact frame's header.
+    header: Option<StreamHeader>,
 }
 
 impl StreamReader {
@@ -504,6 +506,7 @@ impl StreamReader {
             intact: HEADER_LINE.len() as u64,
             payload: Vec::new(),
             stopped: false,
+            header: None,
         })
     }
 
@@ -543,8 +546,25 @@ impl StreamReader {
                 self.intact
             ))
         })?;
+        if self.intact == HEADER_LINE.len() as u64 {
+            self.header = frame.header;
+        }
         self.intact += (FRAME_HEAD + len) as u64;
         Ok(true)
+    }
+
+    /// The stream's header, which its first frame carries: an error if no
+    /// intact frame was read yet, or if the first had no header.
+    pub fn header(&self) -> io::Result<StreamHeader> {
+        match self.header {
+            Some(header) => Ok(header),
+            None if self.intact > HEADER_LINE.len() as u64 => {
+                Err(io::Error::other("the stream's first frame has no header"))
+            }
+            None => Err(io::Error::other(
+                "the stream holds no intact frame (the run was killed before its first flush)",
+            )),
+        }
     }
 
     /// Bytes of the intact frames read so far (and the first line).

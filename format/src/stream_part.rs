@@ -60,12 +60,9 @@ impl StreamCalls {
             counts: Some(Vec::new()),
             ..StreamCalls::default()
         };
-        let mut scale = None;
         let identity = input.shift.is_identity();
         while reader.next_frame(&mut frame)? {
-            scale = scale.or(frame.header.map(|h| h.scale));
-            let scale =
-                scale.ok_or_else(|| io::Error::other("the stream's first frame has no header"))?;
+            let scale = reader.header()?.scale;
             calls.names.extend(frame.names.drain(..));
             calls.thread_names.extend(frame.threads.drain(..));
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
@@ -107,11 +104,7 @@ impl StreamCalls {
                 calls.stacks.take(e.thread, &calls.starts, &calls.ends);
             }
         }
-        if scale.is_none() {
-            return Err(io::Error::other(
-                "the stream holds no intact frame (the run was killed before its first flush)",
-            ));
-        }
+        reader.header()?;
         Ok(calls)
     }
 
@@ -140,17 +133,17 @@ impl StreamCalls {
             .unwrap_or_else(|| format!("region#{id}"))
     }
 
-    /// Calls per region id, if every call is on its thread's call stack:
-    /// all timed, none a span lifetime, on each thread any two calls
-    /// disjoint or nested, and region ids few enough to count by id.
-    fn counts_if_on_stacks(&self) -> Option<&[usize]> {
-        let counts = self.counts.as_deref()?;
-        let lifetime = |(&id, name): (&u32, &String)| {
-            counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
-        };
-        let on_stacks =
-            self.untimed.is_empty() && !self.names.iter().any(lifetime) && self.stacks.all_nest;
-        on_stacks.then_some(counts)
+    /// Calls per region id, taken out, if every call is on its thread's
+    /// call stack: all timed, none a span lifetime, on each thread any two
+    /// calls disjoint or nested, and region ids few enough to count by id.
+    fn take_counts_if_on_stacks(&mut self) -> Option<Vec<usize>> {
+        let (names, timed, all_nest) = (&self.names, self.untimed.is_empty(), self.stacks.all_nest);
+        self.counts.take_if(|counts| {
+            let lifetime = |(&id, name): (&u32, &String)| {
+                counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
+            };
+            timed && all_nest && !names.iter().any(lifetime)
+        })
     }
 
     /// The calls as the general path takes them: one column set per region
@@ -262,12 +255,12 @@ impl CallStacks {
 
 /// Rank `input.rank`'s part of a columnar file, from its stream.
 pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
-    let calls = StreamCalls::read(input).map_err(|source| WriteError::Stream {
+    let mut calls = StreamCalls::read(input).map_err(|source| WriteError::Stream {
         path: input.path.clone(),
         source,
     })?;
-    let Some(counts) = calls.counts_if_on_stacks().map(<[usize]>::to_vec) else {
-        let thread_names = calls.thread_names.clone();
+    let Some(counts) = calls.take_counts_if_on_stacks() else {
+        let thread_names = std::mem::take(&mut calls.thread_names);
         return Ok(RankPart::build(
             input.rank,
             calls.into_regions(),
@@ -320,7 +313,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use super::*;
     use crate::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
@@ -350,6 +343,17 @@ mod tests {
         writer
     }
 
+    /// Rank 3's stream at `path`, on rank 0's clock.
+    fn rank_3(path: PathBuf) -> RankInput {
+        RankInput {
+            rank: 3,
+            path,
+            shift: ClockShift::default(),
+            hostname: String::new(),
+            aggregate: None,
+        }
+    }
+
     /// Reads `calls` back through the stack path and the general one;
     /// asserts both parts are the same and returns whether the stack path
     /// took them.
@@ -357,16 +361,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rank_3.sps");
         write_stream(&path, names, calls);
-        let input = RankInput {
-            rank: 3,
-            path,
-            shift: ClockShift::default(),
-            hostname: String::new(),
-            aggregate: None,
-        };
+        let input = rank_3(path);
         let part = rank_part(&input).unwrap();
-        let read = StreamCalls::read(&input).unwrap();
-        let on_stacks = read.counts_if_on_stacks().is_some();
+        let mut read = StreamCalls::read(&input).unwrap();
+        let on_stacks = read.take_counts_if_on_stacks().is_some();
         let names = read.thread_names.clone();
         let general = RankPart::build(3, read.into_regions(), &names);
         assert_eq!(part.description, general.description);
@@ -423,13 +421,7 @@ mod tests {
         encoder.counts([(1, 5)].into_iter());
         writer.append(encoder.take()).unwrap();
         drop(writer);
-        let input = RankInput {
-            rank: 3,
-            path: path.clone(),
-            shift: ClockShift::default(),
-            hostname: String::new(),
-            aggregate: None,
-        };
+        let input = rank_3(path.clone());
         let part = rank_part(&input).unwrap();
         let rows: Vec<(&str, u64)> = part
             .description
@@ -448,6 +440,17 @@ mod tests {
         assert_eq!(rows, expected);
         assert_eq!(rows, [("timed", 1), ("counted", 0)]);
         assert_eq!(part.description.events(), 1);
+    }
+
+    #[test]
+    fn a_one_thread_one_region_stream_is_read_as_times_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_3.sps");
+        write_stream(&path, &["a"], &nested_calls(1, 1, 1, 1000));
+        let read = StreamCalls::read(&rank_3(path)).unwrap();
+        assert_eq!(read.regions.repeated(), Some(0));
+        assert_eq!(read.threads.repeated(), Some(0));
+        assert_eq!(read.starts.len(), 1000);
     }
 
     #[test]

@@ -202,7 +202,6 @@ pub(crate) fn write_rank(
 ) -> Result<RankTotals, RankWriteError> {
     let mut reader = StreamReader::open(stream)?;
     let mut frame = Frame::default();
-    let mut header = None;
     let mut names = BTreeMap::new();
     let mut thread_names = BTreeMap::new();
     let mut counters = RankCounters::default();
@@ -213,10 +212,7 @@ pub(crate) fn write_rank(
     let regions = group.create_group("regions")?;
     let mut writer = ChunkWriter::default();
     while reader.next_frame(&mut frame)? {
-        header = header.or(frame.header);
-        let Some(scale) = header.map(|h| h.scale) else {
-            return Err(io::Error::other("the stream's first frame has no header").into());
-        };
+        let scale = reader.header()?.scale;
         names.extend(frame.names.drain(..));
         thread_names.extend(frame.threads.drain(..));
         if let Some(c) = frame.counters {
@@ -245,7 +241,7 @@ pub(crate) fn write_rank(
             }
         }
     }
-    let header = header.ok_or_else(|| io::Error::other("the stream holds no intact frame"))?;
+    let header = reader.header()?;
     let groups = RegionGroups {
         regions,
         names: &names,

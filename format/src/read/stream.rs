@@ -13,7 +13,6 @@ use crate::stream::{Frame, StreamReader};
 pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
     let mut reader = StreamReader::open(path).map_err(|e| e.to_string())?;
     let mut frame = Frame::default();
-    let mut header = None;
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
     let mut thread_names: BTreeMap<u32, String> = BTreeMap::new();
     let mut events: Vec<Events> = Vec::new();
@@ -30,10 +29,7 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         i
     };
     while reader.next_frame(&mut frame).map_err(|e| e.to_string())? {
-        header = header.or(frame.header);
-        let scale = header
-            .map(|h| h.scale)
-            .ok_or("the stream's first frame has no header")?;
+        let scale = reader.header().map_err(|e| e.to_string())?.scale;
         names.extend(frame.names.drain(..));
         thread_names.extend(frame.threads.drain(..));
         for e in &frame.events {
@@ -52,8 +48,7 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         counters = frame.counters.or(counters);
         finished |= frame.end;
     }
-    let header = header
-        .ok_or("the stream holds no intact frame (the run was killed before its first flush)")?;
+    let header = reader.header().map_err(|e| e.to_string())?;
     let mut metadata = BTreeMap::new();
     metadata.insert("rank".to_owned(), AttrValue::Int(header.rank.into()));
     metadata.insert(
