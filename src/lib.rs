@@ -1,9 +1,9 @@
 //! # scope-profiler
 //!
 //! A region profiler for HPC and systems code. A region enter/exit reads the
-//! TSC and writes one 24-byte record into the calling thread's lock-free
-//! ring; a background flusher converts ticks to CLOCK_MONOTONIC nanoseconds
-//! and appends them to this rank's HDF5 file; finalize writes one file that
+//! TSC and writes one 16-byte record into the calling thread's lock-free
+//! ring; a background flusher bit-packs the records and appends them to
+//! this rank's stream; finalize writes one file that
 //! the Python package `scope-profiler` (0.2.1, 0.7.5) reads as well.
 //!
 //! ```no_run

@@ -101,6 +101,62 @@ fn nested_regions_lie_inside_their_parent() {
     );
 }
 
+/// A call of 2³² ticks or more (about 1.4 s on a 3 GHz TSC) does not fit a
+/// ring record's duration: its end travels beside the ring. Two such calls,
+/// nested, between short ones, keep their own ends and their order.
+#[test]
+fn calls_too_long_for_a_ring_record_keep_their_ends() {
+    use scope_profiler_core::clock;
+    use std::time::Instant;
+    let run = setup_run(|c| c);
+    let outer_began = Instant::now();
+    let (middle_within, middle_waited) = {
+        let _outer = region!("outer");
+        for _ in 0..3 {
+            let _g = region!("short");
+        }
+        let middle_began = Instant::now();
+        let waited = {
+            let _middle = region!("middle");
+            let (start, waited) = (clock::now(), Instant::now());
+            // Waits on the clock the records use (not for another thread),
+            // an eighth past 2³² ticks: a duration cut at 2³² is far off.
+            while clock::now().wrapping_sub(start) <= (1 << 32) + (1 << 29) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            waited.elapsed()
+        };
+        let within = middle_began.elapsed();
+        for _ in 0..3 {
+            let _g = region!("short");
+        }
+        (within, waited)
+    };
+    let outer_within = outer_began.elapsed();
+    ProfileManager::finalize().unwrap();
+
+    let data = read_profile(&run.path).unwrap();
+    let duration = |name: &str| {
+        let calls = &data.region(name).unwrap().per_rank[&0];
+        assert_eq!(calls.calls(), 1, "{name}");
+        calls.durations().next().unwrap()
+    };
+    let (middle, outer) = (duration("middle"), duration("outer"));
+    let slack = 1_000_000; // 1 ms of calibration and conversion
+    assert!(
+        middle >= middle_waited.as_nanos() as i64 - slack
+            && middle <= middle_within.as_nanos() as i64 + slack,
+        "middle {middle} ns, waited {middle_waited:?}, within {middle_within:?}"
+    );
+    assert!(
+        outer > middle && outer <= outer_within.as_nanos() as i64 + slack,
+        "outer {outer} ns, middle {middle} ns, within {outer_within:?}"
+    );
+    let short = &data.region("short").unwrap().per_rank[&0];
+    assert_eq!(short.calls(), 6);
+    assert!(short.durations().all(|d| (0..slack).contains(&d)));
+}
+
 #[test]
 fn in_memory_mode_writes_everything_at_finalize() {
     let run = setup_run(|c| c.flush_to_disk(false).buffer_limit(16));

@@ -53,14 +53,14 @@ impl tracing::Subscriber for NullSubscriber {
 
 /// Records of [`ClockAndRingLayer`] per thread: an `rtrb` ring (the crate
 /// our rings use), emptied in place when full.
-type LocalRing = (rtrb::Producer<[u64; 3]>, rtrb::Consumer<[u64; 3]>);
+type LocalRing = (rtrb::Producer<[u64; 2]>, rtrb::Consumer<[u64; 2]>);
 
 thread_local! {
     static RING: RefCell<Option<LocalRing>> = const { RefCell::new(None) };
 }
 
 /// The least a recording layer can do: read the clock in `on_enter` and
-/// `on_exit` and push a 24-byte record into a thread-local `rtrb` ring,
+/// `on_exit` and push a 16-byte record into a thread-local `rtrb` ring,
 /// with no span → region mapping, no nesting and no session checks.
 pub struct ClockAndRingLayer;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockAndRingLayer {
@@ -73,7 +73,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClockAndRingLayer 
         RING.with(|ring| {
             let mut ring = ring.borrow_mut();
             let (producer, consumer) = ring.get_or_insert_with(|| rtrb::RingBuffer::new(1 << 16));
-            if producer.push([start, end, 7]).is_err() {
+            if producer
+                .push([start, end.wrapping_sub(start) << 32 | 7])
+                .is_err()
+            {
                 while consumer.pop().is_ok() {}
             }
         });

@@ -34,7 +34,7 @@ impl DrainedSession {
             while !st.load(Ordering::Acquire) {
                 rings.extend(s.take_new_rings());
                 for r in &mut rings {
-                    r.drain(|recs| {
+                    r.drain(|recs, _| {
                         black_box(recs);
                     });
                 }

@@ -4,7 +4,6 @@ use std::marker::PhantomData;
 
 use crate::clock::{self, Ticks};
 use crate::local;
-use crate::record::Record;
 use crate::registry::{RegionId, RegionSlot};
 use crate::session::{self, Recording, TIMED};
 
@@ -84,14 +83,7 @@ impl Drop for RegionGuard {
         } else {
             0
         };
-        local::close_region(
-            self.state,
-            Record {
-                start: self.start,
-                end,
-                region: self.region,
-            },
-        );
+        local::close_region(self.state, self.start, end, self.region);
     }
 }
 
@@ -149,13 +141,6 @@ impl CallStart {
         } else {
             0
         };
-        local::push_call(
-            self.state,
-            Record {
-                start: self.start,
-                end,
-                region,
-            },
-        )
+        local::push_call(self.state, self.start, end, region)
     }
 }

@@ -9,7 +9,7 @@
 //! The pieces, one module each:
 //! - [`clock`]: raw ticks on the hot path, [`Calibration`] to CLOCK_MONOTONIC ns later;
 //! - [`registry`]: region name ⇄ [`RegionId`], and per-call-site [`RegionSlot`]s;
-//! - [`record`]: the 24-byte [`Record`] a region call becomes;
+//! - [`record`]: the 16-byte [`Record`] a region call becomes;
 //! - [`thread_buffer`]: one ring, the producer's [`ThreadBuffer`] and the
 //!   flusher's [`RingReader`];
 //! - [`session`]: the recording session (runtime on/off switch, registered rings);
@@ -31,4 +31,4 @@ pub use guard::{CallStart, RegionGuard};
 pub use record::Record;
 pub use registry::{RegionId, RegionRegistry, RegionSlot};
 pub use session::{RecorderConfig, Session, SessionError};
-pub use thread_buffer::{OverflowPolicy, RingCounters, RingReader, ThreadBuffer};
+pub use thread_buffer::{CallEnds, OverflowPolicy, RingCounters, RingReader, ThreadBuffer};

@@ -7,7 +7,8 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
 
-use crate::record::Record;
+use crate::clock::Ticks;
+use crate::registry::RegionId;
 use crate::session::Session;
 use crate::thread_buffer::ThreadBuffer;
 
@@ -23,7 +24,7 @@ thread_local! {
 /// This thread's ring slot; `None` once the thread's thread-locals are being
 /// destroyed.
 ///
-/// Only the pointer leaves `try_with`, so a caller's record stays in
+/// Only the pointer leaves `try_with`, so a caller's call stays in
 /// registers instead of passing through a closure's environment, where
 /// LLVM reloads it with wider loads than the stores that wrote it (see
 /// [`ThreadBuffer::write`]).
@@ -60,11 +61,12 @@ pub(crate) fn open_region(state: u32) -> bool {
     }
 }
 
-/// Writes one call measured by the caller into this thread's ring for
-/// session `state`, registering a ring first if needed. Does not touch the
-/// open-region count: the caller tracks its own open calls.
+/// Writes one call of `region` from `start` to `end`, measured by the
+/// caller, into this thread's ring for session `state`, registering a ring
+/// first if needed. Does not touch the open-region count: the caller tracks
+/// its own open calls.
 #[inline(always)]
-pub(crate) fn push_call(state: u32, record: Record) -> bool {
+pub(crate) fn push_call(state: u32, start: Ticks, end: Ticks, region: RegionId) -> bool {
     let Some(buffer) = local_buffer() else {
         return false;
     };
@@ -75,7 +77,7 @@ pub(crate) fn push_call(state: u32, record: Record) -> bool {
         _ => register(buffer, state, 0),
     };
     if let (true, Some(b)) = (ready, buffer.as_mut()) {
-        b.push(record);
+        b.push(start, end, region);
         return true;
     }
     false
@@ -103,11 +105,12 @@ fn register(buffer: &mut Option<ThreadBuffer>, state: u32, open: u32) -> bool {
     }
 }
 
-/// Writes `record` for a region opened under `state` and marks it closed.
-/// A region whose session has since been replaced on this thread is not
-/// written: that session's finalize counted it as open (dropped).
+/// Writes the call of `region` from `start` to `end`, opened under
+/// `state`, and marks it closed. A region whose session has since been
+/// replaced on this thread is not written: that session's finalize counted
+/// it as open (dropped).
 #[inline(always)]
-pub(crate) fn close_region(state: u32, record: Record) {
+pub(crate) fn close_region(state: u32, start: Ticks, end: Ticks, region: RegionId) {
     let Some(buffer) = local_buffer() else {
         return;
     };
@@ -116,7 +119,7 @@ pub(crate) fn close_region(state: u32, record: Record) {
         if b.state == state {
             // Push before the decrement: finalize reads `open` and then
             // drains, so a record it misses was still counted as open.
-            b.push(record);
+            b.push(start, end, region);
             let open = b.counters.open.load(Ordering::Relaxed);
             b.counters
                 .open
@@ -139,6 +142,8 @@ mod tests {
 
     use super::*;
     use crate::session::RecorderConfig;
+    use crate::thread_buffer::RingReader;
+    use crate::Record;
     use crate::{OverflowPolicy, RegionId};
 
     /// One session per process at a time.
@@ -154,13 +159,26 @@ mod tests {
         .unwrap()
     }
 
-    /// Record `seq` of thread `thread`.
-    fn record(thread: u32, seq: u64) -> Record {
-        Record {
-            start: seq,
-            end: seq + 1,
-            region: RegionId(thread),
-        }
+    /// Call `seq` of thread `thread`, as (start, end, region); every
+    /// fifth lasts `Record::LONG` ticks or more.
+    fn call(thread: u32, seq: u64) -> (Ticks, Ticks, RegionId) {
+        let long = if seq % 5 == 4 {
+            u64::from(Record::LONG)
+        } else {
+            0
+        };
+        (seq, seq + 1 + long, RegionId(thread))
+    }
+
+    fn push(state: u32, (start, end, region): (Ticks, Ticks, RegionId)) -> bool {
+        push_call(state, start, end, region)
+    }
+
+    /// Drains `reader`, appending each call as [`call`] gives it.
+    fn drain_into(reader: &mut RingReader, calls: &mut Vec<(Ticks, Ticks, RegionId)>) {
+        reader.drain(|records, ends| {
+            calls.extend(records.iter().map(|r| (r.start, ends.end(r), r.region)))
+        });
     }
 
     #[test]
@@ -173,9 +191,7 @@ mod tests {
         let state = session.state_word();
         let producers: Vec<_> = (0..2u32)
             .map(|t| {
-                std::thread::spawn(move || {
-                    (0..PER_THREAD).all(|seq| push_call(state, record(t, seq)))
-                })
+                std::thread::spawn(move || (0..PER_THREAD).all(|seq| push(state, call(t, seq))))
             })
             .collect();
         let mut readers = Vec::new();
@@ -183,11 +199,11 @@ mod tests {
         loop {
             readers.extend(session.take_new_rings());
             for reader in &mut readers {
-                reader.drain(|records| {
-                    for r in records {
-                        seen[r.region.0 as usize].push(r.start);
-                    }
-                });
+                let mut calls = Vec::new();
+                drain_into(reader, &mut calls);
+                for c in calls {
+                    seen[c.2 .0 as usize].push(c);
+                }
             }
             let done = producers.iter().all(|p| p.is_finished());
             readers.retain(|r| !r.is_finished());
@@ -200,9 +216,10 @@ mod tests {
             assert!(p.join().unwrap(), "a push was refused");
         }
         session.stop();
-        let expected: Vec<u64> = (0..PER_THREAD).collect();
-        assert_eq!(seen[0], expected);
-        assert_eq!(seen[1], expected);
+        for (t, seen) in seen.iter().enumerate() {
+            let expected: Vec<_> = (0..PER_THREAD).map(|seq| call(t as u32, seq)).collect();
+            assert_eq!(*seen, expected);
+        }
     }
 
     #[test]
@@ -215,7 +232,7 @@ mod tests {
         assert!(crate::CallStart::now().unwrap().finish(RegionId(2)));
         let mut regions = Vec::new();
         for mut reader in session.take_new_rings() {
-            reader.drain(|records| regions.extend(records.iter().map(|r| r.region)));
+            reader.drain(|records, _| regions.extend(records.iter().map(|r| r.region)));
         }
         session.stop();
         assert_eq!(regions, [RegionId(2)]);
@@ -227,12 +244,10 @@ mod tests {
         let session = session(4, OverflowPolicy::Drop);
         let state = session.state_word();
         let (pushed, drained, dropped) = std::thread::spawn(move || {
-            let pushed = (0..10)
-                .filter(|&seq| push_call(state, record(0, seq)))
-                .count();
+            let pushed = (0..10).filter(|&seq| push(state, call(0, seq))).count();
             let mut reader = session.take_new_rings().pop().unwrap();
             let mut drained = Vec::new();
-            reader.drain(|records| drained.extend(records.iter().map(|r| r.start)));
+            reader.drain(|records, _| drained.extend(records.iter().map(|r| r.start)));
             let dropped = reader.counters().dropped.load(Ordering::Relaxed);
             session.stop();
             (pushed, drained, dropped)
@@ -251,16 +266,17 @@ mod tests {
         let state = session.state_word();
         std::thread::spawn(move || {
             assert!(open_region(state));
-            close_region(state, record(7, 1));
-            push_call(state, record(7, 2));
+            let (start, end, region) = call(7, 4);
+            close_region(state, start, end, region);
+            push(state, call(7, 2));
         })
         .join()
         .unwrap();
         let mut reader = session.take_new_rings().pop().unwrap();
         assert!(!reader.is_finished(), "records are still in it");
         let mut drained = Vec::new();
-        reader.drain(|records| drained.extend_from_slice(records));
-        assert_eq!(drained, [record(7, 1), record(7, 2)]);
+        drain_into(&mut reader, &mut drained);
+        assert_eq!(drained, [call(7, 4), call(7, 2)]);
         assert!(reader.is_finished());
         assert_eq!(reader.counters().open.load(Ordering::Relaxed), 0);
         session.stop();

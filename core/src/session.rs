@@ -16,7 +16,7 @@ use crate::thread_buffer::{DrainSignal, OverflowPolicy, RingReader, RingSpec, Th
 /// run's default (`Config::default()` starts from it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecorderConfig {
-    /// Records per thread ring. A ring costs 24 bytes per record.
+    /// Records per thread ring. A ring costs 16 bytes per record.
     pub capacity: usize,
     /// What a producer does when its ring is full.
     pub overflow: OverflowPolicy,

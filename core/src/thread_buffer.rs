@@ -15,14 +15,16 @@
 //! A ring knows nothing of sessions: it is handed a `DrainSignal`, the
 //! one thing it needs from the outside (wake the flusher; has the run ended).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::clock;
+use crate::clock::{self, Ticks};
 use crate::record::Record;
+use crate::RegionId;
 
 /// What a producer does when its ring is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,11 +92,19 @@ pub struct RingCounters {
     pub blocked_ns: AtomicU64,
 }
 
+/// The ends of a ring's [`Record::LONG`] calls, oldest first: pushed by the
+/// producer before it commits the record, popped by the reader as it reads
+/// the record. At most one entry per record in the ring, so bounded by the
+/// ring's capacity; its lock is taken once per long call (one that lasts
+/// more than a second), never on the common path.
+type LongEnds = Arc<Mutex<VecDeque<Ticks>>>;
+
 /// The producer half of a thread's ring, kept in thread-local storage.
 pub struct ThreadBuffer {
     /// State word of the session this ring belongs to.
     pub(crate) state: u32,
     producer: Producer<Record>,
+    long_ends: LongEnds,
     pub(crate) counters: Arc<RingCounters>,
     signal: Arc<DrainSignal>,
     /// Pushes left until the flusher is woken; reset to half the capacity.
@@ -109,7 +119,40 @@ pub struct RingReader {
     /// The owning thread's name, if it had one when the ring was made.
     thread_name: Option<String>,
     consumer: Consumer<Record>,
+    long_ends: LongEnds,
     counters: Arc<RingCounters>,
+}
+
+/// Gives the end of each drained record: handed to
+/// [`RingReader::drain`]'s sink beside the records.
+pub struct CallEnds<'a> {
+    long_ends: &'a Mutex<VecDeque<Ticks>>,
+}
+
+impl CallEnds<'_> {
+    /// The tick reading at `record`'s exit. For a [`Record::LONG`] call
+    /// this takes its end from beside the ring, so the sink asks for the
+    /// end of every long call it is handed, once each, in order (asking
+    /// for every record's end does that).
+    #[inline(always)]
+    pub fn end(&self, record: &Record) -> Ticks {
+        if record.duration != Record::LONG {
+            return record.start.wrapping_add(u64::from(record.duration));
+        }
+        self.long_end(record)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn long_end(&self, record: &Record) -> Ticks {
+        let end = self
+            .long_ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
+        debug_assert!(end.is_some(), "a long call's end was asked for twice");
+        end.unwrap_or(record.start)
+    }
 }
 
 impl RingReader {
@@ -130,18 +173,22 @@ impl RingReader {
     }
 
     /// Hands every record now in the ring to `sink` (in at most two slices,
-    /// oldest first) and frees their slots. Returns how many were drained.
-    pub fn drain(&mut self, mut sink: impl FnMut(&[Record])) -> usize {
+    /// oldest first, with the [`CallEnds`] that resolves their ends) and
+    /// frees their slots. Returns how many were drained.
+    pub fn drain(&mut self, mut sink: impl FnMut(&[Record], &CallEnds<'_>)) -> usize {
         let n = self.consumer.slots();
         if n == 0 {
             return 0;
         }
+        let ends = CallEnds {
+            long_ends: &self.long_ends,
+        };
         match self.consumer.read_chunk(n) {
             Ok(chunk) => {
                 let (a, b) = chunk.as_slices();
-                sink(a);
+                sink(a, &ends);
                 if !b.is_empty() {
-                    sink(b);
+                    sink(b, &ends);
                 }
                 chunk.commit_all();
                 n
@@ -188,16 +235,19 @@ impl ThreadBuffer {
     pub(crate) fn new(spec: RingSpec, signal: Arc<DrainSignal>) -> (ThreadBuffer, RingReader) {
         let (producer, consumer) = RingBuffer::new(spec.capacity);
         let counters = Arc::new(RingCounters::default());
+        let long_ends = LongEnds::default();
         let half = (spec.capacity / 2).clamp(1, u32::MAX as usize) as u32;
         let reader = RingReader {
             thread_index: spec.thread_index,
             thread_name: spec.thread_name,
             consumer,
+            long_ends: long_ends.clone(),
             counters: counters.clone(),
         };
         let buffer = ThreadBuffer {
             state: spec.state,
             producer,
+            long_ends,
             counters,
             signal,
             until_wake: half,
@@ -207,17 +257,50 @@ impl ThreadBuffer {
         (buffer, reader)
     }
 
-    /// Writes `record`, waking the flusher every half ring; a full ring is
-    /// handled by the [`OverflowPolicy`].
+    /// Writes the call of `region` from `start` to `end`, waking the
+    /// flusher every half ring; a full ring is handled by the
+    /// [`OverflowPolicy`].
     #[inline(always)]
-    pub(crate) fn push(&mut self, record: Record) {
-        if !self.write(record) {
-            self.push_full(record);
+    pub(crate) fn push(&mut self, start: Ticks, end: Ticks, region: RegionId) {
+        if !self.write(start, end, region) {
+            self.push_full(start, end, region);
         }
         self.until_wake -= 1;
         if self.until_wake == 0 {
             self.wake();
         }
+    }
+
+    /// Writes the call as one record, or as a [`Record::LONG`] one with its
+    /// end beside the ring; false if the ring is full.
+    #[inline(always)]
+    fn write(&mut self, start: Ticks, end: Ticks, region: RegionId) -> bool {
+        match Record::fitting(start, end, region) {
+            Some(record) => self.write_record(record),
+            None => self.write_long(start, end, region),
+        }
+    }
+
+    /// Keeps `end` beside the ring, then writes the call's record with
+    /// duration [`Record::LONG`]: the reader finds the end there once it
+    /// sees the record (the commit publishes both).
+    #[cold]
+    #[inline(never)]
+    fn write_long(&mut self, start: Ticks, end: Ticks, region: RegionId) -> bool {
+        // Checked first so that an end is kept only for a record written:
+        // only this thread writes, so a slot free now is free below.
+        if self.producer.is_full() {
+            return false;
+        }
+        self.long_ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(end);
+        self.write_record(Record {
+            start,
+            duration: Record::LONG,
+            region,
+        })
     }
 
     /// Writes `record` into the ring's next free slot, field by field from
@@ -229,7 +312,7 @@ impl ThreadBuffer {
     /// store-to-load forwarding; inside `tracing-subscriber`'s callbacks
     /// that stall shows (`benches/tracing_paired.rs`, the `CallStart` row).
     #[inline(always)]
-    fn write(&mut self, record: Record) -> bool {
+    fn write_record(&mut self, record: Record) -> bool {
         let Ok(mut chunk) = self.producer.write_chunk_uninit(1) else {
             return false;
         };
@@ -238,11 +321,11 @@ impl ThreadBuffer {
         let slot = chunk.as_mut_slices().0.as_mut_ptr().cast::<Record>();
         // SAFETY: `slot` is the chunk's one slot, ours alone until the
         // commit; each field is written in place without reading it, and
-        // all three are written before `commit_all` hands the slot to the
-        // consumer (padding may stay uninitialised in a `Copy` record).
+        // all three (the whole record: it has no padding) are written
+        // before `commit_all` hands the slot to the consumer.
         unsafe {
             (&raw mut (*slot).start).write(record.start);
-            (&raw mut (*slot).end).write(record.end);
+            (&raw mut (*slot).duration).write(record.duration);
             (&raw mut (*slot).region).write(record.region);
             chunk.commit_all();
         }
@@ -258,7 +341,7 @@ impl ThreadBuffer {
 
     #[cold]
     #[inline(never)]
-    fn push_full(&mut self, record: Record) {
+    fn push_full(&mut self, start: Ticks, end: Ticks, region: RegionId) {
         match self.policy {
             OverflowPolicy::Drop => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -268,7 +351,7 @@ impl ThreadBuffer {
                 loop {
                     self.signal.wake();
                     std::thread::yield_now();
-                    if self.write(record) {
+                    if self.write(start, end, region) {
                         break;
                     }
                     if self.signal.is_finished() {
@@ -293,7 +376,6 @@ impl ThreadBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RegionId;
 
     fn ring(capacity: usize, overflow: OverflowPolicy) -> (ThreadBuffer, RingReader) {
         let spec = RingSpec {
@@ -306,39 +388,67 @@ mod tests {
         ThreadBuffer::new(spec, Arc::new(DrainSignal::default()))
     }
 
-    fn record(seq: u64) -> Record {
-        Record {
-            start: seq,
-            end: seq + 1,
-            region: RegionId(0),
-        }
+    /// Call `seq`: every third one lasts `Record::LONG` ticks or more.
+    fn call(seq: u64) -> (Ticks, Ticks) {
+        let long = if seq % 3 == 1 {
+            u64::from(Record::LONG)
+        } else {
+            0
+        };
+        (seq, seq + 1 + long * seq)
+    }
+
+    fn push(producer: &mut ThreadBuffer, seq: u64) {
+        let (start, end) = call(seq);
+        producer.push(start, end, RegionId(0));
+    }
+
+    /// Drains `reader`, appending each record's (start, end).
+    fn drain_into(reader: &mut RingReader, seen: &mut Vec<(Ticks, Ticks)>) {
+        reader.drain(|records, ends| seen.extend(records.iter().map(|r| (r.start, ends.end(r)))));
     }
 
     #[test]
-    fn records_wrap_around_and_arrive_once_in_order() {
+    fn records_wrap_around_and_arrive_once_in_order_with_their_ends() {
         let (mut producer, mut reader) = ring(4, OverflowPolicy::Drop);
         let mut seen = Vec::new();
         for seq in 0..10 {
-            producer.push(record(seq));
+            push(&mut producer, seq);
             if seq % 3 == 2 {
-                reader.drain(|records| seen.extend(records.iter().map(|r| r.start)));
+                drain_into(&mut reader, &mut seen);
             }
         }
-        reader.drain(|records| seen.extend(records.iter().map(|r| r.start)));
-        assert_eq!(seen, (0..10).collect::<Vec<u64>>());
+        drain_into(&mut reader, &mut seen);
+        assert_eq!(seen, (0..10).map(call).collect::<Vec<_>>());
         assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 0);
+        assert!(reader.long_ends.lock().unwrap().is_empty());
         assert!(!reader.is_finished(), "the producer is alive");
         drop(producer);
         assert!(reader.is_finished());
     }
 
     #[test]
+    fn a_long_call_dropped_from_a_full_ring_keeps_no_end() {
+        let (mut producer, mut reader) = ring(2, OverflowPolicy::Drop);
+        for seq in [0, 2, 1, 4] {
+            push(&mut producer, seq); // 1 and 4 are long; the ring holds 0 and 2
+        }
+        assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 2);
+        push(&mut producer, 7); // ignored: the ring is still full
+        let mut seen = Vec::new();
+        drain_into(&mut reader, &mut seen);
+        push(&mut producer, 10);
+        drain_into(&mut reader, &mut seen);
+        assert_eq!(seen, [call(0), call(2), call(10)]);
+    }
+
+    #[test]
     fn a_blocked_producer_gives_up_once_the_run_is_finished() {
         let (mut producer, reader) = ring(2, OverflowPolicy::Block);
-        producer.push(record(0));
-        producer.push(record(1));
+        push(&mut producer, 0);
+        push(&mut producer, 1);
         producer.signal.finish();
-        producer.push(record(2)); // full and finished: counted, not waited for
+        push(&mut producer, 2); // full and finished: counted, not waited for
         assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 1);
     }
 }

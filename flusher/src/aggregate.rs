@@ -21,7 +21,7 @@
 //! [`RegionStats::merge`] (Chan et al.).
 
 use regex::Regex;
-use scope_profiler_core::{Record, RegionId, RegionRegistry, RingReader};
+use scope_profiler_core::{Record, RegionId, RegionRegistry, RingReader, Ticks};
 use scope_profiler_format::aggregate::{AggregateRow, RankAggregate};
 use scope_profiler_format::histogram::{bin_of, Histogram, HISTOGRAM_BINS};
 use scope_profiler_format::stream::{FrameEncoder, TickScale};
@@ -178,14 +178,16 @@ impl ThreadSlots {
         self.slots.len() - 1
     }
 
-    /// Counts `records` (timed): each run of one region's calls in its
-    /// slot, its sums in registers; the calls its rule keeps go to `kept`.
+    /// Counts `records` (timed), each ending at `end_of` it: each run of
+    /// one region's calls in its slot, its sums in registers; the calls its
+    /// rule keeps go to `kept`.
     fn count(
         &mut self,
         records: &[Record],
+        end_of: impl Fn(&Record) -> Ticks,
         rule: &KeepRule,
         to_ns: TicksToNs,
-        kept: &mut Vec<Record>,
+        kept: &mut Vec<KeptCall>,
     ) {
         let mut rest = records;
         while let Some(first) = rest.first() {
@@ -199,13 +201,14 @@ impl ThreadSlots {
             let slot = &mut self.slots[i];
             let mut run = Run::EMPTY;
             for r in calls {
-                let d = to_ns.duration(r.start, r.end);
+                let end = end_of(r);
+                let d = to_ns.duration(r.start, end);
                 run.add(d);
                 // `bin_of` is below HISTOGRAM_BINS; the `min` lets the
                 // compiler drop the bounds check.
                 slot.counts[bin_of(d).min(HISTOGRAM_BINS - 1)] += 1;
                 if d > slot.keep_above {
-                    kept.push(*r);
+                    kept.push((r.region.0, r.start, end));
                 }
             }
             slot.absorb(&run);
@@ -237,6 +240,10 @@ impl TicksToNs {
     }
 }
 
+/// A call kept for the stream: region id, start and end ticks, as
+/// [`FrameEncoder::events`] takes it.
+type KeptCall = (u32, Ticks, Ticks);
+
 /// The statistics of every drained call, per thread and region.
 pub(crate) struct Accumulator {
     rule: KeepRule,
@@ -245,8 +252,8 @@ pub(crate) struct Accumulator {
     timed: bool,
     /// By thread index.
     threads: Vec<ThreadSlots>,
-    /// The kept records of the slice being drained.
-    kept: Vec<Record>,
+    /// The kept calls of the ring being drained.
+    kept: Vec<KeptCall>,
 }
 
 impl Accumulator {
@@ -274,9 +281,9 @@ impl Accumulator {
             }
             let (slots, kept, rule) = (&mut self.threads[index], &mut self.kept, &self.rule);
             let (to_ns, timed) = (self.to_ns, self.timed);
-            ring.drain(|records| {
+            ring.drain(|records, ends| {
                 if timed {
-                    slots.count(records, rule, to_ns, kept);
+                    slots.count(records, |r| ends.end(r), rule, to_ns, kept);
                     return;
                 }
                 for r in records {
@@ -285,7 +292,7 @@ impl Accumulator {
                 }
             });
             if !self.kept.is_empty() {
-                encoder.events(thread, &self.kept, |r| (r.region.0, r.start, r.end));
+                encoder.events(thread, &self.kept, |c| *c);
                 kept_calls += self.kept.len() as u64;
                 self.kept.clear();
             }
@@ -408,9 +415,9 @@ mod tests {
             longer_than_ns: Some(50),
         };
         let to_ns = TicksToNs::new(&TickScale::NANOSECONDS);
-        let record = |region: u32, d: u64| Record {
+        let record = |region: u32, d: u32| Record {
             start: 1_000,
-            end: 1_000 + d,
+            duration: d,
             region: RegionId(region),
         };
         let records = [
@@ -422,14 +429,15 @@ mod tests {
         ];
         let mut slots = ThreadSlots::default();
         let mut kept = Vec::new();
-        slots.count(&records, &rule, to_ns, &mut kept);
+        let end_of = |r: &Record| r.start + u64::from(r.duration);
+        slots.count(&records, end_of, &rule, to_ns, &mut kept);
         let calls: Vec<(u32, u64, i64)> = slots
             .slots
             .iter()
             .map(|s| (s.region.0, s.calls, s.total))
             .collect();
         assert_eq!(calls, [(0, 3, 90), (1, 2, 75)]);
-        assert_eq!(kept, [records[2], records[3]]);
+        assert_eq!(kept, [(1, 1_000, 1_070), (0, 1_000, 1_060)]);
         assert_eq!(slots.slots[0].counts.iter().sum::<u64>(), 3);
     }
 }

@@ -80,7 +80,7 @@ impl Config {
         self
     }
 
-    /// Events each thread's ring holds (default 100 000; 24 bytes each).
+    /// Events each thread's ring holds (default 100 000; 16 bytes each).
     /// The flusher is woken whenever a ring has taken half this many.
     pub fn buffer_limit(mut self, events: usize) -> Self {
         self.recorder.capacity = events;

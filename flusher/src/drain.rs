@@ -280,9 +280,9 @@ impl Drainer {
         };
         for ring in trace_rings {
             let thread = ring.thread_index();
-            ring.drain(|records| {
+            ring.drain(|records, ends| {
                 if timed {
-                    encoder.events(thread, records, |r| (r.region.0, r.start, r.end));
+                    encoder.events(thread, records, |r| (r.region.0, r.start, ends.end(r)));
                     events += records.len() as u64;
                     return;
                 }
