@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use scope_profiler_core::{Record, RegionId};
 use scope_profiler_format::columnar::{self, Threads};
 use scope_profiler_format::merged::{self, RankInput};
 use scope_profiler_format::stream::{
@@ -50,6 +51,23 @@ fn data_path(c: &mut Criterion) {
     g.bench_function("encode (flusher)", |b| {
         b.iter(|| {
             encoder.events(0, &calls, |c| *c);
+            black_box(encoder.take().len())
+        })
+    });
+
+    // What the flusher hands the encoder: 16-byte ring records.
+    let records: Vec<Record> = calls
+        .iter()
+        .map(|&(region, start, end)| Record {
+            start,
+            duration: (end - start) as u32,
+            region: RegionId(region),
+        })
+        .collect();
+    g.bench_function("encode ring records (flusher)", |b| {
+        b.iter(|| {
+            let end = |r: &Record| r.start + u64::from(r.duration);
+            encoder.events(0, &records, |r| (r.region.0, r.start, end(r)));
             black_box(encoder.take().len())
         })
     });
