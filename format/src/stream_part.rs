@@ -185,17 +185,28 @@ struct RegionCalls {
 /// a tight loop's calls are all roots), to check calls taken in the order
 /// they ended, and the thread's span (its first start, its last end).
 struct CallStacks {
-    roots: Vec<Vec<u32>>,
-    spans: Vec<Option<(i64, i64)>>,
+    threads: Vec<ThreadStack>,
     /// Whether every call taken nested.
     all_nest: bool,
+}
+
+/// One thread's part of [`CallStacks`].
+#[derive(Clone, Default)]
+struct ThreadStack {
+    /// The roots below the last one, oldest first.
+    roots: Vec<u32>,
+    /// The last root's index, start and end (`None` before the first
+    /// call): a tight loop's next call is checked against it alone,
+    /// without reading the columns.
+    top: Option<(u32, i64, i64)>,
+    /// The first start and the last end.
+    span: (i64, i64),
 }
 
 impl Default for CallStacks {
     fn default() -> Self {
         CallStacks {
-            roots: Vec::new(),
-            spans: Vec::new(),
+            threads: Vec::new(),
             all_nest: true,
         }
     }
@@ -218,37 +229,51 @@ impl CallStacks {
             self.all_nest = false;
             return;
         };
-        let call = |i: u32| {
-            let start = starts[i as usize];
-            (start, ends[i as usize].max(start))
-        };
-        let (start, end) = call(index);
+        let (start, end) = (starts[i], ends[i].max(starts[i]));
         let t = thread as usize;
-        if t >= self.roots.len() {
-            self.roots.resize_with(t + 1, Vec::new);
-            self.spans.resize(t + 1, None);
+        if t >= self.threads.len() {
+            self.threads.resize(t + 1, ThreadStack::default());
         }
-        let span = self.spans[t].get_or_insert((start, end));
-        *span = (span.0.min(start), span.1.max(end));
-        let roots = &mut self.roots[t];
-        while roots.last().is_some_and(|&r| {
-            let (s, e) = call(r);
-            s >= start && e <= end
-        }) {
-            roots.pop();
+        let stack = &mut self.threads[t];
+        let Some((top, top_start, top_end)) = stack.top else {
+            (stack.top, stack.span) = (Some((index, start, end)), (start, end));
+            return;
+        };
+        stack.span = (stack.span.0.min(start), stack.span.1.max(end));
+        if top_end <= start {
+            // After the last root: the common case.
+            stack.roots.push(top);
+            stack.top = Some((index, start, end));
+            return;
         }
-        if roots.last().is_some_and(|&r| call(r).1 > start) {
+        if !(top_start >= start && top_end <= end) {
             self.all_nest = false;
             return;
         }
-        roots.push(index);
+        // The call holds the last root: it replaces every root it holds.
+        let call = |r: u32| {
+            let start = starts[r as usize];
+            (start, ends[r as usize].max(start))
+        };
+        while stack.roots.last().is_some_and(|&r| {
+            let (s, e) = call(r);
+            s >= start && e <= end
+        }) {
+            stack.roots.pop();
+        }
+        if stack.roots.last().is_some_and(|&r| call(r).1 > start) {
+            self.all_nest = false;
+            return;
+        }
+        stack.top = Some((index, start, end));
     }
 
     /// Each thread with calls and its span.
     fn spans(&self) -> BTreeMap<u32, (i64, i64)> {
-        let spans = self.spans.iter().enumerate();
-        spans
-            .filter_map(|(t, span)| Some((t as u32, (*span)?)))
+        let threads = self.threads.iter().enumerate();
+        threads
+            .filter(|(_, stack)| stack.top.is_some())
+            .map(|(t, stack)| (t as u32, stack.span))
             .collect()
     }
 }
