@@ -144,7 +144,7 @@ impl TickScale {
         let magnitude = since_anchor.unsigned_abs();
         let ns = magnitude
             .wrapping_mul(whole as u64)
-            .wrapping_add((u128::from(magnitude) * u128::from(fraction) >> 64) as u64)
+            .wrapping_add(((u128::from(magnitude) * u128::from(fraction)) >> 64) as u64)
             as i64;
         let ns = if since_anchor < 0 {
             ns.wrapping_neg()
