@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 /// Values in the order pushed, stored only once two differ.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum OneValueOr<T> {
     /// `len` copies of `value` (none yet when `len` is 0).
     Same {
@@ -15,6 +15,9 @@ pub(crate) enum OneValueOr<T> {
         value: T,
         /// How many times it was pushed.
         len: usize,
+        /// Values to make room for once they are stored
+        /// ([`reserve`](OneValueOr::reserve)).
+        capacity: usize,
     },
     /// Every value.
     Values(Vec<T>),
@@ -25,6 +28,7 @@ impl<T: Copy + PartialEq + Default> Default for OneValueOr<T> {
         OneValueOr::Same {
             value: T::default(),
             len: 0,
+            capacity: 0,
         }
     }
 }
@@ -32,39 +36,51 @@ impl<T: Copy + PartialEq + Default> Default for OneValueOr<T> {
 impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     /// `len` copies of `value`.
     pub(crate) fn repeat(value: T, len: usize) -> Self {
-        OneValueOr::Same { value, len }
-    }
-
-    /// Appends `v`; the first value that differs stores them all, with room
-    /// for `room` more.
-    #[inline]
-    pub(crate) fn push(&mut self, v: T, room: usize) {
-        match self {
-            OneValueOr::Values(values) => values.push(v),
-            OneValueOr::Same { value, len } if *value == v || *len == 0 => {
-                *value = v;
-                *len += 1;
-            }
-            OneValueOr::Same { .. } => self.store(v, room),
+        OneValueOr::Same {
+            value,
+            len,
+            capacity: 0,
         }
     }
 
-    /// Stores the repeated value's copies and then `v`, with room for
-    /// `room` more (once per column at most).
+    /// Appends `v`; the first value that differs stores them all.
+    #[inline]
+    pub(crate) fn push(&mut self, v: T) {
+        match self {
+            OneValueOr::Values(values) => values.push(v),
+            OneValueOr::Same { value, len, .. } if *value == v || *len == 0 => {
+                *value = v;
+                *len += 1;
+            }
+            OneValueOr::Same { .. } => self.store(v),
+        }
+    }
+
+    /// Stores the repeated value's copies and then `v`, with the room
+    /// reserved (once per column at most).
     #[cold]
-    fn store(&mut self, v: T, room: usize) {
-        if let OneValueOr::Same { value, len } = *self {
-            let mut values = Vec::with_capacity(len + 1 + room);
+    fn store(&mut self, v: T) {
+        if let OneValueOr::Same {
+            value,
+            len,
+            capacity,
+        } = *self
+        {
+            let mut values = Vec::with_capacity(capacity.max(len + 1));
             values.resize(len, value);
             values.push(v);
             *self = OneValueOr::Values(values);
         }
     }
 
-    /// Room for `more` values, if stored.
+    /// Room for `more` values beyond those pushed: made now if stored,
+    /// else when they come to be stored.
     pub(crate) fn reserve(&mut self, more: usize) {
-        if let OneValueOr::Values(values) = self {
-            values.reserve(more);
+        match self {
+            OneValueOr::Values(values) => values.reserve(more),
+            OneValueOr::Same { len, capacity, .. } => {
+                *capacity = (*capacity).max(len.saturating_add(more));
+            }
         }
     }
 
@@ -81,7 +97,7 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     /// even if the stored values happen to be equal, and when empty).
     pub(crate) fn repeated(&self) -> Option<T> {
         match self {
-            OneValueOr::Same { value, len } if *len > 0 => Some(*value),
+            OneValueOr::Same { value, len, .. } if *len > 0 => Some(*value),
             _ => None,
         }
     }
@@ -90,7 +106,7 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     /// what a chunk of `len` values is cut from.
     pub(crate) fn chunk_source(&self, len: usize) -> Cow<'_, [T]> {
         match self {
-            OneValueOr::Same { value, len: n } => Cow::Owned(vec![*value; len.min(*n)]),
+            OneValueOr::Same { value, len: n, .. } => Cow::Owned(vec![*value; len.min(*n)]),
             OneValueOr::Values(values) => Cow::Borrowed(values),
         }
     }
@@ -99,7 +115,7 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     #[cfg(test)]
     pub(crate) fn into_vec(self) -> Vec<T> {
         match self {
-            OneValueOr::Same { value, len } => vec![value; len],
+            OneValueOr::Same { value, len, .. } => vec![value; len],
             OneValueOr::Values(values) => values,
         }
     }
@@ -112,14 +128,18 @@ mod tests {
     #[test]
     fn stores_nothing_until_a_second_value_and_keeps_the_order() {
         let mut c = OneValueOr::default();
+        c.reserve(10);
         for _ in 0..3 {
-            c.push(7u32, 0);
+            c.push(7u32);
         }
-        assert_eq!(c, OneValueOr::repeat(7, 3));
         assert_eq!(c.repeated(), Some(7));
-        c.push(9, 10);
-        c.push(7, 0);
+        c.push(9);
+        c.push(7);
         assert_eq!(c.repeated(), None);
+        let OneValueOr::Values(values) = &c else {
+            panic!("stored")
+        };
+        assert!(values.capacity() >= 10, "the room reserved before");
         assert_eq!(
             (0..5).map(|i| c.get(i)).collect::<Vec<_>>(),
             [7, 7, 7, 9, 7]

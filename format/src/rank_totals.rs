@@ -52,8 +52,6 @@ pub fn header(path: &Path) -> io::Result<StreamHeader> {
 pub fn totals(path: &Path) -> io::Result<RankTotals> {
     let mut reader = StreamReader::open(path)?;
     let mut frame = Frame::default();
-    let mut names: BTreeMap<u32, String> = BTreeMap::new();
-    let mut thread_names = BTreeMap::new();
     let mut per_region: Vec<(RegionStats, u64, Vec<i64>)> = Vec::new();
     let mut counters = RankCounters::default();
     let grow = |per_region: &mut Vec<(RegionStats, u64, Vec<i64>)>, i: usize| {
@@ -63,8 +61,6 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
     };
     while reader.next_frame(&mut frame)? {
         let scale = reader.header()?.scale;
-        names.extend(frame.names.drain(..));
-        thread_names.extend(frame.threads.drain(..));
         for e in &frame.events {
             let i = e.region as usize;
             grow(&mut per_region, i);
@@ -83,6 +79,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         }
     }
     let header = reader.header()?;
+    let names = reader.take_names();
     let regions = per_region
         .into_iter()
         .enumerate()
@@ -93,6 +90,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
             (stats.calls > 0).then(|| RegionTotals {
                 id: id as u32,
                 name: names
+                    .regions
                     .get(&(id as u32))
                     .cloned()
                     .unwrap_or_else(|| format!("region#{id}")),
@@ -104,7 +102,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
     Ok(RankTotals {
         header,
         regions,
-        thread_names,
+        thread_names: names.threads,
         counters,
         unread_bytes: reader.unread_bytes(),
     })

@@ -39,6 +39,7 @@
 //!   events not written;
 //! - `END`: the stream was closed by finalize.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::hint::select_unpredictable;
 use std::io::{self, BufReader, Read, Write};
@@ -505,6 +506,17 @@ pub struct StreamReader {
     stopped: bool,
     /// The first intact frame's header.
     header: Option<StreamHeader>,
+    /// What the intact frames so far named.
+    names: StreamNames,
+}
+
+/// The region and thread names a stream's frames give, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamNames {
+    /// Region names by region id.
+    pub regions: BTreeMap<u32, String>,
+    /// Thread names by thread index (named threads only).
+    pub threads: BTreeMap<u32, String>,
 }
 
 impl StreamReader {
@@ -534,6 +546,7 @@ impl StreamReader {
             payload: Vec::new(),
             stopped: false,
             header: None,
+            names: StreamNames::default(),
         })
     }
 
@@ -576,8 +589,20 @@ impl StreamReader {
         if self.intact == HEADER_LINE.len() as u64 {
             self.header = frame.header;
         }
+        self.names.regions.extend(frame.names.iter().cloned());
+        self.names.threads.extend(frame.threads.iter().cloned());
         self.intact += (FRAME_HEAD + len) as u64;
         Ok(true)
+    }
+
+    /// The region and thread names of the intact frames read so far.
+    pub fn names(&self) -> &StreamNames {
+        &self.names
+    }
+
+    /// Takes the names out of the reader (for after the last frame).
+    pub fn take_names(&mut self) -> StreamNames {
+        std::mem::take(&mut self.names)
     }
 
     /// The stream's header, which its first frame carries: an error if no

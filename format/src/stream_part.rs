@@ -63,13 +63,10 @@ impl StreamCalls {
         let identity = input.shift.is_identity();
         while reader.next_frame(&mut frame)? {
             let scale = reader.header()?.scale;
-            calls.names.extend(frame.names.drain(..));
-            calls.thread_names.extend(frame.threads.drain(..));
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
             calls.untimed.extend(untimed.map(|&(region, _)| region));
             let n = frame.events.len();
-            let mut room = calls.starts.capacity() - calls.starts.len();
-            if room < n {
+            if calls.starts.capacity() - calls.starts.len() < n {
                 // A stream's frames are alike: room for the calls its bytes
                 // hold at the rate of those read so far, and a sixteenth
                 // more, never more than a call per bit left.
@@ -84,7 +81,6 @@ impl StreamCalls {
                 calls.threads.reserve(more);
                 calls.starts.reserve(more);
                 calls.ends.reserve(more);
-                room = more;
             }
             let to_ns = |ticks| {
                 let t = scale.to_ns(ticks);
@@ -97,14 +93,16 @@ impl StreamCalls {
             for e in &frame.events {
                 let (start, end) = (to_ns(e.start), to_ns(e.end));
                 calls.count(e.region);
-                calls.regions.push(e.region, room);
-                calls.threads.push(e.thread, room);
+                calls.regions.push(e.region);
+                calls.threads.push(e.thread);
                 calls.starts.push(start);
                 calls.ends.push(end);
                 calls.stacks.take(e.thread, &calls.starts, &calls.ends);
             }
         }
         reader.header()?;
+        let names = reader.take_names();
+        (calls.names, calls.thread_names) = (names.regions, names.threads);
         Ok(calls)
     }
 

@@ -202,8 +202,6 @@ pub(crate) fn write_rank(
 ) -> Result<RankTotals, RankWriteError> {
     let mut reader = StreamReader::open(stream)?;
     let mut frame = Frame::default();
-    let mut names = BTreeMap::new();
-    let mut thread_names = BTreeMap::new();
     let mut counters = RankCounters::default();
     let mut buffers: Vec<RegionBuffer> = Vec::new();
     // Region groups made during the pass (for a region's first full chunk)
@@ -213,8 +211,6 @@ pub(crate) fn write_rank(
     let mut writer = ChunkWriter::default();
     while reader.next_frame(&mut frame)? {
         let scale = reader.header()?.scale;
-        names.extend(frame.names.drain(..));
-        thread_names.extend(frame.threads.drain(..));
         if let Some(c) = frame.counters {
             counters = c;
         }
@@ -229,7 +225,7 @@ pub(crate) fn write_rank(
             if b.threads.len() == CHUNK {
                 let groups = RegionGroups {
                     regions: regions.clone(),
-                    names: &names,
+                    names: &reader.names().regions,
                 };
                 let id = e.region;
                 let mut make = || -> hdf5::Result<Group> {
@@ -242,9 +238,10 @@ pub(crate) fn write_rank(
         }
     }
     let header = reader.header()?;
+    let names = reader.take_names();
     let groups = RegionGroups {
         regions,
-        names: &names,
+        names: &names.regions,
     };
     let mut totals = Vec::new();
     for (id, b) in buffers.iter_mut().enumerate() {
@@ -273,6 +270,7 @@ pub(crate) fn write_rank(
     for (name, value) in counters.as_attributes() {
         attrs::write_i64(group, name, value)?;
     }
+    let thread_names = names.threads;
     if !thread_names.is_empty() {
         let json = serde_json::to_string(&thread_names).unwrap_or_default();
         attrs::write_str(group, "thread_names", &json)?;

@@ -13,8 +13,6 @@ use crate::stream::{Frame, StreamReader};
 pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
     let mut reader = StreamReader::open(path).map_err(|e| e.to_string())?;
     let mut frame = Frame::default();
-    let mut names: BTreeMap<u32, String> = BTreeMap::new();
-    let mut thread_names: BTreeMap<u32, String> = BTreeMap::new();
     let mut events: Vec<Events> = Vec::new();
     let mut finished = false;
     let mut counters = None;
@@ -30,8 +28,6 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
     };
     while reader.next_frame(&mut frame).map_err(|e| e.to_string())? {
         let scale = reader.header().map_err(|e| e.to_string())?.scale;
-        names.extend(frame.names.drain(..));
-        thread_names.extend(frame.threads.drain(..));
         for e in &frame.events {
             let i = slot(&mut events, e.region);
             let r = &mut events[i];
@@ -68,12 +64,14 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
     if !finished {
         damage.push(Damage::Unfinished);
     }
+    let names = reader.take_names();
     let regions = events
         .into_iter()
         .enumerate()
         .filter(|(_, e)| e.calls() > 0)
         .map(|(id, e)| RegionData {
             name: names
+                .regions
                 .get(&(id as u32))
                 .cloned()
                 .unwrap_or_else(|| format!("region#{id}")),
@@ -88,7 +86,8 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         ranks: vec![header.rank],
         regions,
         damage,
-        thread_names: thread_names
+        thread_names: names
+            .threads
             .into_iter()
             .map(|(thread, name)| ((header.rank, thread), name))
             .collect(),
