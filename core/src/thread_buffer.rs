@@ -92,12 +92,14 @@ pub struct RingCounters {
     pub blocked_ns: AtomicU64,
 }
 
-/// The ends of a ring's [`Record::LONG`] calls, oldest first: pushed by the
-/// producer before it commits the record, popped by the reader as it reads
-/// the record. At most one entry per record in the ring, so bounded by the
-/// ring's capacity; its lock is taken once per long call (one that lasts
-/// more than a second), never on the common path.
-type LongEnds = Arc<Mutex<VecDeque<Ticks>>>;
+/// The (start, end) of a ring's [`Record::LONG`] calls, oldest first:
+/// pushed by the producer before it commits the record, popped by the
+/// reader as it reads the record. At most one entry per record in the
+/// ring, so bounded by the ring's capacity; its lock is taken once per long
+/// call (one that lasts 2³² − 1 ticks or more, over a second, or that ends
+/// at a lower tick reading than it started, as on a core whose TSC lags),
+/// never on the common path.
+type LongEnds = Arc<Mutex<VecDeque<(Ticks, Ticks)>>>;
 
 /// The producer half of a thread's ring, kept in thread-local storage.
 pub struct ThreadBuffer {
@@ -126,14 +128,16 @@ pub struct RingReader {
 /// Gives the end of each drained record: handed to
 /// [`RingReader::drain`]'s sink beside the records.
 pub struct CallEnds<'a> {
-    long_ends: &'a Mutex<VecDeque<Ticks>>,
+    long_ends: &'a Mutex<VecDeque<(Ticks, Ticks)>>,
 }
 
 impl CallEnds<'_> {
     /// The tick reading at `record`'s exit. For a [`Record::LONG`] call
-    /// this takes its end from beside the ring, so the sink asks for the
-    /// end of every long call it is handed, once each, in order (asking
-    /// for every record's end does that).
+    /// this takes its end from beside the ring: ask for the end of each
+    /// long call once, in the order drained (asking for every record's
+    /// end does that). A long call skipped is dropped from beside the ring
+    /// when a later one is asked for; a long call asked for again, whose
+    /// end is gone, is given its start (0 ticks long).
     #[inline(always)]
     pub fn end(&self, record: &Record) -> Ticks {
         if record.duration != Record::LONG {
@@ -142,16 +146,22 @@ impl CallEnds<'_> {
         self.long_end(record)
     }
 
+    /// Pops the ends up to `record`'s (matched by its start), or none if
+    /// its end is not there.
     #[cold]
     #[inline(never)]
     fn long_end(&self, record: &Record) -> Ticks {
-        let end = self
+        let mut ends = self
             .long_ends
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        debug_assert!(end.is_some(), "a long call's end was asked for twice");
-        end.unwrap_or(record.start)
+            .unwrap_or_else(PoisonError::into_inner);
+        match ends.iter().position(|&(start, _)| start == record.start) {
+            Some(at) => ends
+                .drain(..=at)
+                .next_back()
+                .map_or(record.start, |(_, end)| end),
+            None => record.start,
+        }
     }
 }
 
@@ -295,12 +305,14 @@ impl ThreadBuffer {
         self.long_ends
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(end);
-        self.write_record(Record {
+            .push_back((start, end));
+        let written = self.write_record(Record {
             start,
             duration: Record::LONG,
             region,
-        })
+        });
+        debug_assert!(written, "a free slot was checked for");
+        written
     }
 
     /// Writes `record` into the ring's next free slot, field by field from
@@ -448,7 +460,28 @@ mod tests {
         push(&mut producer, 0);
         push(&mut producer, 1);
         producer.signal.finish();
-        push(&mut producer, 2); // full and finished: counted, not waited for
+        push(&mut producer, 4); // full and finished: counted, not waited for
         assert_eq!(reader.counters().dropped.load(Ordering::Relaxed), 1);
+        let ends = reader.long_ends.lock().unwrap();
+        assert_eq!(*ends, [call(1)], "only the long call written keeps its end");
+    }
+
+    #[test]
+    fn a_long_call_skipped_or_asked_for_twice_leaves_the_others_right() {
+        let (mut producer, mut reader) = ring(8, OverflowPolicy::Drop);
+        for seq in [1, 0, 4, 7] {
+            push(&mut producer, seq); // 1, 4 and 7 are long
+        }
+        let mut ends = Vec::new();
+        reader.drain(|records, call_ends| {
+            // Skips the first long call, asks for the second twice.
+            for r in &records[2..] {
+                ends.push(call_ends.end(r));
+                ends.push(call_ends.end(r));
+            }
+        });
+        let [(_, end_4), (_, end_7)] = [call(4), call(7)];
+        assert_eq!(ends, [end_4, 4, end_7, 7]);
+        assert!(reader.long_ends.lock().unwrap().is_empty());
     }
 }

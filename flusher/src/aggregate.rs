@@ -218,8 +218,9 @@ impl ThreadSlots {
 
 /// Ticks → ns for durations as one multiply: ns per tick in 16.48 fixed
 /// point. Within 1 ns of the stream reader's conversion of the call's two
-/// ends ([`TickScale::to_ns`]), without its two float round trips. A call
-/// ending before it started (a clock stepping back) lasts 0 ns.
+/// ends ([`TickScale::to_ns`]), with one multiply where that takes two
+/// 128-bit ones. A call ending before it started (a clock stepping back)
+/// lasts 0 ns.
 #[derive(Clone, Copy)]
 struct TicksToNs {
     per_tick: u64,

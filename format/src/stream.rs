@@ -115,9 +115,9 @@ impl TickScale {
     /// `ticks` in CLOCK_MONOTONIC ns: the ticks since the anchor times
     /// `ns_per_tick` taken exactly (its whole part, and its fraction to 64
     /// bits, as 128-bit integer products), truncated toward the anchor, so
-    /// within 1 ns of the clock's own 128-bit scaling at any distance from
-    /// the anchor. A scale that is not a positive finite number converts
-    /// every reading to `anchor_ns`.
+    /// within 1 ns of the clock's own 128-bit scaling; a distance from the
+    /// anchor past `i64::MAX` ns is `i64::MAX` ns. A scale that is not a
+    /// positive finite number converts every reading to `anchor_ns`.
     ///
     /// Integers rather than one float multiply, which rounds the product
     /// before truncating it (off by 1 ns for about one reading in a
@@ -142,16 +142,11 @@ impl TickScale {
         // lose no bits of a float whose lowest bit is 2^-64 or more.
         let fraction = ((per_tick - whole) * 2f64.powi(64)) as u64;
         let since_anchor = ticks.wrapping_sub(self.anchor_ticks) as i64;
-        let magnitude = since_anchor.unsigned_abs();
-        let ns = magnitude
-            .wrapping_mul(whole as u64)
-            .wrapping_add(((u128::from(magnitude) * u128::from(fraction)) >> 64) as u64)
-            as i64;
-        let ns = if since_anchor < 0 {
-            ns.wrapping_neg()
-        } else {
-            ns
-        };
+        let magnitude = u128::from(since_anchor.unsigned_abs());
+        let ns = (magnitude.saturating_mul(whole as u128))
+            .saturating_add((magnitude * u128::from(fraction)) >> 64)
+            .min(i64::MAX as u128) as i64;
+        let ns = if since_anchor < 0 { -ns } else { ns };
         self.anchor_ns.wrapping_add(ns)
     }
 }
@@ -922,6 +917,21 @@ mod tests {
     }
 
     #[test]
+    fn distances_past_the_range_of_nanoseconds_saturate() {
+        let scale = |ns_per_tick| TickScale {
+            anchor_ticks: 1 << 63,
+            anchor_ns: 0,
+            ns_per_tick,
+        };
+        assert_eq!(scale(2.5).to_ns((1 << 63) + (1 << 62)), i64::MAX);
+        assert_eq!(scale(2.5).to_ns(1 << 62), -i64::MAX);
+        assert_eq!(scale(2.5).to_ns(0), -i64::MAX, "i64::MIN ticks away");
+        assert_eq!(scale(1e30).to_ns((1 << 63) + 5), i64::MAX);
+        assert_eq!(scale(1e30).to_ns((1 << 63) - 5), -i64::MAX);
+        assert_eq!(scale(1e30).to_ns(1 << 63), 0);
+    }
+
+    #[test]
     fn a_scale_that_is_not_a_positive_number_converts_to_the_anchor() {
         for ns_per_tick in [f64::NAN, f64::INFINITY, -1.0, 0.0] {
             let scale = TickScale {
@@ -1183,6 +1193,37 @@ mod tests {
         std::fs::write(&path, b"scope-profiler stream 9\n").unwrap();
         let err = StreamReader::open(&path).err().unwrap().to_string();
         assert!(err.contains("upgrade"), "{err}");
+    }
+
+    #[test]
+    fn the_reader_keeps_the_names_of_intact_frames_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_0.sps");
+        let mut w = StreamWriter::create(&path).unwrap();
+        let mut enc = FrameEncoder::default();
+        enc.header(&StreamHeader {
+            rank: 0,
+            time_trace: true,
+            scale: SCALE,
+        });
+        enc.names([(0, "first"), (1, "a/b")].into_iter());
+        enc.thread(2, "io");
+        w.append(enc.take()).unwrap();
+        enc.names([(2, "later")].into_iter());
+        w.append(enc.take()).unwrap();
+        enc.names([(3, "torn")].into_iter());
+        enc.thread(5, "torn");
+        let torn = enc.take();
+        w.append(&torn[..torn.len() - 1]).unwrap();
+        drop(w);
+        let mut reader = StreamReader::open(&path).unwrap();
+        let mut frame = Frame::default();
+        while reader.next_frame(&mut frame).unwrap() {}
+        let names = reader.take_names();
+        let regions: Vec<(u32, &str)> = names.regions.iter().map(|(i, n)| (*i, &**n)).collect();
+        assert_eq!(regions, [(0, "first"), (1, "a/b"), (2, "later")]);
+        assert_eq!(names.threads, BTreeMap::from([(2, "io".to_string())]));
+        assert_eq!(*reader.names(), StreamNames::default(), "taken out");
     }
 
     #[test]
