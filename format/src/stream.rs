@@ -1199,30 +1199,26 @@ mod tests {
     fn the_reader_keeps_the_names_of_intact_frames_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rank_0.sps");
-        let mut w = StreamWriter::create(&path).unwrap();
+        write_stream(&path, 0, 0);
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         let mut enc = FrameEncoder::default();
-        enc.header(&StreamHeader {
-            rank: 0,
-            time_trace: true,
-            scale: SCALE,
-        });
-        enc.names([(0, "first"), (1, "a/b")].into_iter());
-        enc.thread(2, "io");
-        w.append(enc.take()).unwrap();
         enc.names([(2, "later")].into_iter());
-        w.append(enc.take()).unwrap();
+        w.write_all(enc.take()).unwrap();
         enc.names([(3, "torn")].into_iter());
         enc.thread(5, "torn");
         let torn = enc.take();
-        w.append(&torn[..torn.len() - 1]).unwrap();
+        w.write_all(&torn[..torn.len() - 1]).unwrap();
         drop(w);
         let mut reader = StreamReader::open(&path).unwrap();
         let mut frame = Frame::default();
         while reader.next_frame(&mut frame).unwrap() {}
         let names = reader.take_names();
         let regions: Vec<(u32, &str)> = names.regions.iter().map(|(i, n)| (*i, &**n)).collect();
-        assert_eq!(regions, [(0, "first"), (1, "a/b"), (2, "later")]);
-        assert_eq!(names.threads, BTreeMap::from([(2, "io".to_string())]));
+        assert_eq!(regions, [(0, "a/b"), (1, "ünï"), (2, "later")]);
+        assert_eq!(names.threads, BTreeMap::from([(3, "worker-3".to_string())]));
         assert_eq!(*reader.names(), StreamNames::default(), "taken out");
     }
 
