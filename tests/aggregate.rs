@@ -111,10 +111,9 @@ fn slow_calls_are_kept_with_exact_start_and_end_and_fast_ones_only_counted() {
     let kept = &step.per_rank[&0];
     assert_eq!(kept.starts.len(), 1, "only the slow call is kept");
     let (start, end) = (kept.starts[0], kept.ends[0]);
-    // Ticks become CLOCK_MONOTONIC ns at the rate calibrated at setup,
-    // which is off by a few ppm (docs/mpi.md, "Clock rate"): 10 µs and
-    // 10 ppm of the call's span are allowed.
-    let slack = 10_000 + (after - before) / 100_000;
+    // The conversion's error at setup (the calibration's anchor) is left,
+    // a few µs; its rate's few ppm (docs/mpi.md, "Clock rate") are not.
+    let slack = 10_000;
     assert!(
         before - slack <= start && start < end && end <= after + slack,
         "{before} <= {start} < {end} <= {after} (± {slack})"
@@ -123,9 +122,17 @@ fn slow_calls_are_kept_with_exact_start_and_end_and_fast_ones_only_counted() {
         end - start >= inside.max(40_000_000) - slack,
         "{inside} ns inside"
     );
-    // The kept call is the longest one counted (its duration converted
-    // from ticks once, not from its two ends: within 1 ns).
-    assert!((step.stats().max_ns - (end - start)).abs() <= 1);
+    // The kept call is the longest one counted: its duration converted
+    // from ticks once, at the rate calibrated at setup, within 1 ns of its
+    // two ends' difference but for the rate's correction in their shift
+    // (a few ppm; up to 117 ppm seen with the VM's two cores busy).
+    let rate = (end - start) / 1_000;
+    let max_ns = step.stats().max_ns;
+    assert!(
+        (max_ns - (end - start)).abs() <= 1 + rate,
+        "{max_ns} vs {}",
+        end - start
+    );
     let io = data.region("io").unwrap();
     assert_eq!(io.per_rank[&0].starts.len(), 5, "every io call is kept");
     assert_eq!(io.stats().calls, 5);

@@ -164,6 +164,16 @@ pub struct DrainSettings {
     pub aggregate: Option<KeepRule>,
 }
 
+/// The stream's tick scale for `calibration`: what readers convert its
+/// ticks with.
+pub(crate) fn tick_scale(calibration: &Calibration) -> TickScale {
+    TickScale {
+        anchor_ticks: calibration.anchor_ticks(),
+        anchor_ns: calibration.anchor_ns(),
+        ns_per_tick: calibration.ns_per_tick(),
+    }
+}
+
 impl Flusher {
     /// Starts the flusher thread for `session`.
     pub fn start(session: Arc<Session>, settings: DrainSettings) -> std::io::Result<Flusher> {
@@ -188,11 +198,7 @@ impl Flusher {
         let header = StreamHeader {
             rank,
             time_trace: session.config().time_trace,
-            scale: TickScale {
-                anchor_ticks: calibration.anchor_ticks(),
-                anchor_ns: calibration.anchor_ns(),
-                ns_per_tick: calibration.ns_per_tick(),
-            },
+            scale: tick_scale(&calibration),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut encoder = FrameEncoder::default();

@@ -369,7 +369,10 @@ impl Table {
             let id = self.region_id(name);
             let offset = events.len() as u64;
             let count = match calls_of.get(name) {
-                Some(e) => append_calls(events, e, |t| input.shift.apply(t))?,
+                Some(e) => {
+                    let shift = input.shift.line();
+                    append_calls(events, e, |t| shift.apply(t))?
+                }
                 None => 0,
             };
             let i = &mut self.index;

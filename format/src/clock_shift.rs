@@ -47,15 +47,19 @@ impl ClockShift {
 
     /// `t` (this rank's clock) on rank 0's clock.
     pub fn apply(&self, t: i64) -> i64 {
+        self.line().apply(t)
+    }
+
+    /// The shift as a line, its slope divided out once: for shifting many
+    /// timestamps.
+    pub fn line(&self) -> ShiftLine {
         let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
-        let offset = if dt <= 0.0 {
-            self.setup.offset_ns as f64
-        } else {
-            let f = (t - self.setup.at_ns) as f64 / dt;
-            self.setup.offset_ns as f64
-                + f * (self.finalize.offset_ns - self.setup.offset_ns) as f64
-        };
-        t - offset.round() as i64
+        let rise = (self.finalize.offset_ns - self.setup.offset_ns) as f64;
+        ShiftLine {
+            at_ns: self.setup.at_ns,
+            offset_ns: self.setup.offset_ns as f64,
+            slope: if dt <= 0.0 { 0.0 } else { rise / dt },
+        }
     }
 
     /// Whether [`apply`](Self::apply) leaves every timestamp as it is
@@ -67,5 +71,23 @@ impl ClockShift {
     /// The largest round trip of the two measurements, ns.
     pub fn rtt_ns(&self) -> i64 {
         self.setup.rtt_ns.max(self.finalize.rtt_ns)
+    }
+}
+
+/// A [`ClockShift`] ready to apply: the offset at the setup measurement
+/// and its change per ns.
+#[derive(Clone, Copy, Debug)]
+pub struct ShiftLine {
+    at_ns: i64,
+    offset_ns: f64,
+    slope: f64,
+}
+
+impl ShiftLine {
+    /// `t` (this rank's clock) on rank 0's clock: a multiply and a round.
+    #[inline]
+    pub fn apply(&self, t: i64) -> i64 {
+        let offset = self.offset_ns + t.wrapping_sub(self.at_ns) as f64 * self.slope;
+        t.wrapping_sub(offset.round() as i64)
     }
 }

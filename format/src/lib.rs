@@ -59,7 +59,7 @@ mod strings;
 mod tree;
 mod vlen;
 
-pub use clock_shift::{ClockOffset, ClockShift};
+pub use clock_shift::{ClockOffset, ClockShift, ShiftLine};
 pub use columns::EventColumns;
 pub use error::WriteError;
 pub use hdf5;

@@ -54,8 +54,8 @@ impl RankInput {
     /// without arithmetic, when the rank's offsets are zero (rank 0, a
     /// serial run, ranks sharing a node's clock).
     fn to_reference(&self) -> impl Fn(i64) -> i64 + Sync + '_ {
-        let identity = self.shift.is_identity();
-        move |t| if identity { t } else { self.shift.apply(t) }
+        let (identity, line) = (self.shift.is_identity(), self.shift.line());
+        move |t| if identity { t } else { line.apply(t) }
     }
 }
 

@@ -60,7 +60,7 @@ impl StreamCalls {
             counts: Some(Vec::new()),
             ..StreamCalls::default()
         };
-        let identity = input.shift.is_identity();
+        let (identity, shift) = (input.shift.is_identity(), input.shift.line());
         while reader.next_frame(&mut frame)? {
             let scale = reader.header()?.scale;
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
@@ -87,7 +87,7 @@ impl StreamCalls {
                 if identity {
                     t
                 } else {
-                    input.shift.apply(t)
+                    shift.apply(t)
                 }
             };
             for e in &frame.events {

@@ -8,18 +8,19 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scope_profiler_core::clock;
+use scope_profiler_core::{clock, Calibration};
 use scope_profiler_format::aggregate::RankAggregate;
 use scope_profiler_format::columnar::{self, PartDescription, RankPart, Threads};
 use scope_profiler_format::merged::{self, write_merged, OutputSchema, RankInput};
 use scope_profiler_format::metadata::{hostname, RunFacts};
 use scope_profiler_format::rank_totals::{self, RankTotals};
-use scope_profiler_format::{stream, ClockOffset, ClockShift, WriteError};
+use scope_profiler_format::stream::{self, TickScale};
+use scope_profiler_format::{ClockOffset, ClockShift, WriteError};
 use tempfile::TempDir;
 
 use super::Running;
 use crate::config::Config;
-use crate::drain::FlushOutcome;
+use crate::drain::{tick_scale, FlushOutcome};
 use crate::error::{Error, FinalizeError, ParallelError, Result};
 use crate::ranks::RankContext;
 use crate::report::{pool, RankReport};
@@ -36,6 +37,7 @@ impl Running {
             run_dir,
             owned_dir,
             setup_clock,
+            calibration,
             start_time_ns,
         } = self;
         let outcome = flusher.finish()?;
@@ -77,7 +79,14 @@ impl Running {
         if let Err(e) = ranks.barrier(timeout) {
             return Err(keep(owned_dir, e.into()));
         }
-        let finalize_clock = ranks.measure_clock();
+        // A (ticks, ns) pair read together, the closest of five (as at
+        // setup): one preempted read would be off by the preemption.
+        let now = Calibration::take();
+        let finalize_clock = with_conversion_error(
+            ranks.measure_clock(),
+            tick_scale(&calibration),
+            (now.anchor_ticks(), now.anchor_ns()),
+        );
         let clocks = [setup_clock, finalize_clock];
         let mut part = None;
         let mut rank_file = outcome
@@ -181,6 +190,24 @@ impl Running {
 }
 
 /// Says on stderr what this rank recorded but could not keep.
+/// `measured` with the error of this rank's tick conversion added to its
+/// offset, given a (tick, CLOCK_MONOTONIC ns) reading taken together now:
+/// the stream's timestamps are ticks converted by `scale`, at the rate
+/// calibrated at setup, a few ppm off CLOCK_MONOTONIC, so by finalize they
+/// are ahead of (or behind) the rank's clock by that much. The shift, a
+/// line between the setup and finalize offsets, then undoes the rate's
+/// error along with the ranks' offsets.
+fn with_conversion_error(
+    measured: ClockOffset,
+    scale: TickScale,
+    (ticks, now_ns): (u64, i64),
+) -> ClockOffset {
+    ClockOffset {
+        offset_ns: measured.offset_ns + scale.to_ns(ticks).wrapping_sub(now_ns),
+        ..measured
+    }
+}
+
 fn warn_of_losses(rank: u32, outcome: &FlushOutcome) {
     let c = &outcome.counters;
     if c.open_regions_at_finalize > 0 {
@@ -661,4 +688,52 @@ fn say(mut line: String) {
     use std::io::Write;
     line.push('\n');
     let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock whose ticks are calibrated 3 ppm fast: with the error at
+    /// finalize in its offset, the shift puts every converted timestamp
+    /// back on CLOCK_MONOTONIC, on a rank 5 µs behind rank 0 as on rank 0.
+    #[test]
+    fn the_conversion_rate_error_is_undone_by_the_shift() {
+        let scale = TickScale {
+            anchor_ticks: 1_000,
+            anchor_ns: 50_000,
+            ns_per_tick: 1.000_003,
+        };
+        let true_ns = |ticks: u64| 50_000 + (ticks - 1_000) as i64;
+        let end_ticks = 1_000 + 10_000_000_000; // 10 s later
+        for rank_offset in [0, -5_000] {
+            let setup = ClockOffset {
+                at_ns: 50_000,
+                offset_ns: rank_offset,
+                rtt_ns: 0,
+            };
+            let measured = ClockOffset {
+                at_ns: true_ns(end_ticks) - rank_offset,
+                ..setup
+            };
+            let finalize = with_conversion_error(measured, scale, (end_ticks, true_ns(end_ticks)));
+            let error = finalize.offset_ns - rank_offset;
+            assert!((error - 30_000).abs() <= 1, "3 ppm of 10 s: {error}");
+            let shift = ClockShift { setup, finalize };
+            for ticks in [1_000, 2_500_000_000, 7_000_000_000, end_ticks] {
+                let on_rank_0 = true_ns(ticks) - rank_offset;
+                assert!(
+                    (shift.apply(scale.to_ns(ticks)) - on_rank_0).abs() <= 1,
+                    "{ticks} ticks on a rank {rank_offset} ns off"
+                );
+            }
+            let uncorrected = ClockShift {
+                setup,
+                finalize: measured,
+            };
+            let late =
+                uncorrected.apply(scale.to_ns(end_ticks)) - (true_ns(end_ticks) - rank_offset);
+            assert!(late >= 29_999, "without it the last call is {late} ns late");
+        }
+    }
 }

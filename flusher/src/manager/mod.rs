@@ -32,6 +32,8 @@ struct Running {
     owned_dir: Option<TempDir>,
     /// This rank's clock offset from rank 0's, measured at setup.
     setup_clock: ClockOffset,
+    /// Ticks → ns as the rank's stream converts them.
+    calibration: Calibration,
     /// When this rank's run started, on its own clock, ns.
     start_time_ns: i64,
 }
@@ -106,6 +108,7 @@ impl ProfileManager {
             run_dir,
             owned_dir,
             setup_clock,
+            calibration,
             start_time_ns: calibration.anchor_ns(),
         });
         Ok(())
