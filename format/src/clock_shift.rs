@@ -2,7 +2,9 @@
 //! on rank 0's clock. The merged file stores the raw offsets beside the
 //! shifted timestamps, so the shift can be undone.
 
-/// Offset of one rank's CLOCK_MONOTONIC from rank 0's, measured by ping-pong.
+/// Offset of one rank's clock from rank 0's CLOCK_MONOTONIC, measured by
+/// ping-pong; at finalize it also holds the error of the rank's tick
+/// conversion then, so that the [`ClockShift`] corrects the rate too.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ClockOffset {
     /// Rank 0's clock at the measurement, ns.
