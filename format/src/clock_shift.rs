@@ -2,6 +2,8 @@
 //! on rank 0's clock. The merged file stores the raw offsets beside the
 //! shifted timestamps, so the shift can be undone.
 
+use crate::stream::TickScale;
+
 /// Offset of one rank's clock from rank 0's CLOCK_MONOTONIC, measured by
 /// ping-pong; at finalize it also holds the error of the rank's tick
 /// conversion then, so that the [`ClockShift`] corrects the rate too.
@@ -52,6 +54,20 @@ impl ClockShift {
         self.line().apply(t)
     }
 
+    /// `scale` followed by this shift, as one scale: ticks straight to rank
+    /// 0's clock, within 2 ns of [`apply`](Self::apply) after
+    /// [`TickScale::to_ns`] (a shift is a line in time, and so in ticks), at
+    /// no cost per timestamp.
+    pub fn fold_into(&self, scale: TickScale) -> TickScale {
+        let line = self.line();
+        let anchor_offset = line.offset_ns + (scale.anchor_ns - line.at_ns) as f64 * line.slope;
+        TickScale {
+            anchor_ticks: scale.anchor_ticks,
+            anchor_ns: scale.anchor_ns.wrapping_sub(anchor_offset.round() as i64),
+            ns_per_tick: scale.ns_per_tick * (1.0 - line.slope),
+        }
+    }
+
     /// The shift as a line, its slope divided out once: for shifting many
     /// timestamps.
     pub fn line(&self) -> ShiftLine {
@@ -91,5 +107,44 @@ impl ShiftLine {
     pub fn apply(&self, t: i64) -> i64 {
         let offset = self.offset_ns + t.wrapping_sub(self.at_ns) as f64 * self.slope;
         t.wrapping_sub(offset.round() as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_folded_into_a_scale_converts_as_the_two_in_turn() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..200 {
+            let scale = TickScale {
+                anchor_ticks: rng.u64(1 << 40..1 << 50),
+                anchor_ns: rng.i64(1 << 40..1 << 52),
+                ns_per_tick: rng.f64() * 2.0 + 0.1,
+            };
+            let at_ns = scale.anchor_ns + rng.i64(-1_000_000..1_000_000);
+            let offset = |at_ns, offset_ns| ClockOffset {
+                at_ns,
+                offset_ns,
+                rtt_ns: 0,
+            };
+            let span = rng.i64(1_000_000_000..100_000_000_000);
+            let offsets = [0; 2].map(|_| rng.i64(-50_000_000..50_000_000));
+            let shift = ClockShift {
+                setup: offset(at_ns, offsets[0]),
+                finalize: offset(at_ns + span, offsets[1]),
+            };
+            let folded = shift.fold_into(scale);
+            for _ in 0..50 {
+                let ticks = scale.anchor_ticks.wrapping_add(rng.u64(..1 << 42));
+                let in_turn = shift.apply(scale.to_ns(ticks));
+                let diff = folded.to_ns(ticks) - in_turn;
+                assert!(
+                    diff.abs() <= 2,
+                    "{diff} ns off: {scale:?} {shift:?} {ticks}"
+                );
+            }
+        }
     }
 }

@@ -142,10 +142,12 @@ impl TickScale {
         // lose no bits of a float whose lowest bit is 2^-64 or more.
         let fraction = ((per_tick - whole) * 2f64.powi(64)) as u64;
         let since_anchor = ticks.wrapping_sub(self.anchor_ticks) as i64;
-        let magnitude = u128::from(since_anchor.unsigned_abs());
-        let ns = (magnitude.saturating_mul(whole as u128))
-            .saturating_add((magnitude * u128::from(fraction)) >> 64)
-            .min(i64::MAX as u128) as i64;
+        let magnitude = since_anchor.unsigned_abs();
+        let fraction_ns = ((u128::from(magnitude) * u128::from(fraction)) >> 64) as u64;
+        let ns = magnitude
+            .saturating_mul(whole as u64)
+            .saturating_add(fraction_ns)
+            .min(i64::MAX as u64) as i64;
         let ns = if since_anchor < 0 { -ns } else { ns };
         self.anchor_ns.wrapping_add(ns)
     }

@@ -60,9 +60,9 @@ impl StreamCalls {
             counts: Some(Vec::new()),
             ..StreamCalls::default()
         };
-        let (identity, shift) = (input.shift.is_identity(), input.shift.line());
         while reader.next_frame(&mut frame)? {
-            let scale = reader.header()?.scale;
+            // Ticks straight to rank 0's clock.
+            let scale = input.shift.fold_into(reader.header()?.scale);
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
             calls.untimed.extend(untimed.map(|&(region, _)| region));
             let n = frame.events.len();
@@ -82,16 +82,8 @@ impl StreamCalls {
                 calls.starts.reserve(more);
                 calls.ends.reserve(more);
             }
-            let to_ns = |ticks| {
-                let t = scale.to_ns(ticks);
-                if identity {
-                    t
-                } else {
-                    shift.apply(t)
-                }
-            };
             for e in &frame.events {
-                let (start, end) = (to_ns(e.start), to_ns(e.end));
+                let (start, end) = (scale.to_ns(e.start), scale.to_ns(e.end));
                 calls.count(e.region);
                 calls.regions.push(e.region);
                 calls.threads.push(e.thread);
