@@ -27,7 +27,7 @@ thread_local! {
 /// Only the pointer leaves `try_with`, so a caller's call stays in
 /// registers instead of passing through a closure's environment, where
 /// LLVM reloads it with wider loads than the stores that wrote it (see
-/// [`ThreadBuffer::write`]).
+/// `ThreadBuffer::write_record`).
 ///
 /// Dereferencing it is sound for the rest of the calling function: the slot
 /// lives until this thread's thread-locals are destroyed, which cannot begin

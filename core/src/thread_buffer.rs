@@ -319,10 +319,10 @@ impl ThreadBuffer {
     /// registers; false if the ring is full.
     ///
     /// Not `Producer::push`: it takes the record by value and copies it into
-    /// the slot through the stack, with a 16-byte load over two 8-byte
-    /// stores and an 8-byte load over a 4-byte one, which defeats
-    /// store-to-load forwarding; inside `tracing-subscriber`'s callbacks
-    /// that stall shows (`benches/tracing_paired.rs`, the `CallStart` row).
+    /// the slot through the stack, with loads wider than the stores that
+    /// wrote it, which defeats store-to-load forwarding; inside
+    /// `tracing-subscriber`'s callbacks that stall showed with the 24-byte
+    /// record (`benches/tracing_paired.rs`, the `CallStart` row).
     #[inline(always)]
     fn write_record(&mut self, record: Record) -> bool {
         let Ok(mut chunk) = self.producer.write_chunk_uninit(1) else {
