@@ -189,7 +189,6 @@ impl Running {
     }
 }
 
-/// Says on stderr what this rank recorded but could not keep.
 /// `measured` with the error of this rank's tick conversion added to its
 /// offset, given a (tick, CLOCK_MONOTONIC ns) reading taken together now:
 /// the stream's timestamps are ticks converted by `scale`, at the rate
@@ -208,6 +207,7 @@ fn with_conversion_error(
     }
 }
 
+/// Says on stderr what this rank recorded but could not keep.
 fn warn_of_losses(rank: u32, outcome: &FlushOutcome) {
     let c = &outcome.counters;
     if c.open_regions_at_finalize > 0 {
