@@ -80,12 +80,6 @@ impl ClockShift {
         }
     }
 
-    /// Whether [`apply`](Self::apply) leaves every timestamp as it is
-    /// (both offsets zero).
-    pub fn is_identity(&self) -> bool {
-        self.setup.offset_ns == 0 && self.finalize.offset_ns == 0
-    }
-
     /// The largest round trip of the two measurements, ns.
     pub fn rtt_ns(&self) -> i64 {
         self.setup.rtt_ns.max(self.finalize.rtt_ns)

@@ -49,16 +49,6 @@ pub struct RankInput {
     pub aggregate: Option<RankAggregate>,
 }
 
-impl RankInput {
-    /// `t` (this rank's clock, ns) on rank 0's clock; the identity,
-    /// without arithmetic, when the rank's offsets are zero (rank 0, a
-    /// serial run, ranks sharing a node's clock).
-    fn to_reference(&self) -> impl Fn(i64) -> i64 + Sync + '_ {
-        let (identity, line) = (self.shift.is_identity(), self.shift.line());
-        move |t| if identity { t } else { line.apply(t) }
-    }
-}
-
 /// Merges the ranks' streams into `file_path`: `/metadata` plus every
 /// rank's calls, timestamps shifted onto rank 0's clock. In schema 1 each
 /// rank group keeps its raw clock offsets (`clock_offset_*_ns`,
@@ -121,7 +111,7 @@ fn write_tree(
             .create_group(&format!("rank{}", input.rank))
             .map_err(&h5)?;
         let rank_totals =
-            tree::write_rank(&group, &input.path, input.to_reference()).map_err(|e| match e {
+            tree::write_rank(&group, &input.path, &input.shift).map_err(|e| match e {
                 RankWriteError::Hdf5(source) => h5(source),
                 RankWriteError::Stream(source) => WriteError::Stream {
                     path: input.path.clone(),
@@ -182,4 +172,82 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
+    use crate::{read_profile, ClockOffset};
+
+    #[test]
+    fn schemas_1_and_3_put_a_ranks_timestamps_on_rank_0s_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_1.sps");
+        let scale = TickScale {
+            anchor_ticks: 1 << 40,
+            anchor_ns: 5_000_000_000,
+            ns_per_tick: 0.384_615_4,
+        };
+        let mut writer = StreamWriter::create(&path).unwrap();
+        let mut encoder = FrameEncoder::default();
+        encoder.header(&StreamHeader {
+            rank: 1,
+            time_trace: true,
+            scale,
+        });
+        encoder.names([(0, "solve")].into_iter());
+        let calls: Vec<(u32, u64, u64)> = (0..1000u64)
+            .map(|i| {
+                (
+                    0,
+                    (1 << 40) + i * 3_000_000,
+                    (1 << 40) + i * 3_000_000 + 1_000 + i,
+                )
+            })
+            .collect();
+        encoder.events(0, &calls, |c| *c);
+        writer.append(encoder.take()).unwrap();
+        drop(writer);
+        // 40 µs behind rank 0 at setup, 70 µs at finalize 1.2 s later.
+        let offset = |at_ns, offset_ns| ClockOffset {
+            at_ns,
+            offset_ns,
+            rtt_ns: 0,
+        };
+        let shift = ClockShift {
+            setup: offset(4_900_000_000, 40_000),
+            finalize: offset(6_100_000_000, 70_000),
+        };
+        let input = RankInput {
+            rank: 1,
+            path,
+            shift,
+            hostname: "node".into(),
+            aggregate: None,
+        };
+        let facts = RunFacts {
+            start_time_ns: 4_900_000_000,
+            finalize_time_ns: 6_100_000_000,
+            mpi_size: 2,
+            counters: Vec::new(),
+            labels: Vec::new(),
+        };
+        for schema in [OutputSchema::Tree, OutputSchema::Columnar] {
+            let out = dir.path().join(format!("{schema:?}.h5"));
+            write_merged(&out, std::slice::from_ref(&input), &facts, schema).unwrap();
+            let read = read_profile(&out).unwrap();
+            let events = &read.regions[0].per_rank[&1];
+            assert_eq!(events.starts.len(), calls.len());
+            for (i, &(_, start, end)) in calls.iter().enumerate() {
+                for (got, ticks) in [(events.starts[i], start), (events.ends[i], end)] {
+                    let want = shift.apply(scale.to_ns(ticks));
+                    assert!(
+                        (got - want).abs() <= 2,
+                        "{schema:?}: call {i} at {got}, {want} on rank 0's clock"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,7 @@ use hdf5::{Dataset, Group};
 use crate::chunks::{self, ChunkValues, ChunkWriter, PendingChunk, CHUNK};
 use crate::rank_totals::{RankTotals, RegionTotals};
 use crate::stream::{Frame, RankCounters, StreamReader};
-use crate::{attrs, names, RegionStats};
+use crate::{attrs, names, ClockShift, RegionStats};
 
 /// Regions with fewer calls are written contiguous and unfiltered:
 /// compressing a few KB saves little, and each chunked dataset costs its
@@ -193,12 +193,12 @@ impl RegionGroups<'_> {
 
 /// Writes the calls of the stream at `stream` under `group` (as
 /// `regions/...`, plus the rank's counters and thread names as
-/// attributes), each timestamp mapped by `shift` after conversion to ns,
-/// and returns the stream's totals (statistics of the written times).
+/// attributes), its ticks converted straight to rank 0's clock (`shift`
+/// folded into the stream's tick scale), and returns the stream's totals (statistics of the written times).
 pub(crate) fn write_rank(
     group: &Group,
     stream: &Path,
-    shift: impl Fn(i64) -> i64,
+    shift: &ClockShift,
 ) -> Result<RankTotals, RankWriteError> {
     let mut reader = StreamReader::open(stream)?;
     let mut frame = Frame::default();
@@ -210,7 +210,8 @@ pub(crate) fn write_rank(
     let regions = group.create_group("regions")?;
     let mut writer = ChunkWriter::default();
     while reader.next_frame(&mut frame)? {
-        let scale = reader.header()?.scale;
+        // Ticks straight to rank 0's clock.
+        let scale = shift.fold_into(reader.header()?.scale);
         if let Some(c) = frame.counters {
             counters = c;
         }
@@ -219,8 +220,8 @@ pub(crate) fn write_rank(
         }
         for e in &frame.events {
             let b = buffer(&mut buffers, e.region);
-            b.starts.push(shift(scale.to_ns(e.start)));
-            b.ends.push(shift(scale.to_ns(e.end)));
+            b.starts.push(scale.to_ns(e.start));
+            b.ends.push(scale.to_ns(e.end));
             b.threads.push(e.thread);
             if b.threads.len() == CHUNK {
                 let groups = RegionGroups {
