@@ -20,7 +20,7 @@ use crate::columnar::RankPart;
 use crate::lanes::is_lifetime;
 use crate::merged::RankInput;
 use crate::one_value::OneValueOr;
-use crate::stream::{Frame, StreamReader};
+use crate::stream::{Frame, StreamNames, StreamReader};
 use crate::{EventColumns, WriteError};
 
 /// Threads beyond which [`CallStacks`] gives up (and the general path
@@ -35,8 +35,8 @@ const MAX_REGIONS: u32 = 1 << 20;
 /// how its part is built (counted and checked as they are read).
 #[derive(Default)]
 struct StreamCalls {
-    names: BTreeMap<u32, String>,
-    thread_names: BTreeMap<u32, String>,
+    /// Region and thread names, once the stream is read.
+    names: StreamNames,
     regions: OneValueOr<u32>,
     threads: OneValueOr<u32>,
     starts: Vec<i64>,
@@ -93,8 +93,7 @@ impl StreamCalls {
             }
         }
         reader.header()?;
-        let names = reader.take_names();
-        (calls.names, calls.thread_names) = (names.regions, names.threads);
+        calls.names = reader.take_names();
         Ok(calls)
     }
 
@@ -118,6 +117,7 @@ impl StreamCalls {
     /// The name of region `id`.
     fn name(&self, id: u32) -> String {
         self.names
+            .regions
             .get(&id)
             .cloned()
             .unwrap_or_else(|| format!("region#{id}"))
@@ -127,7 +127,11 @@ impl StreamCalls {
     /// call stack: all timed, none a span lifetime, on each thread any two
     /// calls disjoint or nested, and region ids few enough to count by id.
     fn take_counts_if_on_stacks(&mut self) -> Option<Vec<usize>> {
-        let (names, timed, all_nest) = (&self.names, self.untimed.is_empty(), self.stacks.all_nest);
+        let (names, timed, all_nest) = (
+            &self.names.regions,
+            self.untimed.is_empty(),
+            self.stacks.all_nest,
+        );
         self.counts.take_if(|counts| {
             let lifetime = |(&id, name): (&u32, &String)| {
                 counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
@@ -275,7 +279,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         source,
     })?;
     let Some(counts) = calls.take_counts_if_on_stacks() else {
-        let thread_names = std::mem::take(&mut calls.thread_names);
+        let thread_names = std::mem::take(&mut calls.names.threads);
         return Ok(RankPart::build(
             input.rank,
             calls.into_regions(),
@@ -322,7 +326,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         ends,
         threads,
         spans,
-        &calls.thread_names,
+        &calls.names.threads,
     ))
 }
 
@@ -380,7 +384,7 @@ mod tests {
         let part = rank_part(&input).unwrap();
         let mut read = StreamCalls::read(&input).unwrap();
         let on_stacks = read.take_counts_if_on_stacks().is_some();
-        let names = read.thread_names.clone();
+        let names = read.names.threads.clone();
         let general = RankPart::build(3, read.into_regions(), &names);
         assert_eq!(part.description, general.description);
         assert_eq!(part.columns(), general.columns());
