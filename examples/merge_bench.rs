@@ -2,8 +2,8 @@
 //! waits for the others at an `MPI_Barrier` (the program initializes MPI,
 //! so waiting for the slowest rank to finish recording is not counted),
 //! then rank 0 reports how long `finalize` took (drain, barrier, merge,
-//! rename), the CPU time its process spent in it (every thread:
-//! `getrusage`), and the merged file's size.
+//! rename), the CPU time its process spent in it and the page faults it
+//! took (every thread: `getrusage`), and the merged file's size.
 //!
 //! `mpirun -n N target/release/examples/merge_bench EVENTS tree|columnar OUT.h5 [REGIONS]`
 //! (REGIONS 1 to 3: the calls go to that many regions in turn; 1 by default)
@@ -48,13 +48,15 @@ fn main() -> Result<(), scope_profiler::Error> {
         }
     }
     universe.world().barrier();
-    let (began, cpu_before) = (Instant::now(), process_cpu_s());
+    let (began, before) = (Instant::now(), usage());
     ProfileManager::finalize()?;
     if rank == 0 {
-        let (wall, cpu) = (began.elapsed(), process_cpu_s() - cpu_before);
+        let after = usage();
+        let (wall, cpu) = (began.elapsed(), after.cpu_s - before.cpu_s);
+        let faults = after.page_faults - before.page_faults;
         let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!(
-            "ranks={size} schema={schema:?} events_per_rank={events} finalize_s={:.3} rank0_cpu_s={cpu:.3} file_mb={:.1}",
+            "ranks={size} schema={schema:?} events_per_rank={events} finalize_s={:.3} rank0_cpu_s={cpu:.3} rank0_page_faults={faults} file_mb={:.1}",
             wall.as_secs_f64(),
             bytes as f64 / 1e6
         );
@@ -62,8 +64,15 @@ fn main() -> Result<(), scope_profiler::Error> {
     Ok(())
 }
 
-/// User plus system CPU time of this process so far (all its threads), s.
-fn process_cpu_s() -> f64 {
+/// What this process (all its threads) has used so far.
+struct Usage {
+    /// User plus system CPU time, s.
+    cpu_s: f64,
+    /// Page faults served without I/O (fresh or cached pages).
+    page_faults: i64,
+}
+
+fn usage() -> Usage {
     // SAFETY: `getrusage` fills the `rusage` we pass, which lives for the
     // call; RUSAGE_SELF is a valid `who`.
     let usage = unsafe {
@@ -72,5 +81,8 @@ fn process_cpu_s() -> f64 {
         usage
     };
     let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    s(usage.ru_utime) + s(usage.ru_stime)
+    Usage {
+        cpu_s: s(usage.ru_utime) + s(usage.ru_stime),
+        page_faults: usage.ru_minflt,
+    }
 }

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::ops::Range;
 
 use crate::columnar::RankPart;
 use crate::lanes::is_lifetime;
@@ -174,10 +175,12 @@ struct RegionCalls {
     threads: Vec<u32>,
 }
 
-/// Per thread, the calls seen so far that no later call holds (disjoint,
-/// in time order, by their index in the rank's columns: 4 bytes each, as
-/// a tight loop's calls are all roots), to check calls taken in the order
-/// they ended, and the thread's span (its first start, its last end).
+/// Per thread, the calls seen so far that no later call holds (its roots:
+/// disjoint, in time order), to check calls taken in the order they ended,
+/// and the thread's span (its first start, its last end). The roots are
+/// kept as runs of consecutive indices into the rank's columns: a tight
+/// loop's calls are all roots, one run a frame, where a list of indices
+/// would take 4 bytes a call of fresh pages.
 struct CallStacks {
     threads: Vec<ThreadStack>,
     /// Whether every call taken nested.
@@ -187,8 +190,9 @@ struct CallStacks {
 /// One thread's part of [`CallStacks`].
 #[derive(Clone, Default)]
 struct ThreadStack {
-    /// The roots below the last one, oldest first.
-    roots: Vec<u32>,
+    /// The roots below the last one, oldest first, as runs of
+    /// consecutive indices (`first..end`).
+    roots: Vec<Range<u32>>,
     /// The last root's index, start and end (`None` before the first
     /// call): a tight loop's next call is checked against it alone,
     /// without reading the columns.
@@ -212,14 +216,18 @@ impl CallStacks {
     /// [`all_nest`](Self::all_nest) if it crosses an earlier call of the
     /// thread, if it ends before one that it does not hold (then the order
     /// is not the order of ends and nothing is concluded), or if the thread
-    /// index is [`MAX_THREADS`] or more or the call's index 2^32 or more.
+    /// index is [`MAX_THREADS`] or more or the call's index 2^32 − 1 or
+    /// more.
     #[inline]
     fn take(&mut self, thread: u32, starts: &[i64], ends: &[i64]) {
         if !self.all_nest {
             return;
         }
         let i = starts.len() - 1;
-        let (Ok(index), true) = (u32::try_from(i), thread < MAX_THREADS) else {
+        let (Some(index), true) = (
+            u32::try_from(i).ok().filter(|&i| i < u32::MAX),
+            thread < MAX_THREADS,
+        ) else {
             self.all_nest = false;
             return;
         };
@@ -236,7 +244,10 @@ impl CallStacks {
         stack.span = (stack.span.0.min(start), stack.span.1.max(end));
         if top_end <= start {
             // After the last root: the common case.
-            stack.roots.push(top);
+            match stack.roots.last_mut() {
+                Some(run) if run.end == top => run.end += 1,
+                _ => stack.roots.push(top..top + 1),
+            }
             stack.top = Some((index, start, end));
             return;
         }
@@ -244,18 +255,23 @@ impl CallStacks {
             self.all_nest = false;
             return;
         }
-        // The call holds the last root: it replaces every root it holds.
-        let call = |r: u32| {
-            let start = starts[r as usize];
-            (start, ends[r as usize].max(start))
-        };
-        while stack.roots.last().is_some_and(|&r| {
-            let (s, e) = call(r);
-            s >= start && e <= end
-        }) {
+        // The call holds the last root, so every root starting at or after
+        // its start (each ends before the last root starts): it replaces
+        // them. Roots are in time order, so a run's are found by bisection.
+        while let Some(run) = stack.roots.last_mut() {
+            let run_starts = &starts[run.start as usize..run.end as usize];
+            let kept = run_starts.partition_point(|&s| s < start) as u32;
+            if kept > 0 {
+                run.end = run.start + kept;
+                break;
+            }
             stack.roots.pop();
         }
-        if stack.roots.last().is_some_and(|&r| call(r).1 > start) {
+        let last_end = |run: &Range<u32>| {
+            let r = run.end as usize - 1;
+            ends[r].max(starts[r])
+        };
+        if stack.roots.last().is_some_and(|run| last_end(run) > start) {
             self.all_nest = false;
             return;
         }
@@ -470,6 +486,61 @@ mod tests {
         assert_eq!(read.regions.repeated(), Some(0));
         assert_eq!(read.threads.repeated(), Some(0));
         assert_eq!(read.starts.len(), 1000);
+    }
+
+    /// Whether calls taken in this order nest on their threads' stacks, by
+    /// definition: on each thread every call is after each earlier one or
+    /// holds it (a call ending before it starts ends at its start).
+    fn nest_by_definition(calls: &[Call]) -> bool {
+        let span = |c: &Call| (c.2 as i64, (c.3 as i64).max(c.2 as i64));
+        calls.iter().enumerate().all(|(j, later)| {
+            let (s, e) = span(later);
+            calls[..j].iter().filter(|c| c.0 == later.0).all(|earlier| {
+                let (es, ee) = span(earlier);
+                ee <= s || (s <= es && ee <= e)
+            })
+        })
+    }
+
+    #[test]
+    fn the_stack_check_agrees_with_the_definition_on_random_calls() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let (mut nesting, mut crossing) = (0, 0);
+        for seed in 0..20_000 {
+            // Nested calls of one or two threads, some then moved: zero
+            // lengths, reversed ends, crossings and out-of-order ends.
+            let threads = 1 + seed % 2;
+            let mut calls = nested_calls(seed as u64, threads, 2, 12);
+            for _ in 0..rng.usize(0..3) {
+                let i = rng.usize(..calls.len());
+                calls[i].2 = rng.u64(900..1300);
+                calls[i].3 = calls[i].2 + rng.u64(0..60) - rng.u64(0..4).min(calls[i].2);
+            }
+            let mut stacks = CallStacks::default();
+            let (mut starts, mut ends) = (Vec::new(), Vec::new());
+            for c in &calls {
+                starts.push(c.2 as i64);
+                ends.push(c.3 as i64);
+                stacks.take(c.0, &starts, &ends);
+            }
+            let expected = nest_by_definition(&calls);
+            assert_eq!(stacks.all_nest, expected, "{calls:?}");
+            if expected {
+                nesting += 1;
+                for (t, (first, last)) in stacks.spans() {
+                    let mine = calls.iter().filter(|c| c.0 == t);
+                    let want_first = mine.clone().map(|c| c.2 as i64).min().unwrap();
+                    let want_last = mine.map(|c| c.3.max(c.2) as i64).max().unwrap();
+                    assert_eq!((first, last), (want_first, want_last), "{calls:?}");
+                }
+            } else {
+                crossing += 1;
+            }
+        }
+        assert!(
+            nesting > 2_000 && crossing > 2_000,
+            "{nesting} / {crossing}"
+        );
     }
 
     #[test]
