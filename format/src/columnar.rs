@@ -303,42 +303,48 @@ impl RankPart {
         let n = self.deltas.len();
         let per_column = n.div_ceil(len);
         // A column not stored (one thread, no tasks) is read from one
-        // chunk's worth of its value.
-        let thread_ids = self.threads.chunk_source(len);
-        let task_ids = self.tasks.chunk_source(len);
+        // chunk's worth of its value, or from nothing when that value is
+        // its fill value (no chunk of it is written).
+        let thread_ids = self.threads.chunk_source(len, EVENT_COLUMNS[2].1 as u32);
+        let task_ids = self.tasks.chunk_source(len, EVENT_COLUMNS[3].1 as i32);
         let columns = [
             ChunkSlice::I64(&self.deltas),
             ChunkSlice::I64(&self.durations),
             ChunkSlice::U32(&thread_ids),
             ChunkSlice::I32(&task_ids),
         ];
-        let stored = [
-            true,
-            true,
-            self.threads.repeated().is_none(),
-            self.tasks.repeated().is_none(),
+        let one_value = [
+            columns[0].one_value(),
+            columns[1].one_value(),
+            self.threads.repeated().map(i64::from),
+            self.tasks.repeated().map(i64::from),
         ];
         // A column of one value has one full chunk's bytes, compressed once
         // and shared by its full chunks, or none when the value is the fill
         // value.
-        let repeated: Vec<Option<Vec<u8>>> = columns
-            .iter()
-            .zip(EVENT_COLUMNS)
-            .map(|(c, (_, fill))| match c.one_value() {
-                Some(v) if v == fill => Some(Vec::new()),
-                Some(_) if per_column > 1 => Some(chunks::compress(c.slice(0..len), len)),
+        let repeated: Vec<Option<Vec<u8>>> = (0..columns.len())
+            .map(|c| match one_value[c] {
+                Some(v) if v == EVENT_COLUMNS[c].1 => Some(Vec::new()),
+                Some(_) if per_column > 1 => Some(chunks::compress(columns[c].slice(0..len), len)),
                 _ => None,
             })
             .collect();
         let compress = |i: usize| {
             let (column, k) = (i / per_column, i % per_column);
-            let first = if stored[column] { k * len } else { 0 };
-            let values = columns[column].slice(first..first + len.min(n - k * len));
             match &repeated[column] {
-                Some(bytes) if bytes.is_empty() || k + 1 < per_column => bytes.clone(),
-                _ if values.one_value() == Some(EVENT_COLUMNS[column].1) => Vec::new(),
-                _ => chunks::compress(values, len),
+                Some(bytes) if bytes.is_empty() || k + 1 < per_column => return bytes.clone(),
+                _ => {}
             }
+            let first = if one_value[column].is_some() {
+                0
+            } else {
+                k * len
+            };
+            let values = columns[column].slice(first..first + len.min(n - k * len));
+            if values.one_value() == Some(EVENT_COLUMNS[column].1) {
+                return Vec::new();
+            }
+            chunks::compress(values, len)
         };
         let jobs = 0..columns.len() * per_column;
         // A small part is compressed on this thread: handing it to the pool

@@ -103,9 +103,11 @@ impl<T: Copy + PartialEq + Default> OneValueOr<T> {
     }
 
     /// The values if stored, else `len` copies (at most) of the one value:
-    /// what a chunk of `len` values is cut from.
-    pub(crate) fn chunk_source(&self, len: usize) -> Cow<'_, [T]> {
+    /// what a chunk of `len` values is cut from; none when the one value is
+    /// `skip` (a column's fill value: no chunk of it is made).
+    pub(crate) fn chunk_source(&self, len: usize, skip: T) -> Cow<'_, [T]> {
         match self {
+            OneValueOr::Same { value, .. } if *value == skip => Cow::Borrowed(&[]),
             OneValueOr::Same { value, len: n, .. } => Cow::Owned(vec![*value; len.min(*n)]),
             OneValueOr::Values(values) => Cow::Borrowed(values),
         }
