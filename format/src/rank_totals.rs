@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 
 use crate::stream::{Frame, RankCounters, StreamHeader, StreamReader};
-use crate::RegionStats;
+use crate::{ClockShift, RegionStats};
 
 /// Durations gathered per region before they are folded into its
 /// statistics: the fold is two passes over a slice, no division per call.
@@ -48,8 +48,11 @@ pub fn header(path: &Path) -> io::Result<StreamHeader> {
     reader.header()
 }
 
-/// Reads the stream at `path` once and totals it.
-pub fn totals(path: &Path) -> io::Result<RankTotals> {
+/// Reads the stream at `path` once and totals it, its durations at the
+/// rate of the timestamps the rank's `shift` puts on rank 0's clock (the
+/// shift folded into the stream's tick scale; [`ClockShift::default`] for
+/// the stream's own rate).
+pub fn totals(path: &Path, shift: &ClockShift) -> io::Result<RankTotals> {
     let mut reader = StreamReader::open(path)?;
     let mut frame = Frame::default();
     let mut per_region: Vec<(RegionStats, u64, Vec<i64>)> = Vec::new();
@@ -60,7 +63,7 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
         }
     };
     while reader.next_frame(&mut frame)? {
-        let scale = reader.header()?.scale;
+        let scale = shift.fold_into(reader.header()?.scale);
         for e in &frame.events {
             let i = e.region as usize;
             grow(&mut per_region, i);
@@ -112,4 +115,62 @@ pub fn totals(path: &Path) -> io::Result<RankTotals> {
 fn fold((stats, _, pending): &mut (RegionStats, u64, Vec<i64>)) {
     stats.merge(&RegionStats::of_durations(pending.iter().copied()));
     pending.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{FrameEncoder, StreamWriter, TickScale};
+    use crate::ClockOffset;
+
+    #[test]
+    fn durations_are_at_the_rate_the_shift_gives_the_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank_2.sps");
+        let scale = TickScale {
+            anchor_ticks: 0,
+            anchor_ns: 0,
+            ns_per_tick: 0.5,
+        };
+        let mut writer = StreamWriter::create(&path).unwrap();
+        let mut encoder = FrameEncoder::default();
+        encoder.header(&StreamHeader {
+            rank: 2,
+            time_trace: true,
+            scale,
+        });
+        encoder.names([(0, "step")].into_iter());
+        // 100 calls of 2·10⁸ ticks (0.1 s at the stream's rate).
+        let calls: Vec<(u32, u64, u64)> = (0..100u64)
+            .map(|i| (0, i * 300_000_000, i * 300_000_000 + 200_000_000))
+            .collect();
+        encoder.events(0, &calls, |c| *c);
+        writer.append(encoder.take()).unwrap();
+        drop(writer);
+        // The rank's clock gains 100 µs a second on rank 0's.
+        let offset = |at_ns, offset_ns| ClockOffset {
+            at_ns,
+            offset_ns,
+            rtt_ns: 0,
+        };
+        let shift = ClockShift {
+            setup: offset(0, 0),
+            finalize: offset(10_000_000_000, 1_000_000),
+        };
+        let own = totals(&path, &ClockShift::default()).unwrap();
+        let shifted = totals(&path, &shift).unwrap();
+        let total = |t: &RankTotals| t.regions[0].stats.total_ns;
+        assert_eq!(total(&own), 100 * 100_000_000);
+        // Each call on rank 0's clock, as the file's timestamps have it.
+        let folded = shift.fold_into(scale);
+        let expected: i64 = calls
+            .iter()
+            .map(|&(_, s, e)| folded.to_ns(e) - folded.to_ns(s))
+            .sum();
+        assert_eq!(total(&shifted), expected);
+        assert!(
+            (total(&own) - expected - 1_000_000).abs() <= 100,
+            "{expected}"
+        );
+    }
 }

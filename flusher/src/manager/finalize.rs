@@ -47,22 +47,6 @@ impl Running {
         let rank_path = run_dir.join(stream::file_name(rank));
         let schema = config.get_output_schema();
         let timed = config.get_time_trace();
-        // Rank 0 writing schema 1 totals its own stream on the way (one pass
-        // over it, not two); in schema 3 every rank writes its own part and
-        // totals it on the way; the other ranks total their streams here. In
-        // aggregate mode the accumulator has the regions, the stream only the
-        // kept calls.
-        let totals_on_write =
-            schema == OutputSchema::Columnar && timed || rank == 0 && schema == OutputSchema::Tree;
-        let regions = match &outcome.aggregate {
-            Some(aggregate) => aggregate_summaries(aggregate),
-            None if totals_on_write => Vec::new(),
-            None => read_totals(&rank_path, &outcome)
-                .as_ref()
-                .map(region_summaries)
-                .unwrap_or_default(),
-        };
-        let mut local = rank_summary(regions, &outcome, timed);
         let timeout = config.get_finalize_timeout();
         let keep = |owned: Option<TempDir>, source: FinalizeError| -> Error {
             let kept = owned.map_or_else(|| run_dir.clone(), TempDir::keep);
@@ -88,6 +72,26 @@ impl Running {
             (now.anchor_ticks(), now.anchor_ns()),
         );
         let clocks = [setup_clock, finalize_clock];
+        // Rank 0 writing schema 1 totals its own stream on the way (one pass
+        // over it, not two); in schema 3 every rank writes its own part and
+        // totals it on the way; the other ranks total their streams here, at
+        // the rate of the timestamps in the file. In aggregate mode the
+        // accumulator has the regions, the stream only the kept calls.
+        let totals_on_write =
+            schema == OutputSchema::Columnar && timed || rank == 0 && schema == OutputSchema::Tree;
+        let shift = ClockShift {
+            setup: setup_clock,
+            finalize: finalize_clock,
+        };
+        let regions = match &outcome.aggregate {
+            Some(aggregate) => aggregate_summaries(aggregate),
+            None if totals_on_write => Vec::new(),
+            None => read_totals(&rank_path, &outcome, &shift)
+                .as_ref()
+                .map(region_summaries)
+                .unwrap_or_default(),
+        };
+        let mut local = rank_summary(regions, &outcome, timed);
         let mut part = None;
         let mut rank_file = outcome
             .rank_file
@@ -252,9 +256,9 @@ fn decode_aggregates(
 /// This rank's stream totalled, or `None` (with a warning) if it cannot be
 /// read; `None` too if it could not be written, which the rank file error
 /// reports.
-fn read_totals(rank_path: &Path, outcome: &FlushOutcome) -> Option<RankTotals> {
+fn read_totals(rank_path: &Path, outcome: &FlushOutcome, shift: &ClockShift) -> Option<RankTotals> {
     outcome.rank_file.as_ref().ok()?;
-    rank_totals::totals(rank_path)
+    rank_totals::totals(rank_path, shift)
         .inspect_err(|e| {
             eprintln!(
                 "scope-profiler: warning: cannot read {} back for the summary: {e}",
