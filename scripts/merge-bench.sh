@@ -3,7 +3,7 @@
 # with EVENTS region calls per rank, both output schemas (RANKS, EVENTS,
 # SCHEMAS and REGIONS, the regions the calls go to in turn, 1 to 3, override
 # the defaults). Prints one line per run: finalize's wall
-# time and rank 0's CPU time in it.
+# time, rank 0's CPU time and page faults in it, and the file's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${EVENTS:-1000000}
