@@ -72,6 +72,7 @@ struct Usage {
     page_faults: i64,
 }
 
+/// This process's usage so far (`getrusage(RUSAGE_SELF)`).
 fn usage() -> Usage {
     // SAFETY: `getrusage` fills the `rusage` we pass, which lives for the
     // call; RUSAGE_SELF is a valid `who`.

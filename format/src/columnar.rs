@@ -305,8 +305,8 @@ impl RankPart {
         // A column not stored (one thread, no tasks) is read from one
         // chunk's worth of its value, or from nothing when that value is
         // its fill value (no chunk of it is written).
-        let thread_ids = self.threads.chunk_source(len, EVENT_COLUMNS[2].1 as u32);
-        let task_ids = self.tasks.chunk_source(len, EVENT_COLUMNS[3].1 as i32);
+        let thread_ids = self.threads.chunk_source(len, THREAD_FILL);
+        let task_ids = self.tasks.chunk_source(len, NO_TASK);
         let columns = [
             ChunkSlice::I64(&self.deltas),
             ChunkSlice::I64(&self.durations),
@@ -376,9 +376,12 @@ pub const PARALLEL_EVENTS: usize = 1 << 18;
 const EVENT_COLUMNS: [(&str, i64); 4] = [
     ("start_deltas", 0),
     ("durations", 0),
-    ("thread_ids", 0),
+    ("thread_ids", THREAD_FILL as i64),
     ("task_ids", NO_TASK as i64),
 ];
+
+/// `thread_ids`' fill value: the first thread.
+const THREAD_FILL: u32 = 0;
 
 /// A part's event columns as compressed chunks: every chunk of
 /// `start_deltas`, then of `durations`, `thread_ids` and `task_ids`; an

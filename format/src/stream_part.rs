@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::ops::Range;
 
 use crate::columnar::RankPart;
 use crate::lanes::is_lifetime;
@@ -178,9 +177,12 @@ struct RegionCalls {
 /// Per thread, the calls seen so far that no later call holds (its roots:
 /// disjoint, in time order), to check calls taken in the order they ended,
 /// and the thread's span (its first start, its last end). The roots are
-/// kept as runs of consecutive indices into the rank's columns: a tight
-/// loop's calls are all roots, one run a frame, where a list of indices
-/// would take 4 bytes a call of fresh pages.
+/// kept as runs of evenly spaced indices into the rank's columns
+/// ([`RootRun`], 12 bytes): a loop whose iterations make the same calls
+/// (a tight loop's, all roots, or a step's with its sub-calls, one root an
+/// iteration) is one run a frame, where a list of indices would take 4
+/// bytes a root of fresh pages; a top level of irregular shape takes up to
+/// 12 bytes a root.
 struct CallStacks {
     threads: Vec<ThreadStack>,
     /// Whether every call taken nested.
@@ -190,15 +192,63 @@ struct CallStacks {
 /// One thread's part of [`CallStacks`].
 #[derive(Clone, Default)]
 struct ThreadStack {
-    /// The roots below the last one, oldest first, as runs of
-    /// consecutive indices (`first..end`).
-    roots: Vec<Range<u32>>,
+    /// The roots below the last one, oldest first. Each ends at or before
+    /// the next one starts, and the last at or before `top` starts: their
+    /// starts are in order, and a root starting at or after the start of a
+    /// call that holds `top` ends by that call's end.
+    roots: Vec<RootRun>,
     /// The last root's index, start and end (`None` before the first
     /// call): a tight loop's next call is checked against it alone,
     /// without reading the columns.
     top: Option<(u32, i64, i64)>,
     /// The first start and the last end.
     span: (i64, i64),
+}
+
+/// Roots at column indices `first`, `first + step`, … (`len` of them, at
+/// least one), in time order.
+#[derive(Clone, Copy)]
+struct RootRun {
+    first: u32,
+    step: u32,
+    len: u32,
+}
+
+impl RootRun {
+    /// The index of root `j`.
+    #[inline]
+    fn at(&self, j: u32) -> usize {
+        self.first as usize + self.step as usize * j as usize
+    }
+
+    /// Takes `index` (later than every root) as the run's next root if it
+    /// is one (a run of one root takes any, which sets the step); whether
+    /// it did.
+    #[inline]
+    fn push(&mut self, index: u32) -> bool {
+        if self.len == 1 {
+            self.step = index - self.first;
+        } else if self.at(self.len) != index as usize {
+            return false;
+        }
+        self.len += 1;
+        true
+    }
+
+    /// How many of the run's roots start before `start`, by bisection (the
+    /// roots' starts are in order).
+    fn starting_before(&self, start: i64, starts: &[i64]) -> u32 {
+        let (mut low, mut high) = (0, self.len);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if starts[self.at(middle)] < start {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
 }
 
 impl Default for CallStacks {
@@ -244,9 +294,12 @@ impl CallStacks {
         stack.span = (stack.span.0.min(start), stack.span.1.max(end));
         if top_end <= start {
             // After the last root: the common case.
-            match stack.roots.last_mut() {
-                Some(run) if run.end == top => run.end += 1,
-                _ => stack.roots.push(top..top + 1),
+            if !stack.roots.last_mut().is_some_and(|run| run.push(top)) {
+                stack.roots.push(RootRun {
+                    first: top,
+                    step: 0,
+                    len: 1,
+                });
             }
             stack.top = Some((index, start, end));
             return;
@@ -255,23 +308,22 @@ impl CallStacks {
             self.all_nest = false;
             return;
         }
-        // The call holds the last root, so every root starting at or after
-        // its start (each ends before the last root starts): it replaces
-        // them. Roots are in time order, so a run's are found by bisection.
+        // The call holds the last root, and so every root that starts at
+        // or after its start: it replaces them.
         while let Some(run) = stack.roots.last_mut() {
-            let run_starts = &starts[run.start as usize..run.end as usize];
-            let kept = run_starts.partition_point(|&s| s < start) as u32;
+            let kept = run.starting_before(start, starts);
             if kept > 0 {
-                run.end = run.start + kept;
+                run.len = kept;
                 break;
             }
             stack.roots.pop();
         }
-        let last_end = |run: &Range<u32>| {
-            let r = run.end as usize - 1;
-            ends[r].max(starts[r])
-        };
-        if stack.roots.last().is_some_and(|run| last_end(run) > start) {
+        // The last root left starts before the call: it must end by then.
+        if stack
+            .roots
+            .last()
+            .is_some_and(|run| ends[run.at(run.len - 1)] > start)
+        {
             self.all_nest = false;
             return;
         }
@@ -507,10 +559,22 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(5);
         let (mut nesting, mut crossing) = (0, 0);
         for seed in 0..20_000 {
-            // Nested calls of one or two threads, some then moved: zero
-            // lengths, reversed ends, crossings and out-of-order ends.
-            let threads = 1 + seed % 2;
-            let mut calls = nested_calls(seed as u64, threads, 2, 12);
+            // Nested calls of one to three threads, interleaved in blocks
+            // of one to five, some then moved: zero lengths, reversed ends,
+            // crossings and out-of-order ends.
+            let mut runs: Vec<Vec<Call>> = (0..1 + seed % 3)
+                .map(|t| {
+                    let calls = nested_calls(seed as u64 * 3 + t as u64, 1, 2, 20);
+                    calls.into_iter().map(|c| (t, c.1, c.2, c.3)).collect()
+                })
+                .collect();
+            let mut calls = Vec::new();
+            while runs.iter().any(|r| !r.is_empty()) {
+                let thread = rng.usize(..runs.len());
+                let run = &mut runs[thread];
+                let block = rng.usize(1..6).min(run.len());
+                calls.extend(run.drain(..block));
+            }
             for _ in 0..rng.usize(0..3) {
                 let i = rng.usize(..calls.len());
                 calls[i].2 = rng.u64(900..1300);
@@ -541,6 +605,36 @@ mod tests {
             nesting > 2_000 && crossing > 2_000,
             "{nesting} / {crossing}"
         );
+    }
+
+    /// The roots the stack check keeps for `calls`, as runs, per thread.
+    fn root_runs(calls: &[Call]) -> Vec<usize> {
+        let mut stacks = CallStacks::default();
+        let (mut starts, mut ends) = (Vec::new(), Vec::new());
+        for c in calls {
+            starts.push(c.2 as i64);
+            ends.push(c.3 as i64);
+            stacks.take(c.0, &starts, &ends);
+        }
+        assert!(stacks.all_nest);
+        stacks.threads.iter().map(|t| t.roots.len()).collect()
+    }
+
+    #[test]
+    fn a_loop_of_one_shape_keeps_its_roots_as_one_run() {
+        // A flat loop: every call a root.
+        let flat: Vec<Call> = (0..1000).map(|i| (0, 0, 10 * i, 10 * i + 5)).collect();
+        assert_eq!(root_runs(&flat), [1]);
+        // Each iteration a step holding a child: the child ends first.
+        let steps: Vec<Call> = (0..1000)
+            .flat_map(|i| [(0, 1, 10 * i + 1, 10 * i + 4), (0, 0, 10 * i, 10 * i + 5)])
+            .collect();
+        assert_eq!(root_runs(&steps), [1]);
+        // Two threads' flat loops, call by call.
+        let two: Vec<Call> = (0..2000)
+            .map(|i| (i as u32 % 2, 0, 10 * i, 10 * i + 5))
+            .collect();
+        assert_eq!(root_runs(&two), [1, 1]);
     }
 
     #[test]

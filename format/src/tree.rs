@@ -194,7 +194,8 @@ impl RegionGroups<'_> {
 /// Writes the calls of the stream at `stream` under `group` (as
 /// `regions/...`, plus the rank's counters and thread names as
 /// attributes), its ticks converted straight to rank 0's clock (`shift`
-/// folded into the stream's tick scale), and returns the stream's totals (statistics of the written times).
+/// folded into the stream's tick scale), and returns the stream's totals
+/// (statistics of the written times).
 pub(crate) fn write_rank(
     group: &Group,
     stream: &Path,
