@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use common::setup_run;
 use scope_profiler::{read_profile, region, OutputSchema, ProfileManager};
-use scope_profiler_core::clock::{self, monotonic_ns};
-use scope_profiler_core::Calibration;
+use scope_profiler_core::clock::monotonic_ns;
 
 /// Runs `calls` calls of `solve` and `assemble` on each of two threads in
 /// aggregate mode; returns the file's size and checks its counts.
@@ -87,12 +86,8 @@ fn slow_calls_are_kept_with_exact_start_and_end_and_fast_ones_only_counted() {
         // Longer than a ring record's duration holds (2³² − 1 ticks),
         // where the clock gets there within seconds: its end travels
         // beside the ring, and is counted and kept all the same.
-        let wait_ticks: u64 = (1 << 32) + (1 << 29);
-        if wait_ticks as f64 * Calibration::take().ns_per_tick() < 10e9 {
-            let start = clock::now();
-            while clock::now().wrapping_sub(start) <= wait_ticks {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if common::past_a_record_s() < 10.0 {
+            common::wait_past_a_record();
         }
         monotonic_ns() - entered
     };

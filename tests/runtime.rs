@@ -106,12 +106,9 @@ fn nested_regions_lie_inside_their_parent() {
 /// calls, nested, between short ones, keep their own ends and their order.
 #[test]
 fn calls_too_long_for_a_ring_record_keep_their_ends() {
-    use scope_profiler_core::{clock, Calibration};
     use std::time::Instant;
-    let wait_ticks: u64 = (1 << 32) + (1 << 29);
-    let wait_s = wait_ticks as f64 * Calibration::take().ns_per_tick() / 1e9;
+    let wait_s = common::past_a_record_s();
     if wait_s > 10.0 {
-        // A slow counter (an ARM system counter at 24 MHz waits minutes).
         eprintln!("skipped: 2^32 ticks of this clock take {wait_s:.0} s");
         return;
     }
@@ -125,12 +122,8 @@ fn calls_too_long_for_a_ring_record_keep_their_ends() {
         let middle_began = Instant::now();
         let waited = {
             let _middle = region!("middle");
-            let (start, waited) = (clock::now(), Instant::now());
-            // Waits on the clock the records use (not for another thread),
-            // an eighth past 2³² ticks: a duration cut at 2³² is far off.
-            while clock::now().wrapping_sub(start) <= wait_ticks {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+            let waited = Instant::now();
+            common::wait_past_a_record();
             waited.elapsed()
         };
         let within = middle_began.elapsed();

@@ -42,7 +42,8 @@ use crate::deltas::StartDeltas;
 use crate::histogram::{lower_edges, Histogram, HISTOGRAM_BINS};
 use crate::merged::RankInput;
 use crate::metadata::{self, RunFacts};
-use crate::{attrs, read_profile, Events, RegionStats, WriteError};
+use crate::read::read_rank_stream;
+use crate::{attrs, Events, RegionStats, WriteError};
 
 /// The root attribute `storage_layout` of an aggregate file.
 pub const LAYOUT: &str = "aggregate";
@@ -115,8 +116,8 @@ const MAGIC: &[u8; 4] = b"SPAG";
 
 impl RankAggregate {
     /// The statistics of every call in `data` (a trace, read with
-    /// [`read_profile`]), per thread and region of rank `rank`; calls
-    /// without a thread column count on thread 0.
+    /// [`read_profile`](crate::read_profile)), per thread and region of
+    /// rank `rank`; calls without a thread column count on thread 0.
     pub fn of_calls(data: &crate::ProfileData, rank: u32) -> RankAggregate {
         let mut rows = Vec::new();
         for region in &data.regions {
@@ -272,7 +273,7 @@ pub(crate) fn write(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result
             .map_err(h5)?;
     let mut table = Table::default();
     for input in ranks {
-        let kept = read_profile(&input.path).map_err(|e| WriteError::Stream {
+        let kept = read_rank_stream(&input.path, &input.shift).map_err(|e| WriteError::Stream {
             path: input.path.clone(),
             source: std::io::Error::other(e.problem),
         })?;
@@ -336,7 +337,7 @@ impl Table {
     }
 
     /// Adds one rank: its per-thread rows, a pooled row per region, and the
-    /// region's kept calls (shifted onto rank 0's clock) appended to `events`.
+    /// region's kept calls (`kept`, on rank 0's clock) appended to `events`.
     fn add_rank(
         &mut self,
         input: &RankInput,
@@ -369,10 +370,7 @@ impl Table {
             let id = self.region_id(name);
             let offset = events.len() as u64;
             let count = match calls_of.get(name) {
-                Some(e) => {
-                    let shift = input.shift.line();
-                    append_calls(events, e, |t| shift.apply(t))?
-                }
+                Some(e) => append_calls(events, e)?,
                 None => 0,
             };
             let i = &mut self.index;
@@ -469,23 +467,15 @@ fn timed(s: &RegionStats) -> (i64, i64, i64) {
     }
 }
 
-/// Appends `e`'s timed calls (times through `shift`) to the event columns;
-/// returns how many.
-fn append_calls(
-    events: &mut AppendableColumns,
-    e: &Events,
-    shift: impl Fn(i64) -> i64,
-) -> hdf5::Result<u64> {
+/// Appends `e`'s timed calls to the event columns; returns how many.
+fn append_calls(events: &mut AppendableColumns, e: &Events) -> hdf5::Result<u64> {
     let n = e.starts.len().min(e.ends.len());
     let mut deltas = StartDeltas::default();
-    let starts: Vec<i64> = e.starts[..n]
-        .iter()
-        .map(|s| deltas.encode(shift(*s)))
-        .collect();
+    let starts: Vec<i64> = e.starts[..n].iter().map(|s| deltas.encode(*s)).collect();
     let durations: Vec<i64> = e.starts[..n]
         .iter()
         .zip(&e.ends[..n])
-        .map(|(s, end)| shift(*end).wrapping_sub(shift(*s)))
+        .map(|(s, end)| end.wrapping_sub(*s))
         .collect();
     let threads = match &e.threads {
         Some(t) if t.len() >= n => t[..n].to_vec(),

@@ -68,9 +68,8 @@ impl ClockShift {
         }
     }
 
-    /// The shift as a line, its slope divided out once: for shifting many
-    /// timestamps.
-    pub fn line(&self) -> ShiftLine {
+    /// The shift as a line, its slope divided out once.
+    fn line(&self) -> ShiftLine {
         let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
         let rise = (self.finalize.offset_ns - self.setup.offset_ns) as f64;
         ShiftLine {
@@ -89,7 +88,7 @@ impl ClockShift {
 /// A [`ClockShift`] ready to apply: the offset at the setup measurement
 /// and its change per ns.
 #[derive(Clone, Copy, Debug)]
-pub struct ShiftLine {
+struct ShiftLine {
     at_ns: i64,
     offset_ns: f64,
     slope: f64,
@@ -97,8 +96,7 @@ pub struct ShiftLine {
 
 impl ShiftLine {
     /// `t` (this rank's clock) on rank 0's clock: a multiply and a round.
-    #[inline]
-    pub fn apply(&self, t: i64) -> i64 {
+    fn apply(&self, t: i64) -> i64 {
         let offset = self.offset_ns + t.wrapping_sub(self.at_ns) as f64 * self.slope;
         t.wrapping_sub(offset.round() as i64)
     }
@@ -107,6 +105,7 @@ impl ShiftLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     #[test]
     fn a_shift_folded_into_a_scale_converts_as_the_two_in_turn() {
@@ -118,17 +117,9 @@ mod tests {
                 ns_per_tick: rng.f64() * 2.0 + 0.1,
             };
             let at_ns = scale.anchor_ns + rng.i64(-1_000_000..1_000_000);
-            let offset = |at_ns, offset_ns| ClockOffset {
-                at_ns,
-                offset_ns,
-                rtt_ns: 0,
-            };
             let span = rng.i64(1_000_000_000..100_000_000_000);
             let offsets = [0; 2].map(|_| rng.i64(-50_000_000..50_000_000));
-            let shift = ClockShift {
-                setup: offset(at_ns, offsets[0]),
-                finalize: offset(at_ns + span, offsets[1]),
-            };
+            let shift = testing::shift((at_ns, offsets[0]), (at_ns + span, offsets[1]));
             let folded = shift.fold_into(scale);
             for _ in 0..50 {
                 let ticks = scale.anchor_ticks.wrapping_add(rng.u64(..1 << 42));

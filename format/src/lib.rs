@@ -56,10 +56,12 @@ pub mod stats;
 pub mod stream;
 mod stream_part;
 mod strings;
+#[cfg(test)]
+mod testing;
 mod tree;
 mod vlen;
 
-pub use clock_shift::{ClockOffset, ClockShift, ShiftLine};
+pub use clock_shift::{ClockOffset, ClockShift};
 pub use columns::EventColumns;
 pub use error::WriteError;
 pub use hdf5;

@@ -177,11 +177,11 @@ fn write_columnar(tmp: &Path, ranks: &[RankInput], facts: &RunFacts) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
-    use crate::{read_profile, ClockOffset};
+    use crate::stream::TickScale;
+    use crate::{read_profile, testing};
 
     #[test]
-    fn schemas_1_and_3_put_a_ranks_timestamps_on_rank_0s_clock() {
+    fn every_schema_puts_a_ranks_timestamps_on_rank_0s_clock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rank_1.sps");
         let scale = TickScale {
@@ -189,14 +189,6 @@ mod tests {
             anchor_ns: 5_000_000_000,
             ns_per_tick: 0.384_615_4,
         };
-        let mut writer = StreamWriter::create(&path).unwrap();
-        let mut encoder = FrameEncoder::default();
-        encoder.header(&StreamHeader {
-            rank: 1,
-            time_trace: true,
-            scale,
-        });
-        encoder.names([(0, "solve")].into_iter());
         let calls: Vec<(u32, u64, u64)> = (0..1000u64)
             .map(|i| {
                 (
@@ -206,19 +198,9 @@ mod tests {
                 )
             })
             .collect();
-        encoder.events(0, &calls, |c| *c);
-        writer.append(encoder.take()).unwrap();
-        drop(writer);
+        testing::write_stream(&path, 1, scale, &["solve"], &calls);
         // 40 µs behind rank 0 at setup, 70 µs at finalize 1.2 s later.
-        let offset = |at_ns, offset_ns| ClockOffset {
-            at_ns,
-            offset_ns,
-            rtt_ns: 0,
-        };
-        let shift = ClockShift {
-            setup: offset(4_900_000_000, 40_000),
-            finalize: offset(6_100_000_000, 70_000),
-        };
+        let shift = testing::shift((4_900_000_000, 40_000), (6_100_000_000, 70_000));
         let input = RankInput {
             rank: 1,
             path,
@@ -233,7 +215,11 @@ mod tests {
             counters: Vec::new(),
             labels: Vec::new(),
         };
-        for schema in [OutputSchema::Tree, OutputSchema::Columnar] {
+        for schema in [
+            OutputSchema::Tree,
+            OutputSchema::Columnar,
+            OutputSchema::Aggregate,
+        ] {
             let out = dir.path().join(format!("{schema:?}.h5"));
             write_merged(&out, std::slice::from_ref(&input), &facts, schema).unwrap();
             let read = read_profile(&out).unwrap();

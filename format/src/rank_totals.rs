@@ -120,8 +120,8 @@ fn fold((stats, _, pending): &mut (RegionStats, u64, Vec<i64>)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{FrameEncoder, StreamWriter, TickScale};
-    use crate::ClockOffset;
+    use crate::stream::TickScale;
+    use crate::testing;
 
     #[test]
     fn durations_are_at_the_rate_the_shift_gives_the_timestamps() {
@@ -132,31 +132,13 @@ mod tests {
             anchor_ns: 0,
             ns_per_tick: 0.5,
         };
-        let mut writer = StreamWriter::create(&path).unwrap();
-        let mut encoder = FrameEncoder::default();
-        encoder.header(&StreamHeader {
-            rank: 2,
-            time_trace: true,
-            scale,
-        });
-        encoder.names([(0, "step")].into_iter());
         // 100 calls of 2·10⁸ ticks (0.1 s at the stream's rate).
         let calls: Vec<(u32, u64, u64)> = (0..100u64)
             .map(|i| (0, i * 300_000_000, i * 300_000_000 + 200_000_000))
             .collect();
-        encoder.events(0, &calls, |c| *c);
-        writer.append(encoder.take()).unwrap();
-        drop(writer);
+        testing::write_stream(&path, 2, scale, &["step"], &calls);
         // The rank's clock gains 100 µs a second on rank 0's.
-        let offset = |at_ns, offset_ns| ClockOffset {
-            at_ns,
-            offset_ns,
-            rtt_ns: 0,
-        };
-        let shift = ClockShift {
-            setup: offset(0, 0),
-            finalize: offset(10_000_000_000, 1_000_000),
-        };
+        let shift = testing::shift((0, 0), (10_000_000_000, 1_000_000));
         let own = totals(&path, &ClockShift::default()).unwrap();
         let shifted = totals(&path, &shift).unwrap();
         let total = |t: &RankTotals| t.regions[0].stats.total_ns;

@@ -122,8 +122,7 @@ impl TickScale {
     /// Integers rather than one float multiply, which rounds the product
     /// before truncating it (off by 1 ns for about one reading in a
     /// thousand) and the ticks beyond 2^53; `data_path`'s read bench runs
-    /// at the same speed with either. In a loop the scale's split is
-    /// computed once: it depends on `self` alone.
+    /// at the same speed with either (docs/mpi.md).
     ///
     /// ```
     /// use scope_profiler_format::stream::TickScale;

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use scope_profiler::{Config, ProfileData, ProfileManager};
+use scope_profiler_core::{clock, Calibration};
 
 pub mod traced;
 
@@ -187,4 +188,23 @@ pub fn run_ok(command: &mut Command) -> (String, String) {
         "{command:?} failed:\n{stdout}{stderr}"
     );
     (stdout, stderr)
+}
+
+/// Ticks a call must last to outgrow a ring record's duration (2³² − 1
+/// ticks), by an eighth of 2³², so that a duration cut at 2³² is far off.
+pub const PAST_A_RECORD: u64 = (1 << 32) + (1 << 29);
+
+/// Seconds [`PAST_A_RECORD`] ticks take on this machine's clock (a 3 GHz
+/// TSC: 1.6 s; an ARM system counter at 24 MHz: minutes).
+pub fn past_a_record_s() -> f64 {
+    PAST_A_RECORD as f64 * Calibration::take().ns_per_tick() / 1e9
+}
+
+/// Waits until [`PAST_A_RECORD`] ticks have passed on the clock the records
+/// use (not for another thread).
+pub fn wait_past_a_record() {
+    let start = clock::now();
+    while clock::now().wrapping_sub(start) <= PAST_A_RECORD {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

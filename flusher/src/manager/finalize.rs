@@ -38,7 +38,6 @@ impl Running {
             owned_dir,
             setup_clock,
             calibration,
-            start_time_ns,
         } = self;
         let outcome = flusher.finish()?;
         drop(session);
@@ -114,7 +113,7 @@ impl Running {
             summary: local.clone(),
             rank_file,
             clocks,
-            start_ns: start_time_ns - setup_clock.offset_ns,
+            start_ns: calibration.anchor_ns() - setup_clock.offset_ns,
             part: part.as_ref().map(|p| p.description.clone()),
         };
         let file_path = ranks.output_path(config.get_file_path());

@@ -32,10 +32,9 @@ struct Running {
     owned_dir: Option<TempDir>,
     /// This rank's clock offset from rank 0's, measured at setup.
     setup_clock: ClockOffset,
-    /// Ticks → ns as the rank's stream converts them.
+    /// Ticks → ns as the rank's stream converts them; its anchor is when
+    /// this rank's run started, on its own clock.
     calibration: Calibration,
-    /// When this rank's run started, on its own clock, ns.
-    start_time_ns: i64,
 }
 
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
@@ -109,7 +108,6 @@ impl ProfileManager {
             owned_dir,
             setup_clock,
             calibration,
-            start_time_ns: calibration.anchor_ns(),
         });
         Ok(())
     }

@@ -21,7 +21,7 @@ use hdf5::File;
 
 pub use crate::aggregate::RegionAggregate;
 pub use crate::attrs::AttrValue;
-use crate::{attrs, RegionStats, NEWEST_READABLE_SCHEMA, SCHEMA_ATTRIBUTE};
+use crate::{attrs, ClockShift, RegionStats, NEWEST_READABLE_SCHEMA, SCHEMA_ATTRIBUTE};
 
 /// Why a file could not be read: the file and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,7 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
         return Err(fail("no such file".into()));
     }
     if crate::stream::is_stream(path) {
-        return stream::read_stream(path).map_err(fail);
+        return stream::read_stream(path, &ClockShift::default()).map_err(fail);
     }
     let file = crate::h5file::open(path).map_err(|e| {
         fail(with_repair_hint(
@@ -253,6 +253,15 @@ pub fn read_profile(path: impl AsRef<Path>) -> Result<ProfileData, ReadError> {
         data.damage.extend(way_out(path));
     }
     Ok(data)
+}
+
+/// The rank stream at `path` read as [`read_profile`] reads it, its
+/// timestamps put on rank 0's clock by the rank's `shift`.
+pub(crate) fn read_rank_stream(path: &Path, shift: &ClockShift) -> Result<ProfileData, ReadError> {
+    stream::read_stream(path, shift).map_err(|problem| ReadError {
+        path: path.to_owned(),
+        problem,
+    })
 }
 
 /// Adds the way out ([`way_out`]) to a read failure.

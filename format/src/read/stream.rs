@@ -6,11 +6,14 @@ use std::path::Path;
 
 use super::{AttrValue, Damage, Events, Problem, ProfileData, RegionData};
 use crate::stream::{Frame, StreamReader};
+use crate::ClockShift;
 
 /// Reads the stream at `path`: every intact frame, a torn last frame
 /// reported as [`Damage::TornFrame`], a stream finalize never closed as
-/// [`Damage::Unfinished`].
-pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
+/// [`Damage::Unfinished`]; its ticks converted onto rank 0's clock by the
+/// rank's `shift` (folded into the stream's tick scale;
+/// [`ClockShift::default`] for the rank's own clock).
+pub(super) fn read_stream(path: &Path, shift: &ClockShift) -> Result<ProfileData, Problem> {
     let mut reader = StreamReader::open(path).map_err(|e| e.to_string())?;
     let mut frame = Frame::default();
     let mut events: Vec<Events> = Vec::new();
@@ -27,7 +30,7 @@ pub(super) fn read_stream(path: &Path) -> Result<ProfileData, Problem> {
         i
     };
     while reader.next_frame(&mut frame).map_err(|e| e.to_string())? {
-        let scale = reader.header().map_err(|e| e.to_string())?.scale;
+        let scale = shift.fold_into(reader.header().map_err(|e| e.to_string())?.scale);
         for e in &frame.events {
             let i = slot(&mut events, e.region);
             let r = &mut events[i];
