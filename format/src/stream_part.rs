@@ -32,7 +32,7 @@ const MAX_THREADS: u32 = 1 << 16;
 const MAX_REGIONS: u32 = 1 << 20;
 
 /// A rank's calls in stream order, on rank 0's clock, with what decides
-/// how its part is built (counted and checked as they are read).
+/// how its part is built (checked as they are read).
 #[derive(Default)]
 struct StreamCalls {
     /// Region and thread names, once the stream is read.
@@ -43,8 +43,6 @@ struct StreamCalls {
     ends: Vec<i64>,
     /// Regions with untimed calls (counts without timestamps).
     untimed: BTreeSet<u32>,
-    /// Calls per region id; `None` once an id is [`MAX_REGIONS`] or more.
-    counts: Option<Vec<usize>>,
     /// Whether each thread's calls so far nest on its stack, and each
     /// thread's span.
     stacks: CallStacks,
@@ -56,10 +54,7 @@ impl StreamCalls {
     fn read(input: &RankInput) -> io::Result<StreamCalls> {
         let mut reader = StreamReader::open(&input.path)?;
         let mut frame = Frame::default();
-        let mut calls = StreamCalls {
-            counts: Some(Vec::new()),
-            ..StreamCalls::default()
-        };
+        let mut calls = StreamCalls::default();
         while reader.next_frame(&mut frame)? {
             // Ticks straight to rank 0's clock.
             let scale = input.shift.fold_into(reader.header()?.scale);
@@ -82,14 +77,17 @@ impl StreamCalls {
                 calls.starts.reserve(more);
                 calls.ends.reserve(more);
             }
-            for e in &frame.events {
-                let (start, end) = (scale.to_ns(e.start), scale.to_ns(e.end));
-                calls.count(e.region);
-                calls.regions.push(e.region);
-                calls.threads.push(e.thread);
-                calls.starts.push(start);
-                calls.ends.push(end);
-                calls.stacks.take(e.thread, &calls.starts, &calls.ends);
+            // A frame holds each thread's calls as runs: checked a run at
+            // a time.
+            for run in frame.events.chunk_by(|a, b| a.thread == b.thread) {
+                let (first, thread) = (calls.starts.len(), run[0].thread);
+                for e in run {
+                    calls.regions.push(e.region);
+                    calls.threads.push(thread);
+                    calls.starts.push(scale.to_ns(e.start));
+                    calls.ends.push(scale.to_ns(e.end));
+                }
+                calls.stacks.take(thread, first, &calls.starts, &calls.ends);
             }
         }
         reader.header()?;
@@ -97,21 +95,27 @@ impl StreamCalls {
         Ok(calls)
     }
 
-    /// Counts a call of `region`.
-    #[inline]
-    fn count(&mut self, region: u32) {
-        let Some(counts) = &mut self.counts else {
-            return;
+    /// Calls per region id, `None` if an id is [`MAX_REGIONS`] or more.
+    fn region_counts(&self) -> Option<Vec<usize>> {
+        let mut counts = Vec::new();
+        let mut add = |region: u32, n: usize| {
+            let r = (region < MAX_REGIONS).then_some(region as usize)?;
+            if r >= counts.len() {
+                counts.resize(r + 1, 0);
+            }
+            counts[r] += n;
+            Some(())
         };
-        if region >= MAX_REGIONS {
-            self.counts = None;
-            return;
+        match &self.regions {
+            OneValueOr::Same { len: 0, .. } => {}
+            OneValueOr::Same { value, len, .. } => add(*value, *len)?,
+            OneValueOr::Values(regions) => {
+                for &region in regions {
+                    add(region, 1)?;
+                }
+            }
         }
-        let r = region as usize;
-        if r >= counts.len() {
-            counts.resize(r + 1, 0);
-        }
-        counts[r] += 1;
+        Some(counts)
     }
 
     /// The name of region `id`.
@@ -123,21 +127,18 @@ impl StreamCalls {
             .unwrap_or_else(|| format!("region#{id}"))
     }
 
-    /// Calls per region id, taken out, if every call is on its thread's
-    /// call stack: all timed, none a span lifetime, on each thread any two
-    /// calls disjoint or nested, and region ids few enough to count by id.
-    fn take_counts_if_on_stacks(&mut self) -> Option<Vec<usize>> {
-        let (names, timed, all_nest) = (
-            &self.names.regions,
-            self.untimed.is_empty(),
-            self.stacks.all_nest,
-        );
-        self.counts.take_if(|counts| {
-            let lifetime = |(&id, name): (&u32, &String)| {
-                counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
-            };
-            timed && all_nest && !names.iter().any(lifetime)
-        })
+    /// Calls per region id, if every call is on its thread's call stack:
+    /// all timed, none a span lifetime, on each thread any two calls
+    /// disjoint or nested, and region ids few enough to count by id.
+    fn counts_if_on_stacks(&self) -> Option<Vec<usize>> {
+        if !(self.untimed.is_empty() && self.stacks.all_nest) {
+            return None;
+        }
+        let counts = self.region_counts()?;
+        let lifetime = |(&id, name): (&u32, &String)| {
+            counts.get(id as usize).is_some_and(|&n| n > 0) && is_lifetime(name)
+        };
+        (!self.names.regions.iter().any(lifetime)).then_some(counts)
     }
 
     /// The calls as the general path takes them: one column set per region
@@ -261,73 +262,78 @@ impl Default for CallStacks {
 }
 
 impl CallStacks {
-    /// Takes the last call of `starts` and `ends`, one of `thread`'s (a
-    /// call ending before it starts counts as ending at its start); clears
-    /// [`all_nest`](Self::all_nest) if it crosses an earlier call of the
-    /// thread, if it ends before one that it does not hold (then the order
-    /// is not the order of ends and nothing is concluded), or if the thread
-    /// index is [`MAX_THREADS`] or more or the call's index 2^32 − 1 or
-    /// more.
-    #[inline]
-    fn take(&mut self, thread: u32, starts: &[i64], ends: &[i64]) {
-        if !self.all_nest {
+    /// Takes the calls of `starts` and `ends` from index `first` on, all
+    /// `thread`'s, in order (a call ending before it starts counts as
+    /// ending at its start); clears [`all_nest`](Self::all_nest) if one
+    /// crosses an earlier call of the thread, if one ends before one that
+    /// it does not hold (then the order is not the order of ends and
+    /// nothing is concluded), or if the thread index is [`MAX_THREADS`] or
+    /// more or a call's index 2^32 − 1 or more.
+    ///
+    /// The thread's last root, its last run of roots and its span are
+    /// locals while the calls are taken: a loop's calls are checked in
+    /// registers, without a store and reload per call.
+    fn take(&mut self, thread: u32, first: usize, starts: &[i64], ends: &[i64]) {
+        let CallStacks { threads, all_nest } = self;
+        if !*all_nest {
             return;
         }
-        let i = starts.len() - 1;
-        let (Some(index), true) = (
-            u32::try_from(i).ok().filter(|&i| i < u32::MAX),
-            thread < MAX_THREADS,
-        ) else {
-            self.all_nest = false;
+        if thread >= MAX_THREADS || starts.len() >= u32::MAX as usize {
+            *all_nest = false;
             return;
-        };
-        let (start, end) = (starts[i], ends[i].max(starts[i]));
+        }
         let t = thread as usize;
-        if t >= self.threads.len() {
-            self.threads.resize(t + 1, ThreadStack::default());
+        if t >= threads.len() {
+            threads.resize(t + 1, ThreadStack::default());
         }
-        let stack = &mut self.threads[t];
-        let Some((top, top_start, top_end)) = stack.top else {
-            (stack.top, stack.span) = (Some((index, start, end)), (start, end));
-            return;
-        };
-        stack.span = (stack.span.0.min(start), stack.span.1.max(end));
-        if top_end <= start {
-            // After the last root: the common case.
-            if !stack.roots.last_mut().is_some_and(|run| run.push(top)) {
-                stack.roots.push(RootRun {
-                    first: top,
-                    step: 0,
-                    len: 1,
-                });
+        let stack = &mut threads[t];
+        let (mut top, mut span) = (stack.top, stack.span);
+        let mut last_run = stack.roots.pop();
+        for (i, (&start, &end)) in starts.iter().zip(ends).enumerate().skip(first) {
+            let (index, end) = (i as u32, end.max(start));
+            let Some((top_index, top_start, top_end)) = top else {
+                (top, span) = (Some((index, start, end)), (start, end));
+                continue;
+            };
+            span = (span.0.min(start), span.1.max(end));
+            if top_end <= start {
+                // After the last root: the common case.
+                if !last_run.as_mut().is_some_and(|run| run.push(top_index)) {
+                    let run = RootRun {
+                        first: top_index,
+                        step: 0,
+                        len: 1,
+                    };
+                    stack.roots.extend(last_run.replace(run));
+                }
+                top = Some((index, start, end));
+                continue;
             }
-            stack.top = Some((index, start, end));
-            return;
-        }
-        if !(top_start >= start && top_end <= end) {
-            self.all_nest = false;
-            return;
-        }
-        // The call holds the last root, and so every root that starts at
-        // or after its start: it replaces them.
-        while let Some(run) = stack.roots.last_mut() {
-            let kept = run.starting_before(start, starts);
-            if kept > 0 {
-                run.len = kept;
-                break;
+            if !(top_start >= start && top_end <= end) {
+                *all_nest = false;
+                return;
             }
-            stack.roots.pop();
+            // The call holds the last root, and so every root that starts
+            // at or after its start: it replaces them.
+            stack.roots.extend(last_run.take());
+            while let Some(run) = stack.roots.last_mut() {
+                let kept = run.starting_before(start, starts);
+                if kept > 0 {
+                    run.len = kept;
+                    break;
+                }
+                stack.roots.pop();
+            }
+            last_run = stack.roots.pop();
+            // The last root left starts before the call: it must end by then.
+            if last_run.is_some_and(|run| ends[run.at(run.len - 1)] > start) {
+                *all_nest = false;
+                return;
+            }
+            top = Some((index, start, end));
         }
-        // The last root left starts before the call: it must end by then.
-        if stack
-            .roots
-            .last()
-            .is_some_and(|run| ends[run.at(run.len - 1)] > start)
-        {
-            self.all_nest = false;
-            return;
-        }
-        stack.top = Some((index, start, end));
+        stack.roots.extend(last_run);
+        (stack.top, stack.span) = (top, span);
     }
 
     /// Each thread with calls and its span.
@@ -346,7 +352,7 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         path: input.path.clone(),
         source,
     })?;
-    let Some(counts) = calls.take_counts_if_on_stacks() else {
+    let Some(counts) = calls.counts_if_on_stacks() else {
         let thread_names = std::mem::take(&mut calls.names.threads);
         return Ok(RankPart::build(
             input.rank,
@@ -450,8 +456,8 @@ mod tests {
         write_stream(&path, names, calls);
         let input = rank_3(path);
         let part = rank_part(&input).unwrap();
-        let mut read = StreamCalls::read(&input).unwrap();
-        let on_stacks = read.take_counts_if_on_stacks().is_some();
+        let read = StreamCalls::read(&input).unwrap();
+        let on_stacks = read.counts_if_on_stacks().is_some();
         let names = read.names.threads.clone();
         let general = RankPart::build(3, read.into_regions(), &names);
         assert_eq!(part.description, general.description);
@@ -580,13 +586,7 @@ mod tests {
                 calls[i].2 = rng.u64(900..1300);
                 calls[i].3 = calls[i].2 + rng.u64(0..60) - rng.u64(0..4).min(calls[i].2);
             }
-            let mut stacks = CallStacks::default();
-            let (mut starts, mut ends) = (Vec::new(), Vec::new());
-            for c in &calls {
-                starts.push(c.2 as i64);
-                ends.push(c.3 as i64);
-                stacks.take(c.0, &starts, &ends);
-            }
+            let stacks = take_in_runs(&calls);
             let expected = nest_by_definition(&calls);
             assert_eq!(stacks.all_nest, expected, "{calls:?}");
             if expected {
@@ -607,15 +607,23 @@ mod tests {
         );
     }
 
-    /// The roots the stack check keeps for `calls`, as runs, per thread.
-    fn root_runs(calls: &[Call]) -> Vec<usize> {
+    /// `calls` taken by the stack check a thread's run of calls at a time,
+    /// as a frame's are.
+    fn take_in_runs(calls: &[Call]) -> CallStacks {
         let mut stacks = CallStacks::default();
         let (mut starts, mut ends) = (Vec::new(), Vec::new());
-        for c in calls {
-            starts.push(c.2 as i64);
-            ends.push(c.3 as i64);
-            stacks.take(c.0, &starts, &ends);
+        for run in calls.chunk_by(|a, b| a.0 == b.0) {
+            let first = starts.len();
+            starts.extend(run.iter().map(|c| c.2 as i64));
+            ends.extend(run.iter().map(|c| c.3 as i64));
+            stacks.take(run[0].0, first, &starts, &ends);
         }
+        stacks
+    }
+
+    /// The roots the stack check keeps for `calls`, as runs, per thread.
+    fn root_runs(calls: &[Call]) -> Vec<usize> {
+        let stacks = take_in_runs(calls);
         assert!(stacks.all_nest);
         stacks.threads.iter().map(|t| t.roots.len()).collect()
     }
@@ -638,7 +646,7 @@ mod tests {
     }
 
     #[test]
-    fn crossing_calls_lifetimes_and_out_of_order_ends_take_the_general_path() {
+    fn crossing_calls_lifetimes_out_of_order_ends_and_large_ids_take_the_general_path() {
         // Two calls of one thread that cross: 10..30 and 20..40.
         assert!(!both_paths(&["a", "b"], &[(0, 0, 10, 30), (0, 1, 20, 40)]));
         // A call written before an earlier call it does not hold.
@@ -647,6 +655,11 @@ mod tests {
         assert!(!both_paths(
             &["a", "a [lifetime]"],
             &[(0, 0, 10, 20), (0, 1, 5, 30)]
+        ));
+        // A region id too large to count calls by id.
+        assert!(!both_paths(
+            &["a"],
+            &[(0, 0, 10, 20), (0, MAX_REGIONS, 30, 40)]
         ));
         // The same calls on two threads do not cross.
         assert!(both_paths(&["a", "b"], &[(0, 0, 10, 30), (1, 1, 20, 40)]));
