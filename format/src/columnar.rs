@@ -870,16 +870,18 @@ fn write_column<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, data: &[T]) ->
 fn encode_row(starts: &mut [i64], ends: &mut [i64]) -> RowSummary {
     let (mut start_minimum, mut end_maximum) = (i64::MAX, i64::MIN);
     let mut deltas = StartDeltas::default();
+    let mut sums = RegionStats::default();
     for (start, end) in starts.iter_mut().zip(ends.iter_mut()) {
         start_minimum = start_minimum.min(*start);
         end_maximum = end_maximum.max(*end);
         *end = end.wrapping_sub(*start);
+        sums.add_to_sums(*end);
         *start = deltas.encode(*start);
     }
     let (Some(first), Some(last)) = (ends.first(), ends.last()) else {
         return RowSummary::default();
     };
-    let stats = RegionStats::of_durations(ends.iter().copied());
+    let stats = sums.with_spread(ends.iter().copied());
     RowSummary {
         total: stats.total_ns,
         minimum: stats.min_ns,
@@ -1013,6 +1015,13 @@ mod tests {
                 assert_eq!(events.starts, columns.starts(), "{name} on rank {rank}");
                 assert_eq!(events.ends, columns.ends(), "{name} on rank {rank}");
                 assert_eq!(events.threads.as_deref(), Some(columns.threads()));
+                let row = descriptions[rank].rows.iter().find(|r| &r.name == name);
+                let row = row.unwrap();
+                assert_eq!(
+                    row.summary.stats(row.count),
+                    RegionStats::of_calls(columns.starts(), columns.ends()),
+                    "{name} on rank {rank}"
+                );
             }
         }
         // No call crosses another: every task id is the fill value, no

@@ -89,31 +89,38 @@ impl RegionStats {
     /// assert_eq!(s.std_dev_ns(), 10.0);
     /// ```
     pub fn of_durations(durations: impl Iterator<Item = i64> + Clone) -> RegionStats {
-        let (mut n, mut total_ns, mut min_ns, mut max_ns) = (0u64, 0i64, i64::MAX, i64::MIN);
+        let mut sums = RegionStats::default();
         for d in durations.clone() {
-            n += 1;
-            total_ns = total_ns.wrapping_add(d);
-            min_ns = min_ns.min(d);
-            max_ns = max_ns.max(d);
+            sums.add_to_sums(d);
         }
-        if n == 0 {
+        sums.with_spread(durations)
+    }
+
+    /// Counts a call of `duration_ns` in the count, total, minimum and
+    /// maximum only: the first of [`of_durations`](Self::of_durations)'s
+    /// two passes, for a caller that passes over the durations anyway.
+    #[inline]
+    pub(crate) fn add_to_sums(&mut self, duration_ns: i64) {
+        self.calls += 1;
+        self.total_ns = self.total_ns.wrapping_add(duration_ns);
+        self.min_ns = self.min_ns.min(duration_ns);
+        self.max_ns = self.max_ns.max(duration_ns);
+    }
+
+    /// These sums ([`add_to_sums`](Self::add_to_sums) of every call in
+    /// `durations`) with the mean and M2 of `durations`: the second pass.
+    pub(crate) fn with_spread(self, durations: impl Iterator<Item = i64>) -> RegionStats {
+        if self.calls == 0 {
             return RegionStats::default();
         }
-        let mean = total_ns as f64 / n as f64;
+        let mean = self.total_ns as f64 / self.calls as f64;
         let m2 = durations
             .map(|d| {
                 let x = d as f64 - mean;
                 x * x
             })
             .sum();
-        RegionStats {
-            calls: n,
-            total_ns,
-            min_ns,
-            max_ns,
-            mean,
-            m2,
-        }
+        RegionStats { mean, m2, ..self }
     }
 
     /// Pools `other` into `self`, exactly as if every call had been added here.
