@@ -368,29 +368,18 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
     let (starts, ends, threads) = if rows.len() <= 1 {
         (calls.starts, calls.ends, calls.threads)
     } else {
-        // Group the calls by region (ids ascending), keeping their order.
-        let mut next: Vec<usize> = counts
-            .iter()
-            .scan(0, |at, &n| {
-                *at += n;
-                Some(*at - n)
-            })
-            .collect();
-        let n = calls.starts.len();
-        let (mut starts, mut ends) = (vec![0; n], vec![0; n]);
-        let mut threads = match calls.threads.repeated() {
-            Some(thread) => OneValueOr::repeat(thread, n),
-            None => OneValueOr::Values(vec![0; n]),
-        };
-        for i in 0..n {
-            let slot = &mut next[calls.regions.get(i) as usize];
-            starts[*slot] = calls.starts[i];
-            ends[*slot] = calls.ends[i];
-            if let OneValueOr::Values(threads) = &mut threads {
-                threads[*slot] = calls.threads.get(i);
+        // Grouped by region (ids ascending), keeping their order, a column
+        // at a time: the ends into the memory the starts leave, so the
+        // grouping takes one column of fresh pages, not two.
+        let regions = &calls.regions;
+        let starts = grouped(&calls.starts, regions, &counts, vec![0; calls.starts.len()]);
+        let ends = grouped(&calls.ends, regions, &counts, calls.starts);
+        let threads = match calls.threads {
+            OneValueOr::Values(threads) => {
+                OneValueOr::Values(grouped(&threads, regions, &counts, vec![0; threads.len()]))
             }
-            *slot += 1;
-        }
+            same => same,
+        };
         (starts, ends, threads)
     };
     Ok(RankPart::from_stack_calls(
@@ -402,6 +391,30 @@ pub fn rank_part(input: &RankInput) -> Result<RankPart, WriteError> {
         spans,
         &calls.names.threads,
     ))
+}
+
+/// `values` (one per call, in stream order) grouped by the calls'
+/// `regions`, ids ascending, each region's in their order, written over
+/// `into` (as long as `values`); `counts` holds the calls per region id.
+fn grouped<T: Copy>(
+    values: &[T],
+    regions: &OneValueOr<u32>,
+    counts: &[usize],
+    mut into: Vec<T>,
+) -> Vec<T> {
+    let mut next: Vec<usize> = counts
+        .iter()
+        .scan(0, |at, &n| {
+            *at += n;
+            Some(*at - n)
+        })
+        .collect();
+    for (i, &value) in values.iter().enumerate() {
+        let slot = &mut next[regions.get(i) as usize];
+        into[*slot] = value;
+        *slot += 1;
+    }
+    into
 }
 
 #[cfg(test)]
