@@ -189,9 +189,10 @@ mod tests {
             anchor_ns: 5_000_000_000,
             ns_per_tick: 0.384_615_4,
         };
-        let calls: Vec<(u32, u64, u64)> = (0..1000u64)
+        let calls: Vec<testing::Call> = (0..1000u64)
             .map(|i| {
                 (
+                    0,
                     0,
                     (1 << 40) + i * 3_000_000,
                     (1 << 40) + i * 3_000_000 + 1_000 + i,
@@ -225,7 +226,7 @@ mod tests {
             let read = read_profile(&out).unwrap();
             let events = &read.regions[0].per_rank[&1];
             assert_eq!(events.starts.len(), calls.len());
-            for (i, &(_, start, end)) in calls.iter().enumerate() {
+            for (i, &(_, _, start, end)) in calls.iter().enumerate() {
                 for (got, ticks) in [(events.starts[i], start), (events.ends[i], end)] {
                     let want = shift.apply(scale.to_ns(ticks));
                     assert!(

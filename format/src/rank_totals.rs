@@ -133,8 +133,8 @@ mod tests {
             ns_per_tick: 0.5,
         };
         // 100 calls of 2·10⁸ ticks (0.1 s at the stream's rate).
-        let calls: Vec<(u32, u64, u64)> = (0..100u64)
-            .map(|i| (0, i * 300_000_000, i * 300_000_000 + 200_000_000))
+        let calls: Vec<testing::Call> = (0..100u64)
+            .map(|i| (0, 0, i * 300_000_000, i * 300_000_000 + 200_000_000))
             .collect();
         testing::write_stream(&path, 2, scale, &["step"], &calls);
         // The rank's clock gains 100 µs a second on rank 0's.
@@ -147,7 +147,7 @@ mod tests {
         let folded = shift.fold_into(scale);
         let expected: i64 = calls
             .iter()
-            .map(|&(_, s, e)| folded.to_ns(e) - folded.to_ns(s))
+            .map(|&(_, _, s, e)| folded.to_ns(e) - folded.to_ns(s))
             .sum();
         assert_eq!(total(&shifted), expected);
         assert!(

@@ -422,31 +422,14 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::stream::{FrameEncoder, StreamHeader, StreamWriter, TickScale};
+    use crate::stream::{FrameEncoder, StreamWriter, TickScale};
+    use crate::testing::{self, Call};
     use crate::ClockShift;
 
-    /// `(thread, region, start, end)` in ticks of 1 ns.
-    type Call = (u32, u32, u64, u64);
-
-    /// A stream at `path` with regions `names` and `calls`, each thread's
-    /// run of calls in a frame of its own, in the order given; returns the
-    /// writer, for more frames.
+    /// A stream of rank 3 at `path` in ticks of 1 ns (see
+    /// [`testing::write_stream`]).
     fn write_stream(path: &Path, names: &[&str], calls: &[Call]) -> StreamWriter {
-        let mut writer = StreamWriter::create(path).unwrap();
-        let mut encoder = FrameEncoder::default();
-        encoder.header(&StreamHeader {
-            rank: 3,
-            time_trace: true,
-            scale: TickScale::NANOSECONDS,
-        });
-        encoder.names(names.iter().enumerate().map(|(i, n)| (i as u32, *n)));
-        encoder.thread(1, "worker");
-        writer.append(encoder.take()).unwrap();
-        for run in calls.chunk_by(|a, b| a.0 == b.0) {
-            encoder.events(run[0].0, run, |c| (c.1, c.2, c.3));
-            writer.append(encoder.take()).unwrap();
-        }
-        writer
+        testing::write_stream(path, 3, TickScale::NANOSECONDS, names, calls)
     }
 
     /// Rank 3's stream at `path`, on rank 0's clock.
