@@ -232,9 +232,10 @@ impl Drop for ChunkWriter {
 const MIN_OUTPUT: usize = 1 << 16;
 
 /// A worker's shuffled bytes, compressed output and deflate state, reused
-/// from chunk to chunk: the buffers are sized once and never zero-filled
-/// again, and the state (about 300 KB) is reset, not allocated and freed
-/// for every chunk.
+/// from chunk to chunk for the thread's life: the shuffle buffer is sized
+/// once, the output grows (zeroed) only when a chunk needs more than it
+/// has, and the state (about 300 KB) is reset, not allocated and freed for
+/// every chunk.
 struct Compressor {
     shuffled: Vec<u8>,
     out: Vec<u8>,

@@ -45,10 +45,7 @@ impl RegionStats {
     /// ```
     #[inline]
     pub fn add(&mut self, duration_ns: i64) {
-        self.calls += 1;
-        self.total_ns = self.total_ns.wrapping_add(duration_ns);
-        self.min_ns = self.min_ns.min(duration_ns);
-        self.max_ns = self.max_ns.max(duration_ns);
+        self.add_to_sums(duration_ns);
         let x = duration_ns as f64;
         let delta = x - self.mean;
         self.mean += delta / self.calls as f64;

@@ -6,8 +6,8 @@
 //! call stack exactly when, taken in that order, each call holds the
 //! earlier calls it overlaps ([`CallStacks`]). Then every call is on its
 //! thread's stack and the part needs neither lane placement nor a sort: the
-//! calls are grouped by region in one pass and the part is built from the
-//! groups ([`RankPart::from_stack_calls`]). Calls that cross (async tasks,
+//! calls are grouped by region, a pass a column, and the part is built
+//! from the groups ([`RankPart::from_stack_calls`]). Calls that cross (async tasks,
 //! spans entered out of order), span lifetimes, untimed counts, calls not
 //! written in the order they ended, and ids past the bounds below go
 //! through the general path ([`RankPart::build`]), which places them on
@@ -278,7 +278,7 @@ impl CallStacks {
         if !*all_nest {
             return;
         }
-        if thread >= MAX_THREADS || starts.len() >= u32::MAX as usize {
+        if thread >= MAX_THREADS || starts.len() > u32::MAX as usize {
             *all_nest = false;
             return;
         }
@@ -652,10 +652,16 @@ mod tests {
             &["a", "a [lifetime]"],
             &[(0, 0, 10, 20), (0, 1, 5, 30)]
         ));
-        // A region id too large to count calls by id.
+        // A region id too large to count calls by id, with another region
+        // or alone; the largest that is not.
         assert!(!both_paths(
             &["a"],
             &[(0, 0, 10, 20), (0, MAX_REGIONS, 30, 40)]
+        ));
+        assert!(!both_paths(&["a"], &[(0, MAX_REGIONS, 10, 20)]));
+        assert!(both_paths(
+            &["a"],
+            &[(0, MAX_REGIONS - 1, 10, 20), (0, 0, 30, 40)]
         ));
         // The same calls on two threads do not cross.
         assert!(both_paths(&["a", "b"], &[(0, 0, 10, 30), (1, 1, 20, 40)]));
