@@ -519,7 +519,9 @@ impl StreamReader {
     /// Opens the stream at `path`; fails if it is not one, or is a format
     /// this version does not read.
     pub fn open(path: &Path) -> io::Result<StreamReader> {
-        let mut input = BufReader::with_capacity(1 << 20, File::open(path)?);
+        // Small frames come 64 KB to a read; a frame larger than that is
+        // read straight into the payload, not through the buffer.
+        let mut input = BufReader::with_capacity(1 << 16, File::open(path)?);
         let total = input.get_ref().metadata()?.len();
         let mut line = vec![0; HEADER_LINE.len()];
         input
