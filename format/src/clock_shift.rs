@@ -41,17 +41,12 @@ pub struct ClockShift {
 impl ClockShift {
     /// Drift of the rank's clock against rank 0's, ns per s.
     pub fn drift_ns_per_s(&self) -> f64 {
-        let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
-        if dt <= 0.0 {
-            0.0
-        } else {
-            (self.finalize.offset_ns - self.setup.offset_ns) as f64 / dt * 1e9
-        }
+        self.slope() * 1e9
     }
 
-    /// `t` (this rank's clock) on rank 0's clock.
+    /// `t` (this rank's clock) on rank 0's clock: a multiply and a round.
     pub fn apply(&self, t: i64) -> i64 {
-        self.line().apply(t)
+        t.wrapping_sub(self.offset_at(t).round() as i64)
     }
 
     /// `scale` followed by this shift, as one scale: ticks straight to rank
@@ -59,46 +54,36 @@ impl ClockShift {
     /// [`TickScale::to_ns`] (a shift is a line in time, and so in ticks), at
     /// no cost per timestamp.
     pub fn fold_into(&self, scale: TickScale) -> TickScale {
-        let line = self.line();
-        let anchor_offset = line.offset_ns + (scale.anchor_ns - line.at_ns) as f64 * line.slope;
         TickScale {
             anchor_ticks: scale.anchor_ticks,
-            anchor_ns: scale.anchor_ns.wrapping_sub(anchor_offset.round() as i64),
-            ns_per_tick: scale.ns_per_tick * (1.0 - line.slope),
+            anchor_ns: scale
+                .anchor_ns
+                .wrapping_sub(self.offset_at(scale.anchor_ns).round() as i64),
+            ns_per_tick: scale.ns_per_tick * (1.0 - self.slope()),
         }
     }
 
-    /// The shift as a line, its slope divided out once.
-    fn line(&self) -> ShiftLine {
+    /// The offset at `t` (this rank's clock, ns): the setup offset plus the
+    /// change since then.
+    fn offset_at(&self, t: i64) -> f64 {
+        self.setup.offset_ns as f64 + t.wrapping_sub(self.setup.at_ns) as f64 * self.slope()
+    }
+
+    /// The offset's change per ns between the two measurements; 0 without
+    /// two measurements apart.
+    fn slope(&self) -> f64 {
         let dt = (self.finalize.at_ns - self.setup.at_ns) as f64;
         let rise = (self.finalize.offset_ns - self.setup.offset_ns) as f64;
-        ShiftLine {
-            at_ns: self.setup.at_ns,
-            offset_ns: self.setup.offset_ns as f64,
-            slope: if dt <= 0.0 { 0.0 } else { rise / dt },
+        if dt <= 0.0 {
+            0.0
+        } else {
+            rise / dt
         }
     }
 
     /// The largest round trip of the two measurements, ns.
     pub fn rtt_ns(&self) -> i64 {
         self.setup.rtt_ns.max(self.finalize.rtt_ns)
-    }
-}
-
-/// A [`ClockShift`] ready to apply: the offset at the setup measurement
-/// and its change per ns.
-#[derive(Clone, Copy, Debug)]
-struct ShiftLine {
-    at_ns: i64,
-    offset_ns: f64,
-    slope: f64,
-}
-
-impl ShiftLine {
-    /// `t` (this rank's clock) on rank 0's clock: a multiply and a round.
-    fn apply(&self, t: i64) -> i64 {
-        let offset = self.offset_ns + t.wrapping_sub(self.at_ns) as f64 * self.slope;
-        t.wrapping_sub(offset.round() as i64)
     }
 }
 

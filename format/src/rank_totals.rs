@@ -63,7 +63,7 @@ pub fn totals(path: &Path, shift: &ClockShift) -> io::Result<RankTotals> {
         }
     };
     while reader.next_frame(&mut frame)? {
-        let scale = shift.fold_into(reader.header()?.scale);
+        let scale = reader.scale_on_rank_0(shift)?;
         for e in &frame.events {
             let i = e.region as usize;
             grow(&mut per_region, i);

@@ -45,6 +45,8 @@ use std::hint::select_unpredictable;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
+use crate::ClockShift;
+
 /// The file name of rank `rank`'s stream.
 pub fn file_name(rank: u32) -> String {
     format!("rank_{rank}.sps")
@@ -519,8 +521,8 @@ impl StreamReader {
     /// Opens the stream at `path`; fails if it is not one, or is a format
     /// this version does not read.
     pub fn open(path: &Path) -> io::Result<StreamReader> {
-        // Small frames come 64 KB to a read; a frame larger than that is
-        // read straight into the payload, not through the buffer.
+        // Small frames come 64 KB to a read; reads into a large frame's
+        // payload longer than the buffer bypass it (std's `BufReader`).
         let mut input = BufReader::with_capacity(1 << 16, File::open(path)?);
         let total = input.get_ref().metadata()?.len();
         let mut line = vec![0; HEADER_LINE.len()];
@@ -615,6 +617,13 @@ impl StreamReader {
                 "the stream holds no intact frame (the run was killed before its first flush)",
             )),
         }
+    }
+
+    /// The header's tick scale with a rank's `shift` folded in: its ticks
+    /// straight to rank 0's clock ([`ClockShift::fold_into`];
+    /// [`ClockShift::default`] for the rank's own clock).
+    pub fn scale_on_rank_0(&self, shift: &ClockShift) -> io::Result<TickScale> {
+        Ok(shift.fold_into(self.header()?.scale))
     }
 
     /// Bytes of the intact frames read so far (and the first line).

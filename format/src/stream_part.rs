@@ -56,8 +56,7 @@ impl StreamCalls {
         let mut frame = Frame::default();
         let mut calls = StreamCalls::default();
         while reader.next_frame(&mut frame)? {
-            // Ticks straight to rank 0's clock.
-            let scale = input.shift.fold_into(reader.header()?.scale);
+            let scale = reader.scale_on_rank_0(&input.shift)?;
             let untimed = frame.counts.iter().filter(|&&(_, n)| n > 0);
             calls.untimed.extend(untimed.map(|&(region, _)| region));
             let n = frame.events.len();
@@ -271,8 +270,8 @@ impl CallStacks {
     /// more or a call's index 2^32 − 1 or more.
     ///
     /// The thread's last root, its last run of roots and its span are
-    /// locals while the calls are taken: a loop's calls are checked in
-    /// registers, without a store and reload per call.
+    /// locals while the calls are taken, stored back once per run, not
+    /// per call.
     fn take(&mut self, thread: u32, first: usize, starts: &[i64], ends: &[i64]) {
         let CallStacks { threads, all_nest } = self;
         if !*all_nest {

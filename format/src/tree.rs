@@ -211,8 +211,7 @@ pub(crate) fn write_rank(
     let regions = group.create_group("regions")?;
     let mut writer = ChunkWriter::default();
     while reader.next_frame(&mut frame)? {
-        // Ticks straight to rank 0's clock.
-        let scale = shift.fold_into(reader.header()?.scale);
+        let scale = reader.scale_on_rank_0(shift)?;
         if let Some(c) = frame.counters {
             counters = c;
         }

@@ -30,7 +30,7 @@ pub(super) fn read_stream(path: &Path, shift: &ClockShift) -> Result<ProfileData
         i
     };
     while reader.next_frame(&mut frame).map_err(|e| e.to_string())? {
-        let scale = shift.fold_into(reader.header().map_err(|e| e.to_string())?.scale);
+        let scale = reader.scale_on_rank_0(shift).map_err(|e| e.to_string())?;
         for e in &frame.events {
             let i = slot(&mut events, e.region);
             let r = &mut events[i];
